@@ -1,0 +1,104 @@
+//! The engine's one error type: every failure a caller can see, with the context a
+//! support engineer needs (tenant, file, line, column, which limit was hit).
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside the engine.
+///
+/// Variants carry context, never key material or message text: they are safe to log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A tenant or contact id that does not match `^[A-Za-z0-9_-]{1,64}$`.
+    /// Ids are rejected, never "sanitised" into another id.
+    #[error("invalid {kind} id {id:?}: ids are 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")]
+    InvalidId {
+        /// `tenant` or `contact`.
+        kind: &'static str,
+        /// The rejected id (quoted with escapes in the message).
+        id: String,
+    },
+
+    /// No rules folder and no registration for this tenant.
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(String),
+
+    /// The tenant's rules have never loaded successfully, so there is no version to serve.
+    #[error("tenant {tenant:?} has no loadable rules: {reason}")]
+    TenantUnavailable {
+        /// The tenant.
+        tenant: String,
+        /// The load errors.
+        reason: String,
+    },
+
+    /// A script failed to compile. Rendered as `file:line:column: message`.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Compile {
+        /// Tenant whose rules contain the file.
+        tenant: String,
+        /// The script file.
+        file: PathBuf,
+        /// 1-based line (0 when the parser gave no position).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+
+    /// A script failed while running one hook: a runtime error or a sandbox limit.
+    /// The evaluation is abandoned; the process and every other tenant carry on.
+    #[error("{}:{line}:{column}: tenant {tenant:?}, hook {hook}: {message}", file.display())]
+    Script {
+        /// Tenant whose script failed.
+        tenant: String,
+        /// The hook being evaluated (`score`, `next_question`, ...).
+        hook: String,
+        /// The file defining the function where the error happened.
+        file: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// What went wrong, including the limit hit where one was.
+        message: String,
+    },
+
+    /// A hook returned a value of the wrong shape.
+    #[error("tenant {tenant:?}, hook {hook}: {message}")]
+    HookResult {
+        /// Tenant whose hook misbehaved.
+        tenant: String,
+        /// The hook.
+        hook: String,
+        /// What was expected and what came back.
+        message: String,
+    },
+
+    /// A settings file (`tenant.yaml`) or cases file is not valid.
+    #[error("{}: {message}", file.display())]
+    Settings {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, with line and column when the YAML parser gave them.
+        message: String,
+    },
+
+    /// A lead that cannot be used (wrong types, unknown fields are fine).
+    #[error("invalid lead: {0}")]
+    InvalidLead(String),
+
+    /// Reading a rules folder or file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path being read.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shorthand for results of engine calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

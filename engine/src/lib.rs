@@ -1,0 +1,40 @@
+//! Qualify's engine: per-tenant Rhai rules that score real-estate leads, pick the next
+//! question and explain both, with deterministic fact extraction from message text.
+//!
+//! The entry point is [`Engine`]: open a rules folder (or use the embedded default rules),
+//! then call [`Engine::score`] with a tenant id and a [`Lead`].
+//!
+//! ```
+//! use qualify_engine::{Engine, Lead};
+//!
+//! let engine = Engine::builder().build()?;
+//! let lead = Lead::from_json(r#"{"tags": ["Hit List"], "facts": {"budget": 400000,
+//!     "location": "Frisco", "timeline": "next month"}}"#)?;
+//! let d = engine.score("default", &lead)?;
+//! assert_eq!((d.score, d.class.as_str(), d.percent), (3, "hot", 50));
+//! assert!(d.handoff);
+//! assert!(d.tags.contains(&"Timeline-Urgent".to_string()));
+//! # Ok::<(), qualify_engine::Error>(())
+//! ```
+
+mod cases;
+mod engine;
+mod error;
+mod extract;
+mod facts;
+mod id;
+mod lead;
+mod rules;
+mod script;
+mod settings;
+pub mod sms;
+
+pub use cases::{CaseResult, CasesReport};
+pub use engine::{Engine, EngineBuilder, ReloadReport};
+pub use error::{Error, Result};
+pub use facts::{is_answered, is_unsure, parse_money, DATA_POINTS, PROPERTY_FACTS};
+pub use id::{ContactId, TenantId};
+pub use lead::{Class, Decision, Explain, Facts, From, Lead, Message, Question};
+pub use rules::DEFAULT_TENANT;
+pub use script::Limits;
+pub use settings::Settings;

@@ -1,0 +1,173 @@
+//! A tenant's settings (`tenant.yaml`): loaded, merged over the default tenant's, and
+//! split into the typed part the engine needs and the whole map scripts see as `cfg`.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One extra extraction pattern from `tenant.yaml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternSetting {
+    /// A regular expression (Rust `regex` syntax); case-insensitive unless it says otherwise.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// The value recorded when it matches; the matched text when absent.
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
+/// Extraction settings for one fact.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactExtraction {
+    /// Patterns tried before the built-in ones, in order.
+    #[serde(default)]
+    pub patterns: Vec<PatternSetting>,
+    /// Keep the built-in patterns for this fact (default true).
+    #[serde(default = "yes")]
+    pub builtin: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The typed part of a tenant's settings: what the engine itself reads.
+/// Everything in `tenant.yaml` (these keys included) is also handed to scripts as `cfg`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    /// Display name of the tenant.
+    #[serde(default)]
+    pub name: String,
+    /// Automation runs only for contacts carrying one of these (empty: always).
+    #[serde(default)]
+    pub activation_tags: Vec<String>,
+    /// Automation never runs for contacts carrying one of these.
+    #[serde(default)]
+    pub deactivation_tags: Vec<String>,
+    /// Maximum SMS segments for any text the tenant sends (default 1).
+    #[serde(default = "one")]
+    pub sms_segment_budget: usize,
+    /// Cities and towns served; matched as whole words in messages.
+    #[serde(default)]
+    pub service_areas: Vec<String>,
+    /// Neighbourhoods served; matched as whole words in messages.
+    #[serde(default)]
+    pub neighbourhoods: Vec<String>,
+    /// Extra or replacement extraction patterns, by fact name.
+    #[serde(default)]
+    pub extract: BTreeMap<String, FactExtraction>,
+    /// Question texts by goal and data point (`questions.buyer.budget`).
+    #[serde(default)]
+    pub questions: BTreeMap<String, BTreeMap<String, String>>,
+    /// The hand-off line sent at hot instead of a question.
+    #[serde(default)]
+    pub handoff: Option<String>,
+}
+
+/// Parses YAML text to a JSON value, naming the file on error.
+pub(crate) fn parse_yaml(text: &str, file: &Path) -> Result<Value> {
+    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| Error::Settings {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })?;
+    let json = serde_json::to_value(yaml).map_err(|e| Error::Settings {
+        file: file.to_owned(),
+        message: format!("not representable as JSON: {e}"),
+    })?;
+    match json {
+        Value::Null => Ok(Value::Object(Default::default())),
+        Value::Object(_) => Ok(json),
+        _ => Err(Error::Settings {
+            file: file.to_owned(),
+            message: "expected a mapping of settings at the top level".into(),
+        }),
+    }
+}
+
+/// Deep-merges `over` into `base`: maps merge key by key, anything else is replaced.
+pub(crate) fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+impl Settings {
+    /// Reads the typed settings out of a merged settings map.
+    pub(crate) fn from_value(value: &Value, file: &Path) -> Result<Self> {
+        Settings::deserialize(value).map_err(|e| Error::Settings {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Normalised form of a tag for gate matching: case and surrounding spaces ignored.
+    fn norm(tag: &str) -> String {
+        tag.trim().to_lowercase()
+    }
+
+    /// The activation gate: `Ok(reason)` when automation runs, `Err(reason)` when not.
+    pub fn gate<'a>(&'a self, tags: &[String]) -> std::result::Result<String, String> {
+        let has = |list: &'a [String]| -> Option<&'a String> {
+            list.iter().find(|want| {
+                let want = Self::norm(want);
+                tags.iter().any(|t| Self::norm(t) == want)
+            })
+        };
+        if let Some(off) = has(&self.deactivation_tags) {
+            return Err(format!("deactivation tag {off:?} present"));
+        }
+        if self.activation_tags.is_empty() {
+            return Ok("no activation tag required".into());
+        }
+        match has(&self.activation_tags) {
+            Some(on) => Ok(format!("activation tag {on:?} present")),
+            None => Err(format!(
+                "no activation tag (one of {:?}) present",
+                self.activation_tags
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_is_deep_for_maps_and_replaces_lists() {
+        let mut base = json!({"a": {"x": 1, "y": 2}, "l": [1, 2]});
+        merge(&mut base, json!({"a": {"y": 3}, "l": [9]}));
+        assert_eq!(base, json!({"a": {"x": 1, "y": 3}, "l": [9]}));
+    }
+
+    #[test]
+    fn gate_ignores_case_and_spaces() {
+        let s = Settings::from_value(
+            &json!({"activation_tags": ["Hit List"], "deactivation_tags": ["AI-Off"]}),
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        assert!(s.gate(&[" hit list ".into()]).is_ok());
+        assert!(s.gate(&["Hit List".into(), "ai-off".into()]).is_err());
+        assert!(s.gate(&[]).is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! CLI commands: each takes its parsed arguments and writers, and returns an exit code,
+//! so tests can run them in-process as well as through the binary.
+
+use anyhow::{Context, Result};
+use qualify_engine::{Engine, Lead};
+use rayon::prelude::*;
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+
+/// Where the rules come from: `--rules DIR`, else `./rules` when it exists, else the
+/// default rules embedded in the binary.
+pub fn open_engine(rules: Option<&Path>) -> Result<Engine> {
+    let builder = Engine::builder();
+    let builder = match rules {
+        Some(dir) => builder.rules_dir(dir),
+        None if Path::new("rules").is_dir() => builder.rules_dir("rules"),
+        None => {
+            tracing::info!("no ./rules folder: using the embedded default rules");
+            builder
+        }
+    };
+    let engine = builder.build()?;
+    Ok(engine)
+}
+
+/// Reads a whole input: a file path, or `-` / nothing for standard input.
+pub fn read_input(input: Option<&Path>) -> Result<String> {
+    let mut text = String::new();
+    match input {
+        Some(p) if p != Path::new("-") => {
+            text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
+        }
+    }
+    Ok(text)
+}
+
+/// `qualify score`: one lead in, one decision out.
+pub fn score(
+    engine: &Engine,
+    tenant: &str,
+    input: Option<&Path>,
+    pretty: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let text = read_input(input)?;
+    let lead = Lead::from_json(&text)?;
+    let decision = engine.score(tenant, &lead)?;
+    if pretty {
+        serde_json::to_writer_pretty(&mut *out, &decision)?;
+    } else {
+        serde_json::to_writer(&mut *out, &decision)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Lines handed to the worker pool at a time: large enough to amortise the hand-off,
+/// small enough to keep memory flat on a million-line file.
+const BATCH: usize = 16 * 1024;
+
+/// `qualify score --jsonl`: one lead per line in, one result per line out, in order,
+/// spread over every core. A bad line yields `{"line": N, "error": ...}` in its place
+/// (and on stderr); the others are still scored. Returns the number of bad lines.
+pub fn score_jsonl(
+    engine: &Engine,
+    tenant: &str,
+    input: Option<&Path>,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<usize> {
+    let reader: Box<dyn BufRead> = match input {
+        Some(p) if p != Path::new("-") => Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )),
+        _ => Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
+    };
+    let mut lines = reader.lines();
+    let mut line_no = 0usize;
+    let mut bad = 0usize;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        for line in lines.by_ref().take(BATCH) {
+            line_no += 1;
+            batch.push((line_no, line.context("cannot read input")?));
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let results: Vec<(Vec<u8>, Option<String>)> = batch
+            .par_iter()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(n, l)| {
+                let result = Lead::from_json(l).and_then(|lead| engine.score(tenant, &lead));
+                match result {
+                    Ok(d) => (serde_json::to_vec(&d).unwrap_or_default(), None),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let obj = serde_json::json!({"line": n, "error": msg});
+                        (
+                            obj.to_string().into_bytes(),
+                            Some(format!("line {n}: {msg}")),
+                        )
+                    }
+                }
+            })
+            .collect();
+        for (bytes, problem) in results {
+            out.write_all(&bytes)?;
+            out.write_all(b"\n")?;
+            if let Some(p) = problem {
+                bad += 1;
+                writeln!(err, "qualify: {p}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(bad)
+}
+
+/// `qualify check`: prints each problem as `file:line:column: message`; returns how many.
+pub fn check(engine: &Engine, out: &mut impl Write) -> Result<usize> {
+    let problems = engine.check();
+    for p in &problems {
+        writeln!(out, "{p}")?;
+    }
+    if problems.is_empty() {
+        let tenants = engine.tenants();
+        writeln!(
+            out,
+            "ok: {} tenant(s) checked: {}",
+            tenants.len(),
+            tenants.join(", ")
+        )?;
+    }
+    Ok(problems.len())
+}
+
+/// `qualify test`: runs every tenant's cases; the last line is `N passed, N failed`.
+/// Returns the number failed.
+pub fn test(engine: &Engine, out: &mut impl Write) -> Result<usize> {
+    let (mut passed, mut failed) = (0, 0);
+    let load = engine.reload_all();
+    for e in &load.errors {
+        writeln!(out, "FAIL load: {e}")?;
+        failed += 1;
+    }
+    for tenant in engine.tenants() {
+        match engine.run_cases(&tenant) {
+            Ok(report) => {
+                for r in &report.results {
+                    if r.passed() {
+                        writeln!(out, "ok   {}: {}", r.tenant, r.name)?;
+                    } else {
+                        writeln!(out, "FAIL {}: {}", r.tenant, r.name)?;
+                        for f in &r.failures {
+                            writeln!(out, "       {f}")?;
+                        }
+                    }
+                }
+                passed += report.passed();
+                failed += report.failed();
+            }
+            Err(e) => {
+                writeln!(out, "FAIL {tenant}: {e}")?;
+                failed += 1;
+            }
+        }
+    }
+    writeln!(out, "{passed} passed, {failed} failed")?;
+    Ok(failed)
+}
