@@ -317,20 +317,24 @@ impl Engine {
             .call_fn_with_options::<Dynamic>(options, &mut scope, &rules.ast, hook, args)
             .map_err(|e| {
                 let (func, pos, message) = locate(&e, &self.inner.limits);
-                let file = func
-                    .as_deref()
-                    .or(Some(hook))
-                    .and_then(|f| rules.fn_files.get(f))
+                let func = func.unwrap_or_else(|| hook.to_string());
+                let (file, def_line, def_col) = rules
+                    .fn_locs
+                    .get(&func)
                     .cloned()
-                    .unwrap_or_else(|| rules.main_file.clone());
-                let (line, column) = line_col(pos);
+                    .unwrap_or_else(|| (rules.main_file.clone(), 0, 0));
+                // Limit errors may carry no position: point at the function instead.
+                let (line, column) = match line_col(pos) {
+                    (0, _) => (def_line, def_col),
+                    lc => lc,
+                };
                 Error::Script {
                     tenant: rules.id.clone(),
                     hook: hook.to_string(),
                     file,
                     line,
                     column,
-                    message,
+                    message: format!("in fn {func}: {message}"),
                 }
             })
     }

@@ -136,8 +136,9 @@ pub(crate) struct TenantRules {
     pub settings: Settings,
     pub cfg: Cfg,
     pub ast: AST,
-    /// Which file defines each function (for runtime error locations).
-    pub fn_files: HashMap<String, PathBuf>,
+    /// Where each function is defined: file, line, column (for runtime error locations,
+    /// since some limit errors carry no position of their own).
+    pub fn_locs: HashMap<String, (PathBuf, usize, usize)>,
     pub extractor: Extractor,
     pub cases: Option<Source>,
     /// The file scripts' errors are reported against when no function is known.
@@ -177,14 +178,15 @@ pub(crate) fn compile(
     }
 
     let mut ast = AST::empty();
-    let mut fn_files = HashMap::new();
+    let mut fn_locs = HashMap::new();
     for name in &order {
         let src = scripts[name];
         match rhai.compile(&src.text) {
             Ok(mut file_ast) => {
                 file_ast.set_source(src.path.to_string_lossy().as_ref());
                 for f in file_ast.iter_functions() {
-                    fn_files.insert(f.name.to_string(), src.path.clone());
+                    let (line, column) = definition(&src.text, f.name);
+                    fn_locs.insert(f.name.to_string(), (src.path.clone(), line, column));
                 }
                 ast += file_ast;
             }
@@ -267,7 +269,7 @@ pub(crate) fn compile(
             settings,
             cfg: Cfg(Arc::new(cfg)),
             ast,
-            fn_files,
+            fn_locs,
             extractor,
             cases: own.map_or(base.cases.clone(), |o| o.cases.clone()),
             main_file,
@@ -282,4 +284,18 @@ impl TenantRules {
     pub fn cfg_dynamic(&self) -> Dynamic {
         Dynamic::from(self.cfg.clone())
     }
+}
+
+/// Line and column (1-based) of `fn name(` in a script's text; (0, 0) when not found.
+fn definition(text: &str, name: &str) -> (usize, usize) {
+    let needle = format!("fn {name}");
+    for (i, line) in text.lines().enumerate() {
+        if let Some(col) = line.find(&needle) {
+            let rest = line[col + needle.len()..].trim_start();
+            if rest.starts_with('(') {
+                return (i + 1, col + 1);
+            }
+        }
+    }
+    (0, 0)
 }

@@ -114,6 +114,8 @@ pub(crate) fn build_engine(limits: &Limits) -> rhai::Engine {
     // Nothing outside the sandbox: no modules, no eval, output goes to tracing.
     e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     e.disable_symbol("eval");
+    e.disable_symbol("import");
+    e.disable_symbol("export");
     e.on_print(|s| tracing::info!(target: "qualify::script", "{s}"));
     e.on_debug(|s, src, pos| {
         tracing::debug!(target: "qualify::script", source = src.unwrap_or(""), %pos, "{s}")
