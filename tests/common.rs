@@ -39,6 +39,7 @@ pub fn write(path: &Path, text: &str) {
     if let Some(before) = before {
         let f = std::fs::File::options().write(true).open(path).unwrap();
         let later = before + std::time::Duration::from_secs(2);
-        f.set_modified(later.max(std::time::SystemTime::now())).unwrap();
+        f.set_modified(later.max(std::time::SystemTime::now()))
+            .unwrap();
     }
 }

@@ -39,10 +39,16 @@ fn budgets() {
 #[test]
 fn rooms() {
     let f = facts("Looking for 3 bed 2 bath");
-    assert_eq!((f["bedrooms"].clone(), f["bathrooms"].clone()), (json!(3), json!(2)));
+    assert_eq!(
+        (f["bedrooms"].clone(), f["bathrooms"].clone()),
+        (json!(3), json!(2))
+    );
     assert_eq!(fact("need three bedrooms at least", "bedrooms"), json!(3));
     assert_eq!(fact("4br/2.5 baths", "bathrooms"), json!(2.5));
-    assert_eq!(fact("must have a pool and a big yard", "must_haves"), json!(["pool", "yard"]));
+    assert_eq!(
+        fact("must have a pool and a big yard", "must_haves"),
+        json!(["pool", "yard"])
+    );
 }
 
 #[test]
@@ -56,7 +62,11 @@ fn timelines() {
     ] {
         assert_eq!(fact(text, "timeline"), json!(want), "{text}");
     }
-    for text in ["call me tomorrow", "I'm free this afternoon", "text me later"] {
+    for text in [
+        "call me tomorrow",
+        "I'm free this afternoon",
+        "text me later",
+    ] {
         assert_eq!(fact(text, "timeline"), Value::Null, "{text}");
     }
 }
@@ -98,7 +108,10 @@ fn locations() {
     assert_eq!(fact("something near Plano", "location"), json!("Plano"));
     assert_eq!(fact("moving to frisco soon", "location"), json!("Frisco"));
     assert_eq!(fact("love Bishop Arts", "location"), json!("Bishop Arts"));
-    assert_eq!(fact("Highland Park or Uptown", "location"), json!(["Highland Park", "Uptown"]));
+    assert_eq!(
+        fact("Highland Park or Uptown", "location"),
+        json!(["Highland Park", "Uptown"])
+    );
     assert_eq!(fact("a place in Austin", "location"), json!("Austin"));
     assert_eq!(fact("we move in May", "location"), Value::Null);
     assert_eq!(fact("I'm in no hurry", "location"), Value::Null);
@@ -115,10 +128,17 @@ fn goal_is_whole_words() {
 
 #[test]
 fn pathway() {
-    assert_eq!(fact("I'd sell as-is for a cash offer", "pathway"), json!("wholesale"));
+    assert_eq!(
+        fact("I'd sell as-is for a cash offer", "pathway"),
+        json!("wholesale")
+    );
     assert_eq!(fact("want top dollar for it", "pathway"), json!("listing"));
     assert_eq!(fact("what's my house worth?", "pathway"), json!("listing"));
-    assert_eq!(fact("it's worth a try", "pathway"), json!("listing"), "prototype rule: worth + 'it'");
+    assert_eq!(
+        fact("it's worth a try", "pathway"),
+        json!("listing"),
+        "prototype rule: worth + 'it'"
+    );
     assert_eq!(fact("hello there", "pathway"), Value::Null);
 }
 

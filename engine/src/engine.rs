@@ -355,7 +355,7 @@ impl Engine {
             }
         }
         let gate = rules.settings.gate(&lead.tags);
-        let lead_dyn = lead_dynamic(&facts, lead)?;
+        let lead_dyn = lead_dynamic(&facts, lead);
 
         let result = self.call(rules, "score", (lead_dyn.clone(), rules.cfg_dynamic()))?;
         let hook_err = |message: String| Error::HookResult {
@@ -560,18 +560,50 @@ fn sample_leads(activation: &[String]) -> Vec<Lead> {
     ]
 }
 
-fn lead_dynamic(facts: &Facts, lead: &Lead) -> Result<Dynamic> {
-    let facts_dyn =
-        rhai::serde::to_dynamic(facts).map_err(|e| Error::InvalidLead(e.to_string()))?;
+/// A JSON value as a Rhai value, built directly (no serde round trip on the hot path).
+fn to_rhai(v: &Value) -> Dynamic {
+    match v {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => Dynamic::from(ImmutableString::from(s.as_str())),
+        Value::Array(a) => Dynamic::from_array(a.iter().map(to_rhai).collect()),
+        Value::Object(m) => Dynamic::from_map(
+            m.iter()
+                .map(|(k, v)| (k.as_str().into(), to_rhai(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The lead as scripts see it: `#{facts, tags, goal, name, history}`. Shared (an `Arc`)
+/// so handing it to each hook copies nothing.
+fn lead_dynamic(facts: &Facts, lead: &Lead) -> Dynamic {
     let mut m = Map::new();
     let goal = facts
         .get("goal")
         .and_then(Value::as_str)
         .and_then(normalise_goal);
-    m.insert("facts".into(), facts_dyn);
+    m.insert(
+        "facts".into(),
+        Dynamic::from_map(
+            facts
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), to_rhai(v)))
+                .collect(),
+        ),
+    );
     m.insert(
         "tags".into(),
-        Dynamic::from_array(lead.tags.iter().map(|t| Dynamic::from(t.clone())).collect()),
+        Dynamic::from_array(
+            lead.tags
+                .iter()
+                .map(|t| Dynamic::from(ImmutableString::from(t.as_str())))
+                .collect(),
+        ),
     );
     m.insert(
         "goal".into(),
@@ -591,14 +623,17 @@ fn lead_dynamic(facts: &Facts, lead: &Lead) -> Result<Dynamic> {
         .filter(|m| m.from == crate::lead::From::Lead)
         .count();
     let mut history = Map::new();
-    history.insert("messages".into(), Dynamic::from(lead.messages.len() as INT));
-    history.insert("inbound".into(), Dynamic::from(inbound as INT));
+    history.insert(
+        "messages".into(),
+        Dynamic::from_int(lead.messages.len() as INT),
+    );
+    history.insert("inbound".into(), Dynamic::from_int(inbound as INT));
     history.insert(
         "outbound".into(),
-        Dynamic::from((lead.messages.len() - inbound) as INT),
+        Dynamic::from_int((lead.messages.len() - inbound) as INT),
     );
     m.insert("history".into(), Dynamic::from_map(history));
-    Ok(Dynamic::from_map(m))
+    Dynamic::from_map(m)
 }
 
 /// `buy` or `sell` from a goal fact written any common way ("Buyer", "selling", "list").

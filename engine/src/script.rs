@@ -111,11 +111,8 @@ fn norm_tag(t: &str) -> String {
 pub(crate) fn build_engine(limits: &Limits) -> rhai::Engine {
     let mut e = rhai::Engine::new_raw();
     e.register_global_module(StandardPackage::new().as_shared_module());
-    // Nothing outside the sandbox: no modules, no eval, output goes to tracing.
-    e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    // Nothing outside the sandbox: no modules (compiled out), no eval, output to tracing.
     e.disable_symbol("eval");
-    e.disable_symbol("import");
-    e.disable_symbol("export");
     e.on_print(|s| tracing::info!(target: "qualify::script", "{s}"));
     e.on_debug(|s, src, pos| {
         tracing::debug!(target: "qualify::script", source = src.unwrap_or(""), %pos, "{s}")
@@ -126,7 +123,6 @@ pub(crate) fn build_engine(limits: &Limits) -> rhai::Engine {
     e.set_max_string_size(limits.max_string_size);
     e.set_max_array_size(limits.max_array_size);
     e.set_max_map_size(limits.max_map_size);
-    e.set_max_modules(0);
     e.set_optimization_level(rhai::OptimizationLevel::Simple);
 
     e.register_type_with_name::<Cfg>("Settings");
@@ -155,7 +151,90 @@ pub(crate) fn build_engine(limits: &Limits) -> rhai::Engine {
         },
     );
     e.register_fn("sms_segments", |text: &str| sms::segments(text) as INT);
-    e.register_fn("has_tag", |tags: Array, tag: &str| {
+    // answered_points(lead, points): the names in `points` that the lead's facts answer.
+    // An entry is a fact name, or an array [name, fact, fact, ...] that counts once when
+    // any of its facts is answered (the default rules' `property`).
+    e.register_fn(
+        "answered_points",
+        |lead: &mut Map, points: Array| -> Array {
+            let facts = lead.get("facts").and_then(|f| f.read_lock::<Map>());
+            let has = |name: &str| {
+                facts
+                    .as_ref()
+                    .and_then(|f| f.get(name))
+                    .is_some_and(answered)
+            };
+            let mut out = Array::new();
+            for p in points {
+                if let Some(name) = p.read_lock::<ImmutableString>() {
+                    if has(&name) {
+                        out.push(Dynamic::from(name.clone()));
+                    }
+                } else if let Some(group) = p.read_lock::<Array>() {
+                    let mut parts = group
+                        .iter()
+                        .filter_map(|d| d.read_lock::<ImmutableString>().map(|s| s.clone()));
+                    if let Some(name) = parts.next() {
+                        if parts.any(|fact| has(&fact)) {
+                            out.push(Dynamic::from(name));
+                        }
+                    }
+                }
+            }
+            out
+        },
+    );
+    // tag_changes(lead, class_tags, class): #{add, remove} where `add` is the class's tags
+    // and `remove` the other classes' tags the lead carries (case and spaces ignored).
+    e.register_fn(
+        "tag_changes",
+        |lead: &mut Map, class_tags: Map, class: &str| -> Map {
+            let current = lead.get("tags").and_then(|t| t.read_lock::<Array>());
+            let carries = |tag: &str| {
+                let want = norm_tag(tag);
+                current.as_ref().is_some_and(|tags| {
+                    tags.iter().any(|t| {
+                        t.read_lock::<ImmutableString>()
+                            .is_some_and(|s| norm_tag(&s) == want)
+                    })
+                })
+            };
+            let mut remove = Array::new();
+            let mut add = Dynamic::from_array(Array::new());
+            for (name, tags) in class_tags {
+                if name.as_str() == class {
+                    add = tags;
+                    continue;
+                }
+                if let Some(list) = tags.read_lock::<Array>() {
+                    for t in list.iter() {
+                        if t.read_lock::<ImmutableString>()
+                            .is_some_and(|s| carries(&s))
+                        {
+                            remove.push(t.clone());
+                        }
+                    }
+                }
+            }
+            let mut out = Map::new();
+            out.insert("add".into(), add);
+            out.insert("remove".into(), Dynamic::from_array(remove));
+            out
+        },
+    );
+    // prefixed(prefix, value): `prefix + value` for a value, or for each answered item of
+    // an array (e.g. one `Location-<place>` tag per location).
+    e.register_fn("prefixed", |prefix: &str, value: Dynamic| -> Array {
+        let one = |v: &Dynamic| Dynamic::from(ImmutableString::from(format!("{prefix}{v}")));
+        if let Some(items) = value.read_lock::<Array>() {
+            items.iter().filter(|v| answered(v)).map(one).collect()
+        } else if answered(&value) {
+            vec![one(&value)]
+        } else {
+            Array::new()
+        }
+    });
+    e.register_fn("has_tag", |tags: &mut Array, tag: &str| {
         let want = norm_tag(tag);
         tags.iter().any(|t| {
             t.read_lock::<ImmutableString>()

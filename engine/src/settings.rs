@@ -70,6 +70,9 @@ pub struct Settings {
     /// The hand-off line sent at hot instead of a question.
     #[serde(default)]
     pub handoff: Option<String>,
+    /// Activation and deactivation tags, trimmed and lower-cased once for the gate.
+    #[serde(skip)]
+    gate_tags: (Vec<String>, Vec<String>),
 }
 
 /// Parses YAML text to a JSON value, naming the file on error.
@@ -112,33 +115,40 @@ pub(crate) fn merge(base: &mut Value, over: Value) {
 impl Settings {
     /// Reads the typed settings out of a merged settings map.
     pub(crate) fn from_value(value: &Value, file: &Path) -> Result<Self> {
-        Settings::deserialize(value).map_err(|e| Error::Settings {
+        let mut s = Settings::deserialize(value).map_err(|e| Error::Settings {
             file: file.to_owned(),
             message: e.to_string(),
-        })
-    }
-
-    /// Normalised form of a tag for gate matching: case and surrounding spaces ignored.
-    fn norm(tag: &str) -> String {
-        tag.trim().to_lowercase()
+        })?;
+        let norm = |l: &[String]| l.iter().map(|t| t.trim().to_lowercase()).collect();
+        s.gate_tags = (norm(&s.activation_tags), norm(&s.deactivation_tags));
+        Ok(s)
     }
 
     /// The activation gate: `Ok(reason)` when automation runs, `Err(reason)` when not.
-    pub fn gate<'a>(&'a self, tags: &[String]) -> std::result::Result<String, String> {
-        let has = |list: &'a [String]| -> Option<&'a String> {
-            list.iter().find(|want| {
-                let want = Self::norm(want);
-                tags.iter().any(|t| Self::norm(t) == want)
+    pub fn gate(&self, tags: &[String]) -> std::result::Result<String, String> {
+        // Tags compare ignoring case and surrounding spaces; lists were normalised at load.
+        let find = |list: &[String]| {
+            list.iter().position(|want| {
+                tags.iter().any(|t| {
+                    let t = t.trim();
+                    t.eq_ignore_ascii_case(want) || (!t.is_ascii() && t.to_lowercase() == *want)
+                })
             })
         };
-        if let Some(off) = has(&self.deactivation_tags) {
-            return Err(format!("deactivation tag {off:?} present"));
+        if let Some(i) = find(&self.gate_tags.1) {
+            return Err(format!(
+                "deactivation tag {:?} present",
+                self.deactivation_tags[i]
+            ));
         }
         if self.activation_tags.is_empty() {
             return Ok("no activation tag required".into());
         }
-        match has(&self.activation_tags) {
-            Some(on) => Ok(format!("activation tag {on:?} present")),
+        match find(&self.gate_tags.0) {
+            Some(i) => Ok(format!(
+                "activation tag {:?} present",
+                self.activation_tags[i]
+            )),
             None => Err(format!(
                 "no activation tag (one of {:?}) present",
                 self.activation_tags
