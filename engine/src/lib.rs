@@ -17,6 +17,11 @@
 //! # Ok::<(), qualify_engine::Error>(())
 //! ```
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 mod cases;
 mod engine;
 mod error;
