@@ -167,3 +167,9 @@ fn a_typical_sms_yields_several_facts() {
     assert_eq!(f["budget"], json!(550_000));
     assert_eq!(f["timeline"], json!("by august"));
 }
+
+#[test]
+fn a_place_phrase_stops_at_the_sentence_end() {
+    assert_eq!(fact("want 450k in Bishop Arts. Call me", "location"), json!("Bishop Arts"));
+    assert_eq!(fact("a condo in Oak Lawn, or Uptown", "location"), json!(["Oak Lawn", "Uptown"]));
+}

@@ -7,7 +7,9 @@ use crate::facts::{is_unsure, DATA_POINTS, PROPERTY_FACTS};
 use crate::lead::{Class, Decision, Explain, Facts, Lead, Question};
 use crate::rules::{compile, fingerprint, Folder, TenantRules, DEFAULT_TENANT};
 use crate::script::{build_engine, line_col, locate, Limits};
+use crate::contact::{Clock, SystemClock};
 use crate::sms;
+use crate::store::Store;
 use crate::TenantId;
 use rhai::{Array, CallFnOptions, Dynamic, ImmutableString, Map, Scope, INT};
 use serde_json::{json, Value};
@@ -18,10 +20,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Builds an [`Engine`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct EngineBuilder {
     rules_dir: Option<PathBuf>,
     limits: Limits,
+    store: Option<Arc<Store>>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl EngineBuilder {
@@ -35,6 +39,18 @@ impl EngineBuilder {
     /// Sandbox limits for every script evaluation.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The encrypted store for stateful calls ([`Engine::ingest`], [`Engine::contact`], ...).
+    pub fn store(mut self, store: impl Into<Arc<Store>>) -> Self {
+        self.store = Some(store.into());
+        self
+    }
+
+    /// Where the engine reads the time (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -59,6 +75,8 @@ impl EngineBuilder {
                 rules_dir: self.rules_dir,
                 state: RwLock::new(State::default()),
                 reloading: Mutex::new(()),
+                store: self.store,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             }),
         };
         engine.reload();
@@ -80,6 +98,8 @@ struct Inner {
     rules_dir: Option<PathBuf>,
     state: RwLock<State>,
     reloading: Mutex<()>,
+    store: Option<Arc<Store>>,
+    clock: Arc<dyn Clock>,
 }
 
 /// What a reload did.
@@ -273,7 +293,17 @@ impl Engine {
         ids
     }
 
-    fn rules(&self, tenant: &str) -> Result<Arc<TenantRules>> {
+    /// The store, or [`Error::NoStore`].
+    pub fn store(&self) -> Result<&Arc<Store>> {
+        self.inner.store.as_ref().ok_or(Error::NoStore)
+    }
+
+    /// The current time by the engine's clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn rules(&self, tenant: &str) -> Result<Arc<TenantRules>> {
         TenantId::new(tenant)?;
         let state = self.read_state();
         if let Some(r) = state.tenants.get(tenant) {
@@ -354,8 +384,19 @@ impl Engine {
                 facts.insert(key.to_string(), json!(v));
             }
         }
-        let gate = rules.settings.gate(&lead.tags);
-        let lead_dyn = lead_dynamic(&facts, lead);
+        let inbound = lead.messages.iter().filter(|m| m.from == crate::lead::From::Lead).count();
+        let counts = Counts {
+            messages: lead.messages.len(),
+            inbound,
+        };
+        self.evaluate(rules, facts, &lead.tags, counts)
+    }
+
+    /// Runs the tenant's hooks on known facts (no extraction): the shared second half of
+    /// a stateless decision and of an ingest.
+    pub(crate) fn evaluate(&self, rules: &TenantRules, facts: Facts, tags: &[String], counts: Counts) -> Result<Decision> {
+        let gate = rules.settings.gate(tags);
+        let lead_dyn = lead_dynamic(&facts, tags, counts);
 
         let result = self.call(rules, "score", (lead_dyn.clone(), rules.cfg_dynamic()))?;
         let hook_err = |message: String| Error::HookResult {
@@ -560,6 +601,13 @@ fn sample_leads(activation: &[String]) -> Vec<Lead> {
     ]
 }
 
+/// Conversation size as scripts see it in `lead.history`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counts {
+    pub messages: usize,
+    pub inbound: usize,
+}
+
 /// A JSON value as a Rhai value, built directly (no serde round trip on the hot path).
 fn to_rhai(v: &Value) -> Dynamic {
     match v {
@@ -581,7 +629,7 @@ fn to_rhai(v: &Value) -> Dynamic {
 
 /// The lead as scripts see it: `#{facts, tags, goal, name, history}`. Shared (an `Arc`)
 /// so handing it to each hook copies nothing.
-fn lead_dynamic(facts: &Facts, lead: &Lead) -> Dynamic {
+fn lead_dynamic(facts: &Facts, tags: &[String], counts: Counts) -> Dynamic {
     let mut m = Map::new();
     let goal = facts
         .get("goal")
@@ -599,8 +647,7 @@ fn lead_dynamic(facts: &Facts, lead: &Lead) -> Dynamic {
     m.insert(
         "tags".into(),
         Dynamic::from_array(
-            lead.tags
-                .iter()
+            tags.iter()
                 .map(|t| Dynamic::from(ImmutableString::from(t.as_str())))
                 .collect(),
         ),
@@ -617,20 +664,12 @@ fn lead_dynamic(facts: &Facts, lead: &Lead) -> Dynamic {
             .filter(|n| !n.trim().is_empty())
             .map_or(Dynamic::UNIT, |n| n.into()),
     );
-    let inbound = lead
-        .messages
-        .iter()
-        .filter(|m| m.from == crate::lead::From::Lead)
-        .count();
     let mut history = Map::new();
-    history.insert(
-        "messages".into(),
-        Dynamic::from_int(lead.messages.len() as INT),
-    );
-    history.insert("inbound".into(), Dynamic::from_int(inbound as INT));
+    history.insert("messages".into(), Dynamic::from_int(counts.messages as INT));
+    history.insert("inbound".into(), Dynamic::from_int(counts.inbound as INT));
     history.insert(
         "outbound".into(),
-        Dynamic::from_int((lead.messages.len() - inbound) as INT),
+        Dynamic::from_int(counts.messages.saturating_sub(counts.inbound) as INT),
     );
     m.insert("history".into(), Dynamic::from_map(history));
     Dynamic::from_map(m)

@@ -89,6 +89,30 @@ pub enum Error {
     #[error("invalid lead: {0}")]
     InvalidLead(String),
 
+    /// The store file could not be opened, read or written.
+    #[error("store: {0}")]
+    Store(String),
+
+    /// The master key given is not the one this store was created with (or last rotated to).
+    #[error("wrong master key: this store was sealed with a different key")]
+    WrongMasterKey,
+
+    /// A sealed value did not open: it was tampered with, copied from another tenant,
+    /// table or key, or its data key is gone (erased tenant).
+    #[error("cannot open sealed {table} value {key:?} of tenant {tenant:?}: authentication failed (tampered, moved, or its key was destroyed)")]
+    Unseal {
+        /// Tenant the value was read for.
+        tenant: String,
+        /// Table.
+        table: &'static str,
+        /// Record key.
+        key: String,
+    },
+
+    /// A stateful call on an engine built without a store.
+    #[error("this engine has no store: build it with EngineBuilder::store")]
+    NoStore,
+
     /// Reading a rules folder or file failed.
     #[error("{}: {source}", path.display())]
     Io {

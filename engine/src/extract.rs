@@ -284,7 +284,7 @@ static BUILTINS: LazyLock<Builtins> = LazyLock::new(|| {
         worth_object: re(r"\b(?:house|home|property|place|it)\b"),
         // Case matters for the name itself: only the lead-in is case-insensitive.
         name: Regex::new(&ascii_b(&format!(r"(?i:{name})([A-Z][a-zA-Z'-]{{1,30}})"))).expect("valid"),
-        place: Regex::new(&ascii_b(r"(?i:\b(?:in|near|around|close\s+to)\s+)([A-Z][a-zA-Z.'-]+(?:\s+[A-Z][a-zA-Z.'-]+){0,2})")).expect("valid"),
+        place: Regex::new(&ascii_b(r"(?i:\b(?:in|near|around|close\s+to)\s+)([A-Z][a-zA-Z'-]*[a-zA-Z](?:[ \t]+[A-Z][a-zA-Z'-]*[a-zA-Z]){0,2})")).expect("valid"),
         unsure: Regex::new(&ascii_b(UNSURE_PATTERN)).expect("valid"),
         topics: list(topics),
     }
@@ -423,7 +423,7 @@ impl Extractor {
     }
 
     /// The data point an agent message asks about (used to file "not sure" answers).
-    fn topic_of_question(&self, text: &str) -> Option<String> {
+    pub(crate) fn topic_of_question(&self, text: &str) -> Option<String> {
         let lower = text.to_lowercase();
         if let Some((_, topic)) = self
             .questions

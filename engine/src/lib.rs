@@ -23,18 +23,25 @@
 struct ReadmeDoctests;
 
 mod cases;
+mod contact;
+mod crypto;
 mod engine;
 mod error;
 mod extract;
 mod facts;
 mod id;
 mod lead;
+pub mod redact;
 mod rules;
 mod script;
 mod settings;
+mod stateful;
+mod store;
 pub mod sms;
 
 pub use cases::{CaseResult, CasesReport};
+pub use contact::{Clock, Contact, FollowUp, LastDecision, ManualClock, SystemClock};
+pub use crypto::SecretKey;
 pub use engine::{Engine, EngineBuilder, ReloadReport};
 pub use error::{Error, Result};
 pub use facts::{is_answered, is_unsure, parse_money, DATA_POINTS, PROPERTY_FACTS};
@@ -43,3 +50,5 @@ pub use lead::{Class, Decision, Explain, Facts, From, Lead, Message, Question};
 pub use rules::DEFAULT_TENANT;
 pub use script::Limits;
 pub use settings::Settings;
+pub use stateful::{Inbound, Ingested};
+pub use store::Store;

@@ -39,6 +39,10 @@ fn one() -> usize {
     1
 }
 
+fn fifty() -> usize {
+    50
+}
+
 /// The typed part of a tenant's settings: what the engine itself reads.
 /// Everything in `tenant.yaml` (these keys included) is also handed to scripts as `cfg`.
 #[derive(Clone, Debug, Deserialize)]
@@ -70,6 +74,13 @@ pub struct Settings {
     /// The hand-off line sent at hot instead of a question.
     #[serde(default)]
     pub handoff: Option<String>,
+    /// Redact PII from stored conversation history (default true). Extraction always
+    /// sees the raw text; with this on, nothing raw is stored.
+    #[serde(default = "yes")]
+    pub redact_history: bool,
+    /// Messages kept per contact (default 50).
+    #[serde(default = "fifty")]
+    pub history_limit: usize,
     /// Activation and deactivation tags, trimmed and lower-cased once for the gate.
     #[serde(skip)]
     gate_tags: (Vec<String>, Vec<String>),

@@ -176,3 +176,56 @@ pub fn test(engine: &Engine, out: &mut impl Write) -> Result<usize> {
     writeln!(out, "{passed} passed, {failed} failed")?;
     Ok(failed)
 }
+
+/// Reads a message from an argument, `-`, or standard input when absent.
+pub fn text_arg(text: Option<&str>) -> Result<String> {
+    match text {
+        Some(t) if t != "-" => Ok(t.to_string()),
+        _ => read_input(None),
+    }
+}
+
+/// `qualify ingest`: one message (or, with `lines`, one per input line, each answered
+/// with its result line after its commit is durable).
+pub fn ingest(
+    engine: &Engine,
+    tenant: &str,
+    contact: &str,
+    tags: Option<Vec<String>>,
+    text: Option<&str>,
+    lines: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let message = |text: &str| qualify_engine::Inbound {
+        tags: tags.clone(),
+        ..qualify_engine::Inbound::text(text)
+    };
+    if lines {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let line = line.context("cannot read standard input")?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let result = engine.ingest(tenant, contact, &message(&line))?;
+            serde_json::to_writer(&mut *out, &result)?;
+            writeln!(out)?;
+            out.flush()?;
+        }
+        return Ok(());
+    }
+    let text = text_arg(text)?;
+    let result = engine.ingest(tenant, contact, &message(text.trim_end_matches('\n')))?;
+    serde_json::to_writer_pretty(&mut *out, &result)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `qualify redact`: the redacted text and each finding's entity and byte span.
+pub fn redact(text: Option<&str>, out: &mut impl Write) -> Result<()> {
+    let text = text_arg(text)?;
+    let r = qualify_engine::redact::redact(text.strip_suffix('\n').unwrap_or(&text));
+    serde_json::to_writer(&mut *out, &r)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -2,3 +2,4 @@
 //! server). Thin by design: read input, make one engine call, print the result.
 
 pub mod cli;
+pub mod keys;

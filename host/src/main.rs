@@ -1,29 +1,42 @@
-//! The `qualify` command line: score leads, check and test tenants' rules.
+//! The `qualify` command line: score leads, check and test tenants' rules, hold
+//! conversations in the encrypted store, answer privacy requests, manage keys.
 //!
 //! Run with `cargo run --release -- score examples/lead.json` (see the README).
 
-use clap::{Parser, Subcommand};
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
+use qualify_engine::Engine;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "qualify",
-    version,
-    about = "Qualify real-estate leads with per-tenant rules"
-)]
+#[command(name = "qualify", version, about = "Qualify real-estate leads with per-tenant rules")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(clap::Args)]
+#[derive(Args)]
 struct RulesArg {
     /// Rules folder (one sub-folder per tenant). Default: ./rules if present, else the
     /// embedded default rules.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DataArgs {
+    /// Data folder holding the store (qualify.redb) and, in dev mode, master.key.
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    data: PathBuf,
+    /// File with the master key (64 hex characters). Else QUALIFY_MASTER_KEY, else a
+    /// generated dev key in the data folder.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// Tenant.
+    #[arg(long, default_value = "default")]
+    tenant: String,
 }
 
 #[derive(Subcommand)]
@@ -54,53 +67,204 @@ enum Command {
         #[command(flatten)]
         rules: RulesArg,
     },
+    /// Ingest an inbound message into a contact's stored conversation; print the result.
+    Ingest {
+        #[command(flatten)]
+        rules: RulesArg,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Contact id.
+        #[arg(long)]
+        contact: String,
+        /// The contact's CRM tags (repeat for several), e.g. --tag "Hit List".
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Treat each line of standard input as one message; print one result line per
+        /// message once it is durable.
+        #[arg(long)]
+        lines: bool,
+        /// The message text, or - for standard input.
+        text: Option<String>,
+    },
+    /// Show, export or erase a stored contact.
+    Contact {
+        #[command(subcommand)]
+        action: ContactAction,
+    },
+    /// Tenant data management.
+    Tenant {
+        #[command(subcommand)]
+        action: TenantAction,
+    },
+    /// Master and tenant key management.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Redact PII from a text: prints {"text", "findings": [{"entity", "start", "end"}]}.
+    Redact {
+        /// The text, or - for standard input.
+        text: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactAction {
+    /// Print the contact's stored state as JSON.
+    Show {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Contact id.
+        id: String,
+    },
+    /// Print everything held on the contact (subject-access export) as JSON.
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Contact id.
+        id: String,
+    },
+    /// Erase the contact.
+    Erase {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Contact id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantAction {
+    /// Erase all of a tenant's data: destroy its data keys, delete its records, compact.
+    Erase {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Confirm: the data cannot be recovered.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Re-wrap every tenant key under a new master key (data untouched).
+    Rotate {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The new master key. Without it, only a dev key can be rotated (to a new dev key).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
+    /// Start a new data key version for --tenant (old versions stay readable).
+    RotateTenant {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Print a new random master key (64 hex characters).
+    Generate,
+}
+
+fn stateful(rules: Option<&Path>, data: &DataArgs) -> anyhow::Result<(Engine, host::keys::KeySource)> {
+    let (store, source) = host::keys::open_store(&data.data, data.key_file.as_deref(), &mut std::io::stderr())?;
+    let builder = match rules {
+        Some(dir) => Engine::builder().rules_dir(dir),
+        None if Path::new("rules").is_dir() => Engine::builder().rules_dir("rules"),
+        None => Engine::builder(),
+    };
+    Ok((builder.store(store).build()?, source))
+}
+
+fn print_json(out: &mut impl Write, v: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let ok = ExitCode::SUCCESS;
     let code = match cli.command {
-        Command::Score {
-            rules,
-            tenant,
-            jsonl,
-            pretty,
-            file,
-        } => {
+        Command::Score { rules, tenant, jsonl, pretty, file } => {
             let engine = host::cli::open_engine(rules.rules.as_deref())?;
             if jsonl {
-                let bad = host::cli::score_jsonl(
-                    &engine,
-                    &tenant,
-                    file.as_deref(),
-                    &mut out,
-                    &mut std::io::stderr(),
-                )?;
-                if bad > 0 {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                }
+                let bad = host::cli::score_jsonl(&engine, &tenant, file.as_deref(), &mut out, &mut std::io::stderr())?;
+                if bad > 0 { ExitCode::FAILURE } else { ok }
             } else {
                 host::cli::score(&engine, &tenant, file.as_deref(), pretty, &mut out)?;
-                ExitCode::SUCCESS
+                ok
             }
         }
         Command::Check { rules } => {
             let engine = host::cli::open_engine(rules.rules.as_deref())?;
-            if host::cli::check(&engine, &mut out)? > 0 {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
+            if host::cli::check(&engine, &mut out)? > 0 { ExitCode::FAILURE } else { ok }
         }
         Command::Test { rules } => {
             let engine = host::cli::open_engine(rules.rules.as_deref())?;
-            if host::cli::test(&engine, &mut out)? > 0 {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
+            if host::cli::test(&engine, &mut out)? > 0 { ExitCode::FAILURE } else { ok }
+        }
+        Command::Ingest { rules, data, contact, tags, lines, text } => {
+            let (engine, _) = stateful(rules.rules.as_deref(), &data)?;
+            let tags = (!tags.is_empty()).then_some(tags);
+            host::cli::ingest(&engine, &data.tenant, &contact, tags, text.as_deref(), lines, &mut out)?;
+            ok
+        }
+        Command::Contact { action } => match action {
+            ContactAction::Show { data, id } => {
+                let (engine, _) = stateful(None, &data)?;
+                match engine.contact(&data.tenant, &id)? {
+                    Some(c) => print_json(&mut out, &c)?,
+                    None => bail!("no contact {id:?} in tenant {:?}", data.tenant),
+                }
+                ok
             }
+            ContactAction::Export { data, id } => {
+                let (engine, _) = stateful(None, &data)?;
+                match engine.export_contact(&data.tenant, &id)? {
+                    Some(v) => print_json(&mut out, &v)?,
+                    None => bail!("no contact {id:?} in tenant {:?}", data.tenant),
+                }
+                ok
+            }
+            ContactAction::Erase { data, id } => {
+                let (engine, _) = stateful(None, &data)?;
+                if !engine.erase_contact(&data.tenant, &id)? {
+                    bail!("no contact {id:?} in tenant {:?}", data.tenant);
+                }
+                print_json(&mut out, &serde_json::json!({"erased": id, "tenant": data.tenant}))?;
+                ok
+            }
+        },
+        Command::Tenant { action: TenantAction::Erase { data, yes } } => {
+            if !yes {
+                bail!("erasing tenant {:?} destroys its data for good: add --yes to confirm", data.tenant);
+            }
+            let (engine, _) = stateful(None, &data)?;
+            let n = engine.erase_tenant(&data.tenant)?;
+            print_json(&mut out, &serde_json::json!({"erased_tenant": data.tenant, "contacts_removed": n}))?;
+            ok
+        }
+        Command::Keys { action } => match action {
+            KeysAction::Rotate { data, new_key_file } => {
+                let (engine, source) = stateful(None, &data)?;
+                let n = host::keys::rotate(engine.store()?, &source, new_key_file.as_deref())?;
+                print_json(&mut out, &serde_json::json!({"rewrapped_tenant_keys": n}))?;
+                ok
+            }
+            KeysAction::RotateTenant { data } => {
+                let (engine, _) = stateful(None, &data)?;
+                let v = engine.rotate_tenant_key(&data.tenant)?;
+                print_json(&mut out, &serde_json::json!({"tenant": data.tenant, "key_version": v}))?;
+                ok
+            }
+            KeysAction::Generate => {
+                writeln!(out, "{}", qualify_engine::SecretKey::generate().to_hex().as_str())?;
+                ok
+            }
+        },
+        Command::Redact { text } => {
+            host::cli::redact(text.as_deref(), &mut out)?;
+            ok
         }
     };
     out.flush()?;

@@ -1,0 +1,204 @@
+//! Stateful conversations: `ingest` one inbound message (redact, extract, merge, score,
+//! pick the next question, record) in one durable write transaction, and the privacy
+//! requests: read, export and erase a contact, erase a tenant.
+
+use crate::contact::{Contact, LastDecision};
+use crate::engine::{Counts, Engine};
+use crate::error::Result;
+use crate::lead::{Decision, Facts, From, Message};
+use crate::redact::{self, Finding};
+use crate::{ContactId, TenantId};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// One inbound message from a lead, with what the CRM knows alongside it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// The message text, raw (it is redacted before it is stored).
+    #[serde(alias = "body", alias = "message")]
+    pub text: String,
+    /// When the lead wrote it (default: now by the engine's clock).
+    #[serde(default)]
+    pub at: Option<Timestamp>,
+    /// The contact's current CRM tags; replaces the stored tags when given.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Facts supplied with the message; they override extracted and older facts.
+    #[serde(default)]
+    pub facts: Facts,
+    /// The lead's first name, when the CRM knows it.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The contact's IANA time zone, when the CRM knows it.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+impl Inbound {
+    /// A message with nothing else known.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// What [`Engine::ingest`] did, returned once the transaction is durable.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Ingested {
+    /// The decision after this message, on all facts known.
+    pub decision: Decision,
+    /// The message as stored (redacted when the tenant's setting is on).
+    pub stored_text: String,
+    /// PII found in the message: type and byte span in the raw text.
+    pub findings: Vec<Finding>,
+}
+
+fn same_tag(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+impl Engine {
+    /// Ingests one inbound message: redacts it, extracts facts from the raw text, merges
+    /// them (later values override older), scores, picks the next question, records the
+    /// decision and resets the silence clock, all in one write transaction. Returns only
+    /// after the commit is durable; on any error nothing is written.
+    ///
+    /// ```
+    /// use qualify_engine::{Engine, Inbound, SecretKey, Store};
+    /// let engine = Engine::builder().store(Store::in_memory(SecretKey::generate())?).build()?;
+    /// let mut msg = Inbound::text("We want to buy in Plano, around 450k");
+    /// msg.tags = Some(vec!["Hit List".into()]);
+    /// let first = engine.ingest("default", "c1", &msg)?;
+    /// assert_eq!(first.decision.class.as_str(), "warm");
+    /// let second = engine.ingest("default", "c1", &Inbound::text("pre-approved, moving asap"))?;
+    /// assert_eq!(second.decision.class.as_str(), "hot");
+    /// # Ok::<(), qualify_engine::Error>(())
+    /// ```
+    pub fn ingest(&self, tenant: &str, contact: &str, message: &Inbound) -> Result<Ingested> {
+        let contact_id = ContactId::new(contact)?;
+        let rules = self.rules(tenant)?;
+        let store = self.store()?;
+        let now = self.now();
+        let at = message.at.unwrap_or(now);
+        let redacted = redact::redact(&message.text);
+        let stored_text = if rules.settings.redact_history {
+            redacted.text.clone()
+        } else {
+            message.text.clone()
+        };
+        let decision = store.write(|tx| {
+            let mut c = tx
+                .contact(tenant, contact_id.as_str())?
+                .unwrap_or_else(|| Contact::new(contact_id.as_str(), now));
+            let asked = c
+                .history
+                .last()
+                .filter(|m| m.from == From::Agent)
+                .and_then(|m| rules.extractor.topic_of_question(&m.text));
+            rules.extractor.extract_into(&message.text, asked.as_deref(), &mut c.facts);
+            for (k, v) in &message.facts {
+                c.facts.insert(k.clone(), v.clone());
+            }
+            if let Some(name) = message.name.as_ref().filter(|n| !n.trim().is_empty()) {
+                c.facts.insert("name".into(), json!(name));
+            }
+            if let Some(tz) = &message.timezone {
+                c.timezone = Some(tz.clone());
+            }
+            if let Some(tags) = &message.tags {
+                c.tags = tags.clone();
+            }
+            c.history.push(Message {
+                from: From::Lead,
+                text: stored_text.clone(),
+                at: Some(at.to_string()),
+            });
+            let inbound = c.history.iter().filter(|m| m.from == From::Lead).count();
+            let counts = Counts {
+                messages: c.history.len(),
+                inbound,
+            };
+            let decision = self.evaluate(&rules, c.facts.clone(), &c.tags, counts)?;
+            if decision.active {
+                c.tags.retain(|t| !decision.remove_tags.iter().any(|r| same_tag(r, t)));
+                for t in &decision.tags {
+                    if !c.tags.iter().any(|have| same_tag(have, t)) {
+                        c.tags.push(t.clone());
+                    }
+                }
+                if let Some(q) = &decision.question {
+                    c.history.push(Message {
+                        from: From::Agent,
+                        text: q.text.clone(),
+                        at: Some(now.to_string()),
+                    });
+                }
+            }
+            let limit = rules.settings.history_limit.max(1);
+            if c.history.len() > limit {
+                let excess = c.history.len() - limit;
+                c.history.drain(..excess);
+            }
+            c.last = Some(LastDecision {
+                score: decision.score,
+                class: decision.class,
+                percent: decision.percent,
+                answered: decision.answered.clone(),
+                question: decision.question.as_ref().map(|q| q.id.clone()),
+                at: now,
+            });
+            c.last_inbound_at = Some(at);
+            c.followup = Default::default();
+            c.updated_at = now;
+            tx.put_contact(tenant, &c)?;
+            Ok(decision)
+        })?;
+        tracing::debug!(tenant, class = decision.class.as_str(), score = decision.score, "ingested");
+        Ok(Ingested {
+            decision,
+            stored_text,
+            findings: redacted.findings,
+        })
+    }
+
+    /// Everything held on a contact, or `None` when this tenant has no such contact.
+    pub fn contact(&self, tenant: &str, id: &str) -> Result<Option<Contact>> {
+        TenantId::new(tenant)?;
+        ContactId::new(id)?;
+        self.store()?.contact(tenant, id)
+    }
+
+    /// A subject-access export: everything held on the contact, as JSON.
+    pub fn export_contact(&self, tenant: &str, id: &str) -> Result<Option<Value>> {
+        Ok(self.contact(tenant, id)?.map(|c| {
+            json!({
+                "tenant": tenant,
+                "exported_at": self.now().to_string(),
+                "contact": c,
+            })
+        }))
+    }
+
+    /// Erases a contact of this tenant; true when it existed.
+    pub fn erase_contact(&self, tenant: &str, id: &str) -> Result<bool> {
+        TenantId::new(tenant)?;
+        ContactId::new(id)?;
+        self.store()?.write(|tx| tx.delete_contact(tenant, id))
+    }
+
+    /// Erases a tenant's data: destroys its data keys (crypto-shredding), deletes its
+    /// records and compacts the file. Returns the number of contacts removed.
+    pub fn erase_tenant(&self, tenant: &str) -> Result<usize> {
+        TenantId::new(tenant)?;
+        self.store()?.erase_tenant(tenant)
+    }
+
+    /// Starts a new data key version for a tenant; older values stay readable.
+    pub fn rotate_tenant_key(&self, tenant: &str) -> Result<u32> {
+        TenantId::new(tenant)?;
+        self.store()?.rotate_tenant_key(tenant)
+    }
+}

@@ -1,0 +1,155 @@
+//! The master key, as the operator supplies it: `--key-file`, else `QUALIFY_MASTER_KEY`,
+//! else a dev key generated in the data folder with owner-only permissions (and a warning).
+//! The engine never reads keys itself; this module hands it one.
+
+use anyhow::{bail, Context, Result};
+use qualify_engine::{Error, SecretKey, Store};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The environment variable holding the master key (64 hex characters).
+pub const KEY_ENV: &str = "QUALIFY_MASTER_KEY";
+
+/// Where the master key came from.
+pub enum KeySource {
+    /// `--key-file`.
+    File(PathBuf),
+    /// The environment variable.
+    Env,
+    /// The dev key in the data folder.
+    Dev(PathBuf),
+}
+
+fn parse(text: &str, from: &str) -> Result<SecretKey> {
+    SecretKey::from_hex(text).with_context(|| format!("{from}: expected a master key of 64 hexadecimal characters"))
+}
+
+/// Writes a key file readable by its owner only.
+pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(key.to_hex().as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// True when a file can be read by others than its owner.
+pub fn too_open(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// Resolves the master key; warnings go to `warn`.
+pub fn master_key(data: &Path, key_file: Option<&Path>, warn: &mut impl Write) -> Result<(SecretKey, KeySource)> {
+    if let Some(path) = key_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+        if too_open(path) {
+            writeln!(warn, "qualify: warning: key file {} is readable by others (chmod 600 it)", path.display())?;
+        }
+        return Ok((parse(&text, &path.display().to_string())?, KeySource::File(path.to_owned())));
+    }
+    if let Ok(text) = std::env::var(KEY_ENV) {
+        return Ok((parse(&text, KEY_ENV)?, KeySource::Env));
+    }
+    let path = data.join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if too_open(&path) {
+            writeln!(warn, "qualify: warning: dev key {} is readable by others (chmod 600 it)", path.display())?;
+        }
+        return Ok((parse(&text, &path.display().to_string())?, KeySource::Dev(path)));
+    }
+    create_data_dir(data)?;
+    let key = SecretKey::generate();
+    write_key_file(&path, &key)?;
+    writeln!(
+        warn,
+        "qualify: warning: no master key given (--key-file or {KEY_ENV}); generated a dev key in {} (owner-only). Use your own key in production.",
+        path.display()
+    )?;
+    Ok((key, KeySource::Dev(path)))
+}
+
+/// Creates the data folder, owner-only.
+pub fn create_data_dir(data: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(data).with_context(|| format!("cannot create data folder {}", data.display()))
+}
+
+/// Opens the store in `data` with the resolved master key. A dev-key rotation that was
+/// interrupted after its commit (the new key still in `master.key.next`) is finished here.
+pub fn open_store(data: &Path, key_file: Option<&Path>, warn: &mut impl Write) -> Result<(Store, KeySource)> {
+    let (key, source) = master_key(data, key_file, warn)?;
+    create_data_dir(data)?;
+    let file = data.join("qualify.redb");
+    if !file.exists() {
+        // Owner-only from the start (redb would create it with the default umask).
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options.open(&file).with_context(|| format!("cannot create {}", file.display()))?;
+    }
+    match Store::open(&file, key) {
+        Ok(store) => Ok((store, source)),
+        Err(Error::WrongMasterKey) => {
+            if let KeySource::Dev(path) = &source {
+                let next = path.with_extension("key.next");
+                if let Ok(text) = std::fs::read_to_string(&next) {
+                    let store = Store::open(&file, parse(&text, &next.display().to_string())?)?;
+                    std::fs::rename(&next, path)?;
+                    return Ok((store, source));
+                }
+            }
+            bail!("{}: {}", file.display(), Error::WrongMasterKey)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Rotates the master key: to the key in `new_file`, or (dev key only) to a freshly
+/// generated dev key. Returns how many tenant keys were re-wrapped.
+pub fn rotate(store: &Store, source: &KeySource, new_file: Option<&Path>) -> Result<usize> {
+    match (new_file, source) {
+        (Some(f), _) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+            Ok(store.rotate_master_key(parse(&text, &f.display().to_string())?)?)
+        }
+        (None, KeySource::Dev(path)) => {
+            // New key on disk first, then the re-wrap, then the rename: a crash at any
+            // point leaves a key that opens the store (see `open_store`).
+            let next = path.with_extension("key.next");
+            let _ = std::fs::remove_file(&next);
+            let key = SecretKey::generate();
+            write_key_file(&next, &key)?;
+            let n = store.rotate_master_key(key)?;
+            std::fs::rename(&next, path)?;
+            Ok(n)
+        }
+        (None, _) => bail!("give the new master key with --new-key-file (the current one is operator-supplied)"),
+    }
+}
