@@ -8,7 +8,8 @@ use serde_json::Value;
 
 fn qualify() -> Command {
     let mut cmd = Command::cargo_bin("qualify").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("QUALIFY_MASTER_KEY");
     cmd
 }
 
@@ -229,4 +230,144 @@ fn test_fails_when_a_case_fails() {
         "{out}"
     );
     assert!(out.trim_end().ends_with(" passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn ingest_show_export_erase_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(args).arg("--data").arg(&data);
+        cmd
+    };
+    // First use: a dev key is generated, owner-only, with a warning.
+    let assert = run(&[
+        "ingest",
+        "--contact",
+        "c1",
+        "--tag",
+        "Hit List",
+        "Buying in Plano, 450k, call 214-555-0199",
+    ])
+    .assert()
+    .success();
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("generated a dev key"), "{err}");
+    let out = json_out(&assert.get_output().stdout);
+    assert_eq!(out["decision"]["class"], "warm");
+    assert_eq!(
+        out["stored_text"],
+        "Buying in Plano, 450k, call [REDACTED_PHONE]"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let show = json_out(
+        &run(&["contact", "show", "c1"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(show["facts"]["budget"], 450000);
+    let export = json_out(
+        &run(&["contact", "export", "c1"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(export["contact"]["id"], "c1");
+    // Another tenant sees nothing.
+    run(&["contact", "show", "--tenant", "points", "c1"])
+        .assert()
+        .failure();
+    run(&["contact", "erase", "c1"]).assert().success();
+    run(&["contact", "show", "c1"]).assert().failure();
+    // Tenant erase needs --yes.
+    run(&["tenant", "erase"]).assert().failure();
+    run(&["tenant", "erase", "--yes"]).assert().success();
+}
+
+#[test]
+fn a_wrong_key_is_a_clear_error_and_rotation_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(args).arg("--data").arg(&data);
+        cmd
+    };
+    run(&["ingest", "--contact", "c1", "budget 450k"])
+        .assert()
+        .success();
+    // Dev key rotation, then the data still opens.
+    let out = json_out(
+        &run(&["keys", "rotate"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(out["rewrapped_tenant_keys"], 1);
+    run(&["contact", "show", "c1"]).assert().success();
+    // Someone else's key: refused, one line.
+    let other = dir.path().join("other.key");
+    let key = qualify()
+        .args(["keys", "generate"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    std::fs::write(&other, key).unwrap();
+    let assert = run(&[
+        "contact",
+        "show",
+        "c1",
+        "--key-file",
+        other.to_str().unwrap(),
+    ])
+    .assert()
+    .failure();
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("wrong master key"), "{err}");
+    // Rotating to that key makes it the one.
+    run(&["keys", "rotate", "--new-key-file", other.to_str().unwrap()])
+        .assert()
+        .success();
+    run(&[
+        "contact",
+        "show",
+        "c1",
+        "--key-file",
+        other.to_str().unwrap(),
+    ])
+    .assert()
+    .success();
+}
+
+#[test]
+fn redact_prints_text_and_findings() {
+    let out = qualify()
+        .args(["redact", "SSN 123-45-6789 and jo@example.com"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json_out(&out);
+    assert_eq!(v["text"], "SSN [REDACTED_SSN] and [REDACTED_EMAIL]");
+    assert_eq!(
+        v["findings"][0],
+        serde_json::json!({"entity": "US_SSN", "start": 4, "end": 15})
+    );
+    assert_eq!(v["findings"][1]["entity"], "EMAIL_ADDRESS");
 }

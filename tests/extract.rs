@@ -170,6 +170,12 @@ fn a_typical_sms_yields_several_facts() {
 
 #[test]
 fn a_place_phrase_stops_at_the_sentence_end() {
-    assert_eq!(fact("want 450k in Bishop Arts. Call me", "location"), json!("Bishop Arts"));
-    assert_eq!(fact("a condo in Oak Lawn, or Uptown", "location"), json!(["Oak Lawn", "Uptown"]));
+    assert_eq!(
+        fact("want 450k in Bishop Arts. Call me", "location"),
+        json!("Bishop Arts")
+    );
+    assert_eq!(
+        fact("a condo in Oak Lawn, or Uptown", "location"),
+        json!(["Oak Lawn", "Uptown"])
+    );
 }

@@ -87,15 +87,27 @@ pub(crate) fn version_of(sealed: &[u8]) -> Result<u32, OpenError> {
     if sealed.len() < HEADER + 16 || sealed[0] != FORMAT {
         return Err(OpenError::Malformed);
     }
-    Ok(u32::from_le_bytes([sealed[1], sealed[2], sealed[3], sealed[4]]))
+    Ok(u32::from_le_bytes([
+        sealed[1], sealed[2], sealed[3], sealed[4],
+    ]))
 }
 
 /// Opens a value sealed by [`seal`] with the same key and associated data.
-pub(crate) fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+pub(crate) fn open(
+    key: &SecretKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     version_of(sealed)?;
     let nonce = Nonce::try_from(&sealed[5..HEADER]).map_err(|_| OpenError::Malformed)?;
     key.cipher()
-        .decrypt(&nonce, Payload { msg: &sealed[HEADER..], aad })
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: &sealed[HEADER..],
+                aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| OpenError::Rejected)
 }
@@ -109,10 +121,16 @@ mod tests {
         let key = SecretKey::generate();
         let sealed = seal(&key, 7, b"aad", b"450k in Plano");
         assert_eq!(version_of(&sealed), Ok(7));
-        assert_eq!(open(&key, b"aad", &sealed).unwrap().as_slice(), b"450k in Plano");
+        assert_eq!(
+            open(&key, b"aad", &sealed).unwrap().as_slice(),
+            b"450k in Plano"
+        );
         assert!(!sealed.windows(4).any(|w| w == b"450k"));
         assert_eq!(open(&key, b"other", &sealed), Err(OpenError::Rejected));
-        assert_eq!(open(&SecretKey::generate(), b"aad", &sealed), Err(OpenError::Rejected));
+        assert_eq!(
+            open(&SecretKey::generate(), b"aad", &sealed),
+            Err(OpenError::Rejected)
+        );
         let mut flipped = sealed.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert_eq!(open(&key, b"aad", &flipped), Err(OpenError::Rejected));

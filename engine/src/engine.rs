@@ -2,12 +2,12 @@
 //! tenant, and answers `score` / `next_question` with an explanation. Cheap to clone and
 //! safe to share between threads.
 
+use crate::contact::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::facts::{is_unsure, DATA_POINTS, PROPERTY_FACTS};
 use crate::lead::{Class, Decision, Explain, Facts, Lead, Question};
 use crate::rules::{compile, fingerprint, Folder, TenantRules, DEFAULT_TENANT};
 use crate::script::{build_engine, line_col, locate, Limits};
-use crate::contact::{Clock, SystemClock};
 use crate::sms;
 use crate::store::Store;
 use crate::TenantId;
@@ -384,7 +384,11 @@ impl Engine {
                 facts.insert(key.to_string(), json!(v));
             }
         }
-        let inbound = lead.messages.iter().filter(|m| m.from == crate::lead::From::Lead).count();
+        let inbound = lead
+            .messages
+            .iter()
+            .filter(|m| m.from == crate::lead::From::Lead)
+            .count();
         let counts = Counts {
             messages: lead.messages.len(),
             inbound,
@@ -394,7 +398,13 @@ impl Engine {
 
     /// Runs the tenant's hooks on known facts (no extraction): the shared second half of
     /// a stateless decision and of an ingest.
-    pub(crate) fn evaluate(&self, rules: &TenantRules, facts: Facts, tags: &[String], counts: Counts) -> Result<Decision> {
+    pub(crate) fn evaluate(
+        &self,
+        rules: &TenantRules,
+        facts: Facts,
+        tags: &[String],
+        counts: Counts,
+    ) -> Result<Decision> {
         let gate = rules.settings.gate(tags);
         let lead_dyn = lead_dynamic(&facts, tags, counts);
 

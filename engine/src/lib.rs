@@ -35,9 +35,9 @@ pub mod redact;
 mod rules;
 mod script;
 mod settings;
+pub mod sms;
 mod stateful;
 mod store;
-pub mod sms;
 
 pub use cases::{CaseResult, CasesReport};
 pub use contact::{Clock, Contact, FollowUp, LastDecision, ManualClock, SystemClock};

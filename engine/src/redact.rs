@@ -68,7 +68,8 @@ struct Patterns {
     bank_context: Regex,
 }
 
-static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
+    Patterns {
     email: Regex::new(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b").expect("valid"),
     // 13-19 digits, optionally grouped by single spaces or dashes.
     card: Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").expect("valid"),
@@ -76,6 +77,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     phone: Regex::new(r"(?:\+?\b1[ .-]?)?(?:\(\s*([2-9]\d{2})\s*\)|\b([2-9]\d{2}))[ .-]?([2-9]\d{2})[ .-]?(\d{4})\b").expect("valid"),
     bank: Regex::new(r"\b\d{8,17}\b").expect("valid"),
     bank_context: Regex::new(r"(?i)\b(?:account|acct|routing|aba|bank|checking|savings|deposit|wire|iban)\b").expect("valid"),
+}
 });
 
 fn luhn(digits: &[u8]) -> bool {
@@ -94,7 +96,10 @@ fn luhn(digits: &[u8]) -> bool {
 }
 
 fn digits(s: &str) -> Vec<u8> {
-    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
+    s.bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect()
 }
 
 /// SSA rules: area not 000, 666 or 900-999; group not 00; serial not 0000.
@@ -106,7 +111,8 @@ fn valid_ssn(area: &str, group: &str, serial: &str) -> bool {
 pub fn find(text: &str) -> Vec<Finding> {
     let p = &*PATTERNS;
     let mut found: Vec<Finding> = Vec::new();
-    let overlaps = |found: &[Finding], s: usize, e: usize| found.iter().any(|f| s < f.end && f.start < e);
+    let overlaps =
+        |found: &[Finding], s: usize, e: usize| found.iter().any(|f| s < f.end && f.start < e);
     let add = |found: &mut Vec<Finding>, entity, start, end| {
         if !overlaps(found, start, end) {
             found.push(Finding { entity, start, end });
@@ -124,7 +130,7 @@ pub fn find(text: &str) -> Vec<Finding> {
     }
     for c in p.ssn.captures_iter(text) {
         // One delimiter style throughout ("123-45-6789", "123 45 6789").
-        if &c[2] == &c[4] && valid_ssn(&c[1], &c[3], &c[5]) {
+        if c[2] == c[4] && valid_ssn(&c[1], &c[3], &c[5]) {
             let m = c.get(0).expect("group 0");
             add(&mut found, Entity::Ssn, m.start(), m.end());
         }
@@ -168,5 +174,8 @@ pub fn redact(text: &str) -> Redacted {
         at = f.end;
     }
     out.push_str(&text[at..]);
-    Redacted { text: out, findings }
+    Redacted {
+        text: out,
+        findings,
+    }
 }

@@ -98,7 +98,9 @@ impl Engine {
                 .last()
                 .filter(|m| m.from == From::Agent)
                 .and_then(|m| rules.extractor.topic_of_question(&m.text));
-            rules.extractor.extract_into(&message.text, asked.as_deref(), &mut c.facts);
+            rules
+                .extractor
+                .extract_into(&message.text, asked.as_deref(), &mut c.facts);
             for (k, v) in &message.facts {
                 c.facts.insert(k.clone(), v.clone());
             }
@@ -123,7 +125,8 @@ impl Engine {
             };
             let decision = self.evaluate(&rules, c.facts.clone(), &c.tags, counts)?;
             if decision.active {
-                c.tags.retain(|t| !decision.remove_tags.iter().any(|r| same_tag(r, t)));
+                c.tags
+                    .retain(|t| !decision.remove_tags.iter().any(|r| same_tag(r, t)));
                 for t in &decision.tags {
                     if !c.tags.iter().any(|have| same_tag(have, t)) {
                         c.tags.push(t.clone());
@@ -156,7 +159,12 @@ impl Engine {
             tx.put_contact(tenant, &c)?;
             Ok(decision)
         })?;
-        tracing::debug!(tenant, class = decision.class.as_str(), score = decision.score, "ingested");
+        tracing::debug!(
+            tenant,
+            class = decision.class.as_str(),
+            score = decision.score,
+            "ingested"
+        );
         Ok(Ingested {
             decision,
             stored_text,

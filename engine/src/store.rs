@@ -50,7 +50,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,7 +61,8 @@ impl Store {
     /// A key other than the one the file was created with is [`Error::WrongMasterKey`].
     pub fn open(path: impl AsRef<Path>, master: SecretKey) -> Result<Self> {
         let path = path.as_ref();
-        let database = Database::create(path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+        let database =
+            Database::create(path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
         Self::init(database, master, Some(path.to_owned()))
     }
 
@@ -87,8 +90,11 @@ impl Store {
                     }
                 }
                 None => {
-                    meta.insert("canary", crypto::seal(&master, 0, &canary_aad, CANARY).as_slice())
-                        .map_err(db)?;
+                    meta.insert(
+                        "canary",
+                        crypto::seal(&master, 0, &canary_aad, CANARY).as_slice(),
+                    )
+                    .map_err(db)?;
                 }
             }
         }
@@ -111,16 +117,23 @@ impl Store {
     }
 
     fn master(&self) -> SecretKey {
-        self.master.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.master
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn unwrap_dek(&self, tenant: &str, version: u32, wrapped: &[u8]) -> Result<SecretKey> {
-        let plain = crypto::open(&self.master(), &aad("tenant_keys", tenant, "dek", version), wrapped)
-            .map_err(|_| Error::Unseal {
-                tenant: tenant.to_string(),
-                table: "tenant_keys",
-                key: format!("v{version}"),
-            })?;
+        let plain = crypto::open(
+            &self.master(),
+            &aad("tenant_keys", tenant, "dek", version),
+            wrapped,
+        )
+        .map_err(|_| Error::Unseal {
+            tenant: tenant.to_string(),
+            table: "tenant_keys",
+            key: format!("v{version}"),
+        })?;
         let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| Error::Unseal {
             tenant: tenant.to_string(),
             table: "tenant_keys",
@@ -130,8 +143,18 @@ impl Store {
     }
 
     /// A tenant's data key of a given version, from the cache or the key table.
-    fn dek(&self, table: &impl ReadableTable<(&'static str, u32), &'static [u8]>, tenant: &str, version: u32) -> Result<Option<SecretKey>> {
-        let cached = self.deks.lock().unwrap_or_else(|e| e.into_inner()).get(&(tenant.to_string(), version)).cloned();
+    fn dek(
+        &self,
+        table: &impl ReadableTable<(&'static str, u32), &'static [u8]>,
+        tenant: &str,
+        version: u32,
+    ) -> Result<Option<SecretKey>> {
+        let cached = self
+            .deks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(tenant.to_string(), version))
+            .cloned();
         if let Some(k) = cached {
             return Ok(Some(k));
         }
@@ -161,10 +184,12 @@ impl Store {
         };
         let version = crypto::version_of(sealed).map_err(|_| unseal())?;
         let dek = self.dek(keys, tenant, version)?.ok_or_else(unseal)?;
-        let plain = crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|e| match e {
-            OpenError::Malformed | OpenError::Rejected => unseal(),
-        })?;
-        serde_json::from_slice(&plain).map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
+        let plain =
+            crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|e| match e {
+                OpenError::Malformed | OpenError::Rejected => unseal(),
+            })?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
     }
 
     /// Reads one contact (a read transaction; never blocks writers).
@@ -176,7 +201,8 @@ impl Store {
         let Some(sealed) = contacts.get((tenant, id)).map_err(db)? else {
             return Ok(None);
         };
-        self.open_value(&keys, "contacts", tenant, id, sealed.value()).map(Some)
+        self.open_value(&keys, "contacts", tenant, id, sealed.value())
+            .map(Some)
     }
 
     /// Runs `f` in one write transaction and commits it durably (two-phase commit, since
@@ -227,7 +253,10 @@ impl Store {
             for id in &ids {
                 contacts.remove((tenant, id.as_str())).map_err(db)?;
             }
-            w.tx.open_table(TENANTS).map_err(db)?.remove(tenant).map_err(db)?;
+            w.tx.open_table(TENANTS)
+                .map_err(db)?
+                .remove(tenant)
+                .map_err(db)?;
             Ok(ids.len())
         })?;
         self.deks
@@ -274,12 +303,18 @@ impl Store {
                     table: "tenant_keys",
                     key: format!("v{version}"),
                 })?;
-                keys.insert((tenant.as_str(), *version), crypto::seal(&new, *version, &a, &plain).as_slice())
-                    .map_err(db)?;
+                keys.insert(
+                    (tenant.as_str(), *version),
+                    crypto::seal(&new, *version, &a, &plain).as_slice(),
+                )
+                .map_err(db)?;
             }
             let mut meta = w.tx.open_table(META).map_err(db)?;
-            meta.insert("canary", crypto::seal(&new, 0, &aad("meta", "", "canary", 0), CANARY).as_slice())
-                .map_err(db)?;
+            meta.insert(
+                "canary",
+                crypto::seal(&new, 0, &aad("meta", "", "canary", 0), CANARY).as_slice(),
+            )
+            .map_err(db)?;
             Ok(all.len())
         })?;
         *self.master.write().unwrap_or_else(|e| e.into_inner()) = new;
@@ -309,13 +344,19 @@ impl WriteTx<'_> {
 
     fn create_dek(&mut self, tenant: &str, version: u32) -> Result<SecretKey> {
         let key = SecretKey::generate();
-        let wrapped = crypto::seal(&self.store.master(), version, &aad("tenant_keys", tenant, "dek", version), key.bytes());
+        let wrapped = crypto::seal(
+            &self.store.master(),
+            version,
+            &aad("tenant_keys", tenant, "dek", version),
+            key.bytes(),
+        );
         self.tx
             .open_table(TENANT_KEYS)
             .map_err(db)?
             .insert((tenant, version), wrapped.as_slice())
             .map_err(db)?;
-        self.new_deks.push((tenant.to_string(), version, key.clone()));
+        self.new_deks
+            .push((tenant.to_string(), version, key.clone()));
         Ok(key)
     }
 
@@ -336,8 +377,18 @@ impl WriteTx<'_> {
             None => {
                 let key = self.create_dek(tenant, 1)?;
                 let now = jiff::Timestamp::now().to_string();
-                let record = crypto::seal(&key, 1, &aad("tenants", tenant, tenant, 1), &serde_json::to_vec(&serde_json::json!({"created_at": now})).unwrap_or_default());
-                self.tx.open_table(TENANTS).map_err(db)?.insert(tenant, record.as_slice()).map_err(db)?;
+                let record = crypto::seal(
+                    &key,
+                    1,
+                    &aad("tenants", tenant, tenant, 1),
+                    &serde_json::to_vec(&serde_json::json!({"created_at": now}))
+                        .unwrap_or_default(),
+                );
+                self.tx
+                    .open_table(TENANTS)
+                    .map_err(db)?
+                    .insert(tenant, record.as_slice())
+                    .map_err(db)?;
                 Ok((1, key))
             }
         }
@@ -346,7 +397,11 @@ impl WriteTx<'_> {
     /// The data key of `tenant` at `version`: one created in this transaction, or a
     /// committed one (which may be cached).
     fn key_for(&self, tenant: &str, version: u32) -> Result<Option<SecretKey>> {
-        if let Some((_, _, k)) = self.new_deks.iter().find(|(t, v, _)| t == tenant && *v == version) {
+        if let Some((_, _, k)) = self
+            .new_deks
+            .iter()
+            .find(|(t, v, _)| t == tenant && *v == version)
+        {
             return Ok(Some(k.clone()));
         }
         let keys = self.tx.open_table(TENANT_KEYS).map_err(db)?;
@@ -356,7 +411,11 @@ impl WriteTx<'_> {
     /// Reads a contact inside this transaction.
     pub fn contact(&mut self, tenant: &str, id: &str) -> Result<Option<Contact>> {
         let contacts = self.tx.open_table(CONTACTS).map_err(db)?;
-        let Some(sealed) = contacts.get((tenant, id)).map_err(db)?.map(|v| v.value().to_vec()) else {
+        let Some(sealed) = contacts
+            .get((tenant, id))
+            .map_err(db)?
+            .map(|v| v.value().to_vec())
+        else {
             return Ok(None);
         };
         let unseal = || Error::Unseal {
@@ -366,7 +425,8 @@ impl WriteTx<'_> {
         };
         let version = crypto::version_of(&sealed).map_err(|_| unseal())?;
         let key = self.key_for(tenant, version)?.ok_or_else(unseal)?;
-        let plain = crypto::open(&key, &aad("contacts", tenant, id, version), &sealed).map_err(|_| unseal())?;
+        let plain = crypto::open(&key, &aad("contacts", tenant, id, version), &sealed)
+            .map_err(|_| unseal())?;
         serde_json::from_slice(&plain)
             .map(Some)
             .map_err(|e| Error::Store(format!("contacts {tenant}/{id}: undecodable record: {e}")))
@@ -375,8 +435,15 @@ impl WriteTx<'_> {
     /// Seals and writes a contact.
     pub fn put_contact(&mut self, tenant: &str, contact: &Contact) -> Result<()> {
         let (version, key) = self.write_key(tenant)?;
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(contact).map_err(|e| Error::Store(e.to_string()))?);
-        let sealed = crypto::seal(&key, version, &aad("contacts", tenant, &contact.id, version), &plain);
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(contact).map_err(|e| Error::Store(e.to_string()))?,
+        );
+        let sealed = crypto::seal(
+            &key,
+            version,
+            &aad("contacts", tenant, &contact.id, version),
+            &plain,
+        );
         self.tx
             .open_table(CONTACTS)
             .map_err(db)?

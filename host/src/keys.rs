@@ -21,7 +21,8 @@ pub enum KeySource {
 }
 
 fn parse(text: &str, from: &str) -> Result<SecretKey> {
-    SecretKey::from_hex(text).with_context(|| format!("{from}: expected a master key of 64 hexadecimal characters"))
+    SecretKey::from_hex(text)
+        .with_context(|| format!("{from}: expected a master key of 64 hexadecimal characters"))
 }
 
 /// Writes a key file readable by its owner only.
@@ -33,7 +34,9 @@ pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut f = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(key.to_hex().as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()?;
@@ -55,24 +58,44 @@ pub fn too_open(path: &Path) -> bool {
 }
 
 /// Resolves the master key; warnings go to `warn`.
-pub fn master_key(data: &Path, key_file: Option<&Path>, warn: &mut impl Write) -> Result<(SecretKey, KeySource)> {
+pub fn master_key(
+    data: &Path,
+    key_file: Option<&Path>,
+    warn: &mut impl Write,
+) -> Result<(SecretKey, KeySource)> {
     if let Some(path) = key_file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?;
         if too_open(path) {
-            writeln!(warn, "qualify: warning: key file {} is readable by others (chmod 600 it)", path.display())?;
+            writeln!(
+                warn,
+                "qualify: warning: key file {} is readable by others (chmod 600 it)",
+                path.display()
+            )?;
         }
-        return Ok((parse(&text, &path.display().to_string())?, KeySource::File(path.to_owned())));
+        return Ok((
+            parse(&text, &path.display().to_string())?,
+            KeySource::File(path.to_owned()),
+        ));
     }
     if let Ok(text) = std::env::var(KEY_ENV) {
         return Ok((parse(&text, KEY_ENV)?, KeySource::Env));
     }
     let path = data.join("master.key");
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if too_open(&path) {
-            writeln!(warn, "qualify: warning: dev key {} is readable by others (chmod 600 it)", path.display())?;
+            writeln!(
+                warn,
+                "qualify: warning: dev key {} is readable by others (chmod 600 it)",
+                path.display()
+            )?;
         }
-        return Ok((parse(&text, &path.display().to_string())?, KeySource::Dev(path)));
+        return Ok((
+            parse(&text, &path.display().to_string())?,
+            KeySource::Dev(path),
+        ));
     }
     create_data_dir(data)?;
     let key = SecretKey::generate();
@@ -94,12 +117,18 @@ pub fn create_data_dir(data: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(data).with_context(|| format!("cannot create data folder {}", data.display()))
+    builder
+        .create(data)
+        .with_context(|| format!("cannot create data folder {}", data.display()))
 }
 
 /// Opens the store in `data` with the resolved master key. A dev-key rotation that was
 /// interrupted after its commit (the new key still in `master.key.next`) is finished here.
-pub fn open_store(data: &Path, key_file: Option<&Path>, warn: &mut impl Write) -> Result<(Store, KeySource)> {
+pub fn open_store(
+    data: &Path,
+    key_file: Option<&Path>,
+    warn: &mut impl Write,
+) -> Result<(Store, KeySource)> {
     let (key, source) = master_key(data, key_file, warn)?;
     create_data_dir(data)?;
     let file = data.join("qualify.redb");
@@ -112,7 +141,9 @@ pub fn open_store(data: &Path, key_file: Option<&Path>, warn: &mut impl Write) -
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        options.open(&file).with_context(|| format!("cannot create {}", file.display()))?;
+        options
+            .open(&file)
+            .with_context(|| format!("cannot create {}", file.display()))?;
     }
     match Store::open(&file, key) {
         Ok(store) => Ok((store, source)),
@@ -136,7 +167,8 @@ pub fn open_store(data: &Path, key_file: Option<&Path>, warn: &mut impl Write) -
 pub fn rotate(store: &Store, source: &KeySource, new_file: Option<&Path>) -> Result<usize> {
     match (new_file, source) {
         (Some(f), _) => {
-            let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?;
             Ok(store.rotate_master_key(parse(&text, &f.display().to_string())?)?)
         }
         (None, KeySource::Dev(path)) => {
@@ -150,6 +182,8 @@ pub fn rotate(store: &Store, source: &KeySource, new_file: Option<&Path>) -> Res
             std::fs::rename(&next, path)?;
             Ok(n)
         }
-        (None, _) => bail!("give the new master key with --new-key-file (the current one is operator-supplied)"),
+        (None, _) => bail!(
+            "give the new master key with --new-key-file (the current one is operator-supplied)"
+        ),
     }
 }

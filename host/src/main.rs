@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "qualify", version, about = "Qualify real-estate leads with per-tenant rules")]
+#[command(
+    name = "qualify",
+    version,
+    about = "Qualify real-estate leads with per-tenant rules"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -164,8 +168,12 @@ enum KeysAction {
     Generate,
 }
 
-fn stateful(rules: Option<&Path>, data: &DataArgs) -> anyhow::Result<(Engine, host::keys::KeySource)> {
-    let (store, source) = host::keys::open_store(&data.data, data.key_file.as_deref(), &mut std::io::stderr())?;
+fn stateful(
+    rules: Option<&Path>,
+    data: &DataArgs,
+) -> anyhow::Result<(Engine, host::keys::KeySource)> {
+    let (store, source) =
+        host::keys::open_store(&data.data, data.key_file.as_deref(), &mut std::io::stderr())?;
     let builder = match rules {
         Some(dir) => Engine::builder().rules_dir(dir),
         None if Path::new("rules").is_dir() => Engine::builder().rules_dir("rules"),
@@ -185,11 +193,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let ok = ExitCode::SUCCESS;
     let code = match cli.command {
-        Command::Score { rules, tenant, jsonl, pretty, file } => {
+        Command::Score {
+            rules,
+            tenant,
+            jsonl,
+            pretty,
+            file,
+        } => {
             let engine = host::cli::open_engine(rules.rules.as_deref())?;
             if jsonl {
-                let bad = host::cli::score_jsonl(&engine, &tenant, file.as_deref(), &mut out, &mut std::io::stderr())?;
-                if bad > 0 { ExitCode::FAILURE } else { ok }
+                let bad = host::cli::score_jsonl(
+                    &engine,
+                    &tenant,
+                    file.as_deref(),
+                    &mut out,
+                    &mut std::io::stderr(),
+                )?;
+                if bad > 0 {
+                    ExitCode::FAILURE
+                } else {
+                    ok
+                }
             } else {
                 host::cli::score(&engine, &tenant, file.as_deref(), pretty, &mut out)?;
                 ok
@@ -197,16 +221,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { rules } => {
             let engine = host::cli::open_engine(rules.rules.as_deref())?;
-            if host::cli::check(&engine, &mut out)? > 0 { ExitCode::FAILURE } else { ok }
+            if host::cli::check(&engine, &mut out)? > 0 {
+                ExitCode::FAILURE
+            } else {
+                ok
+            }
         }
         Command::Test { rules } => {
             let engine = host::cli::open_engine(rules.rules.as_deref())?;
-            if host::cli::test(&engine, &mut out)? > 0 { ExitCode::FAILURE } else { ok }
+            if host::cli::test(&engine, &mut out)? > 0 {
+                ExitCode::FAILURE
+            } else {
+                ok
+            }
         }
-        Command::Ingest { rules, data, contact, tags, lines, text } => {
+        Command::Ingest {
+            rules,
+            data,
+            contact,
+            tags,
+            lines,
+            text,
+        } => {
             let (engine, _) = stateful(rules.rules.as_deref(), &data)?;
             let tags = (!tags.is_empty()).then_some(tags);
-            host::cli::ingest(&engine, &data.tenant, &contact, tags, text.as_deref(), lines, &mut out)?;
+            host::cli::ingest(
+                &engine,
+                &data.tenant,
+                &contact,
+                tags,
+                text.as_deref(),
+                lines,
+                &mut out,
+            )?;
             ok
         }
         Command::Contact { action } => match action {
@@ -231,17 +278,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if !engine.erase_contact(&data.tenant, &id)? {
                     bail!("no contact {id:?} in tenant {:?}", data.tenant);
                 }
-                print_json(&mut out, &serde_json::json!({"erased": id, "tenant": data.tenant}))?;
+                print_json(
+                    &mut out,
+                    &serde_json::json!({"erased": id, "tenant": data.tenant}),
+                )?;
                 ok
             }
         },
-        Command::Tenant { action: TenantAction::Erase { data, yes } } => {
+        Command::Tenant {
+            action: TenantAction::Erase { data, yes },
+        } => {
             if !yes {
-                bail!("erasing tenant {:?} destroys its data for good: add --yes to confirm", data.tenant);
+                bail!(
+                    "erasing tenant {:?} destroys its data for good: add --yes to confirm",
+                    data.tenant
+                );
             }
             let (engine, _) = stateful(None, &data)?;
             let n = engine.erase_tenant(&data.tenant)?;
-            print_json(&mut out, &serde_json::json!({"erased_tenant": data.tenant, "contacts_removed": n}))?;
+            print_json(
+                &mut out,
+                &serde_json::json!({"erased_tenant": data.tenant, "contacts_removed": n}),
+            )?;
             ok
         }
         Command::Keys { action } => match action {
@@ -254,11 +312,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             KeysAction::RotateTenant { data } => {
                 let (engine, _) = stateful(None, &data)?;
                 let v = engine.rotate_tenant_key(&data.tenant)?;
-                print_json(&mut out, &serde_json::json!({"tenant": data.tenant, "key_version": v}))?;
+                print_json(
+                    &mut out,
+                    &serde_json::json!({"tenant": data.tenant, "key_version": v}),
+                )?;
                 ok
             }
             KeysAction::Generate => {
-                writeln!(out, "{}", qualify_engine::SecretKey::generate().to_hex().as_str())?;
+                writeln!(
+                    out,
+                    "{}",
+                    qualify_engine::SecretKey::generate().to_hex().as_str()
+                )?;
                 ok
             }
         },
