@@ -77,8 +77,10 @@ impl EngineBuilder {
                 reloading: Mutex::new(()),
                 store: self.store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                registry: RwLock::new(Default::default()),
             }),
         };
+        engine.refresh_registry()?;
         engine.reload();
         Ok(engine)
     }
@@ -100,6 +102,7 @@ struct Inner {
     reloading: Mutex<()>,
     store: Option<Arc<Store>>,
     clock: Arc<dyn Clock>,
+    registry: RwLock<crate::tenants::Registry>,
 }
 
 /// What a reload did.
@@ -293,6 +296,14 @@ impl Engine {
         ids
     }
 
+    pub(crate) fn registry(&self) -> std::sync::RwLockReadGuard<'_, crate::tenants::Registry> {
+        self.inner.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, crate::tenants::Registry> {
+        self.inner.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The store, or [`Error::NoStore`].
     pub fn store(&self) -> Result<&Arc<Store>> {
         self.inner.store.as_ref().ok_or(Error::NoStore)
@@ -309,13 +320,19 @@ impl Engine {
         if let Some(r) = state.tenants.get(tenant) {
             return Ok(r.clone());
         }
-        match state.failed.get(tenant) {
-            Some(why) => Err(Error::TenantUnavailable {
+        if let Some(why) = state.failed.get(tenant) {
+            return Err(Error::TenantUnavailable {
                 tenant: tenant.to_string(),
                 reason: why.clone(),
-            }),
-            None => Err(Error::UnknownTenant(tenant.to_string())),
+            });
         }
+        // A tenant registered in the store without a rules folder runs the default rules.
+        if self.is_registered(tenant) {
+            if let Some(r) = state.tenants.get(DEFAULT_TENANT) {
+                return Ok(r.clone());
+            }
+        }
+        Err(Error::UnknownTenant(tenant.to_string()))
     }
 
     /// Facts the tenant's extractors find in one message.
@@ -330,7 +347,7 @@ impl Engine {
     /// next question (or hand-off) and why.
     pub fn score(&self, tenant: &str, lead: &Lead) -> Result<Decision> {
         let rules = self.rules(tenant)?;
-        self.decide(&rules, lead)
+        self.decide(tenant, &rules, lead)
     }
 
     /// Only the next question (or hand-off line) for a lead; `None` when nothing should be
@@ -369,7 +386,7 @@ impl Engine {
             })
     }
 
-    fn decide(&self, rules: &TenantRules, lead: &Lead) -> Result<Decision> {
+    fn decide(&self, tenant: &str, rules: &TenantRules, lead: &Lead) -> Result<Decision> {
         let mut facts = Facts::new();
         rules.extractor.extract_messages(&lead.messages, &mut facts);
         for (k, v) in &lead.facts {
@@ -393,13 +410,14 @@ impl Engine {
             messages: lead.messages.len(),
             inbound,
         };
-        self.evaluate(rules, facts, &lead.tags, counts)
+        self.evaluate(tenant, rules, facts, &lead.tags, counts)
     }
 
     /// Runs the tenant's hooks on known facts (no extraction): the shared second half of
     /// a stateless decision and of an ingest.
     pub(crate) fn evaluate(
         &self,
+        tenant: &str,
         rules: &TenantRules,
         facts: Facts,
         tags: &[String],
@@ -486,7 +504,7 @@ impl Engine {
             question: question_text,
         };
         Ok(Decision {
-            tenant: rules.id.clone(),
+            tenant: tenant.to_string(),
             score,
             class,
             percent,
@@ -555,7 +573,7 @@ impl Engine {
             }
         }
         for lead in sample_leads(&rules.settings.activation_tags) {
-            match self.decide(rules, &lead) {
+            match self.decide(&rules.id, rules, &lead) {
                 Ok(d) => {
                     if let Some(q) = d.question {
                         let n = sms::segments(&q.text);

@@ -109,6 +109,14 @@ pub enum Error {
         key: String,
     },
 
+    /// No valid API key.
+    #[error("missing or invalid API key")]
+    Unauthorized,
+
+    /// A tenant with this id is already registered.
+    #[error("tenant {0:?} already exists")]
+    TenantExists(String),
+
     /// A stateful call on an engine built without a store.
     #[error("this engine has no store: build it with EngineBuilder::store")]
     NoStore,

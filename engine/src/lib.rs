@@ -38,6 +38,7 @@ mod settings;
 pub mod sms;
 mod stateful;
 mod store;
+mod tenants;
 
 pub use cases::{CaseResult, CasesReport};
 pub use contact::{Clock, Contact, FollowUp, LastDecision, ManualClock, SystemClock};
@@ -52,3 +53,4 @@ pub use script::Limits;
 pub use settings::Settings;
 pub use stateful::{Inbound, Ingested};
 pub use store::Store;
+pub use tenants::{Action, ActionKind, TenantInfo, Tier};

@@ -43,6 +43,17 @@ fn fifty() -> usize {
     50
 }
 
+/// Per-tenant GoHighLevel settings (`ghl:` in `tenant.yaml`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct GhlSettings {
+    /// Workflow triggered when a lead turns hot (notify the agent).
+    #[serde(default)]
+    pub notify_agent_workflow: Option<String>,
+    /// Custom field id updated with the score after each decision.
+    #[serde(default)]
+    pub lead_score_field: Option<String>,
+}
+
 /// The typed part of a tenant's settings: what the engine itself reads.
 /// Everything in `tenant.yaml` (these keys included) is also handed to scripts as `cfg`.
 #[derive(Clone, Debug, Deserialize)]
@@ -81,6 +92,9 @@ pub struct Settings {
     /// Messages kept per contact (default 50).
     #[serde(default = "fifty")]
     pub history_limit: usize,
+    /// GoHighLevel settings: workflow to trigger at hand-off, custom field for the score.
+    #[serde(default)]
+    pub ghl: GhlSettings,
     /// Activation and deactivation tags, trimmed and lower-cased once for the gate.
     #[serde(skip)]
     gate_tags: (Vec<String>, Vec<String>),

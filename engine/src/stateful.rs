@@ -7,6 +7,7 @@ use crate::engine::{Counts, Engine};
 use crate::error::Result;
 use crate::lead::{Decision, Facts, From, Message};
 use crate::redact::{self, Finding};
+use crate::tenants::{Action, ActionKind, TenantRecord};
 use crate::{ContactId, TenantId};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,17 @@ pub struct Ingested {
     pub stored_text: String,
     /// PII found in the message: type and byte span in the raw text.
     pub findings: Vec<Finding>,
+    /// CRM actions the decision calls for (tags, message, workflow, custom field).
+    pub actions: Vec<ActionKind>,
+    /// True when the actions were queued in the outbox for delivery to GoHighLevel
+    /// (the tenant has a GHL token); otherwise the caller applies them.
+    pub queued: bool,
+}
+
+fn action_id() -> u64 {
+    let k = crate::crypto::SecretKey::generate();
+    let b = k.bytes();
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 fn same_tag(a: &str, b: &str) -> bool {
@@ -89,7 +101,7 @@ impl Engine {
         } else {
             message.text.clone()
         };
-        let decision = store.write(|tx| {
+        let (decision, actions, queued) = store.write(|tx| {
             let mut c = tx
                 .contact(tenant, contact_id.as_str())?
                 .unwrap_or_else(|| Contact::new(contact_id.as_str(), now));
@@ -123,8 +135,44 @@ impl Engine {
                 messages: c.history.len(),
                 inbound,
             };
-            let decision = self.evaluate(&rules, c.facts.clone(), &c.tags, counts)?;
+            let decision = self.evaluate(tenant, &rules, c.facts.clone(), &c.tags, counts)?;
+            let mut actions = Vec::new();
             if decision.active {
+                let removed: Vec<String> = decision
+                    .remove_tags
+                    .iter()
+                    .filter(|r| c.tags.iter().any(|t| same_tag(r, t)))
+                    .cloned()
+                    .collect();
+                let added: Vec<String> = decision
+                    .tags
+                    .iter()
+                    .filter(|t| !c.tags.iter().any(|have| same_tag(have, t)))
+                    .cloned()
+                    .collect();
+                if !removed.is_empty() {
+                    actions.push(ActionKind::RemoveTags { tags: removed });
+                }
+                if !added.is_empty() {
+                    actions.push(ActionKind::AddTags { tags: added });
+                }
+                if let Some(q) = &decision.question {
+                    actions.push(ActionKind::SendMessage {
+                        message: q.text.clone(),
+                        channel: "SMS".into(),
+                    });
+                }
+                if decision.handoff {
+                    if let Some(w) = &rules.settings.ghl.notify_agent_workflow {
+                        actions.push(ActionKind::TriggerWorkflow { workflow_id: w.clone() });
+                    }
+                }
+                if let Some(field) = &rules.settings.ghl.lead_score_field {
+                    actions.push(ActionKind::UpdateCustomField {
+                        field: field.clone(),
+                        value: json!(decision.score),
+                    });
+                }
                 c.tags
                     .retain(|t| !decision.remove_tags.iter().any(|r| same_tag(r, t)));
                 for t in &decision.tags {
@@ -157,7 +205,25 @@ impl Engine {
             c.followup = Default::default();
             c.updated_at = now;
             tx.put_contact(tenant, &c)?;
-            Ok(decision)
+            // The actions join the outbox in the same transaction as the state they
+            // describe: a crash loses neither, and a GHL outage only delays them.
+            let connected = tx.tenant::<TenantRecord>(tenant)?.is_some_and(|r| r.ghl_token.is_some());
+            if connected {
+                let due = now.as_millisecond().max(0) as u64;
+                for kind in &actions {
+                    let action = Action {
+                        id: action_id(),
+                        tenant: tenant.to_string(),
+                        contact: contact_id.as_str().to_string(),
+                        kind: kind.clone(),
+                        attempts: 0,
+                        last_error: None,
+                        due_ms: due,
+                    };
+                    tx.enqueue(tenant, due, action.id, &action)?;
+                }
+            }
+            Ok((decision, actions, connected))
         })?;
         tracing::debug!(
             tenant,
@@ -169,6 +235,8 @@ impl Engine {
             decision,
             stored_text,
             findings: redacted.findings,
+            actions,
+            queued,
         })
     }
 

@@ -20,6 +20,8 @@ const TENANT_KEYS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("t
 const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 /// Contacts (sealed [`Contact`] JSON). Key: (tenant, contact id).
 const CONTACTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("contacts");
+/// Actions waiting for delivery to the CRM (sealed JSON). Key: (tenant, due ms, action id).
+const OUTBOX: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("outbox");
 
 const CANARY: &[u8] = b"qualify master key check";
 
@@ -80,6 +82,7 @@ impl Store {
             tx.open_table(TENANT_KEYS).map_err(db)?;
             tx.open_table(TENANTS).map_err(db)?;
             tx.open_table(CONTACTS).map_err(db)?;
+            tx.open_table(OUTBOX).map_err(db)?;
             let mut meta = tx.open_table(META).map_err(db)?;
             let canary_aad = aad("meta", "", "canary", 0);
             let existing = meta.get("canary").map_err(db)?.map(|v| v.value().to_vec());
@@ -190,6 +193,53 @@ impl Store {
             })?;
         serde_json::from_slice(&plain)
             .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
+    }
+
+    /// A tenant's record, if the tenant was ever written.
+    pub(crate) fn tenant<T: serde::de::DeserializeOwned>(&self, tenant: &str) -> Result<Option<T>> {
+        let database = self.database();
+        let tx = database.begin_read().map_err(db)?;
+        let tenants = tx.open_table(TENANTS).map_err(db)?;
+        let keys = tx.open_table(TENANT_KEYS).map_err(db)?;
+        let Some(sealed) = tenants.get(tenant).map_err(db)? else {
+            return Ok(None);
+        };
+        self.open_value(&keys, "tenants", tenant, tenant, sealed.value()).map(Some)
+    }
+
+    /// Ids of every tenant with a record.
+    pub(crate) fn tenant_ids(&self) -> Result<Vec<String>> {
+        let database = self.database();
+        let tx = database.begin_read().map_err(db)?;
+        let tenants = tx.open_table(TENANTS).map_err(db)?;
+        let ids = tenants
+            .iter()
+            .map_err(db)?
+            .filter_map(|r| r.ok().map(|(k, _)| k.value().to_string()))
+            .collect();
+        Ok(ids)
+    }
+
+    /// Outbox entries due at `now_ms`, oldest first per tenant, at most `limit`.
+    pub(crate) fn due_actions<T: serde::de::DeserializeOwned>(&self, now_ms: u64, limit: usize) -> Result<Vec<(String, u64, u64, T)>> {
+        let database = self.database();
+        let tx = database.begin_read().map_err(db)?;
+        let outbox = tx.open_table(OUTBOX).map_err(db)?;
+        let keys = tx.open_table(TENANT_KEYS).map_err(db)?;
+        let mut out = Vec::new();
+        for row in outbox.iter().map_err(db)? {
+            let (k, v) = row.map_err(db)?;
+            let (tenant, due, id) = k.value();
+            if due > now_ms {
+                continue;
+            }
+            let item = self.open_value(&keys, "outbox", tenant, &format!("{due}:{id}"), v.value())?;
+            out.push((tenant.to_string(), due, id, item));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Reads one contact (a read transaction; never blocks writers).
@@ -410,46 +460,64 @@ impl WriteTx<'_> {
 
     /// Reads a contact inside this transaction.
     pub fn contact(&mut self, tenant: &str, id: &str) -> Result<Option<Contact>> {
-        let contacts = self.tx.open_table(CONTACTS).map_err(db)?;
-        let Some(sealed) = contacts
-            .get((tenant, id))
-            .map_err(db)?
-            .map(|v| v.value().to_vec())
-        else {
-            return Ok(None);
-        };
-        let unseal = || Error::Unseal {
-            tenant: tenant.to_string(),
-            table: "contacts",
-            key: id.to_string(),
-        };
-        let version = crypto::version_of(&sealed).map_err(|_| unseal())?;
-        let key = self.key_for(tenant, version)?.ok_or_else(unseal)?;
-        let plain = crypto::open(&key, &aad("contacts", tenant, id, version), &sealed)
-            .map_err(|_| unseal())?;
-        serde_json::from_slice(&plain)
-            .map(Some)
-            .map_err(|e| Error::Store(format!("contacts {tenant}/{id}: undecodable record: {e}")))
+        let sealed = self.tx.open_table(CONTACTS).map_err(db)?.get((tenant, id)).map_err(db)?.map(|v| v.value().to_vec());
+        let Some(sealed) = sealed else { return Ok(None) };
+        self.open_sealed("contacts", tenant, id, &sealed).map(Some)
     }
 
     /// Seals and writes a contact.
     pub fn put_contact(&mut self, tenant: &str, contact: &Contact) -> Result<()> {
-        let (version, key) = self.write_key(tenant)?;
-        let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(contact).map_err(|e| Error::Store(e.to_string()))?,
-        );
-        let sealed = crypto::seal(
-            &key,
-            version,
-            &aad("contacts", tenant, &contact.id, version),
-            &plain,
-        );
+        let sealed = self.seal_json("contacts", tenant, &contact.id, contact)?;
         self.tx
             .open_table(CONTACTS)
             .map_err(db)?
             .insert((tenant, contact.id.as_str()), sealed.as_slice())
             .map_err(db)?;
         Ok(())
+    }
+
+    /// A tenant's record inside this transaction.
+    pub fn tenant<T: serde::de::DeserializeOwned>(&mut self, tenant: &str) -> Result<Option<T>> {
+        let sealed = self.tx.open_table(TENANTS).map_err(db)?.get(tenant).map_err(db)?.map(|v| v.value().to_vec());
+        let Some(sealed) = sealed else { return Ok(None) };
+        self.open_sealed("tenants", tenant, tenant, &sealed).map(Some)
+    }
+
+    /// Seals and writes a tenant's record.
+    pub fn put_tenant<T: serde::Serialize>(&mut self, tenant: &str, record: &T) -> Result<()> {
+        let sealed = self.seal_json("tenants", tenant, tenant, record)?;
+        self.tx.open_table(TENANTS).map_err(db)?.insert(tenant, sealed.as_slice()).map_err(db)?;
+        Ok(())
+    }
+
+    /// Queues an action for delivery at `due_ms`.
+    pub fn enqueue<T: serde::Serialize>(&mut self, tenant: &str, due_ms: u64, id: u64, item: &T) -> Result<()> {
+        let sealed = self.seal_json("outbox", tenant, &format!("{due_ms}:{id}"), item)?;
+        self.tx.open_table(OUTBOX).map_err(db)?.insert((tenant, due_ms, id), sealed.as_slice()).map_err(db)?;
+        Ok(())
+    }
+
+    /// Removes a queued action; true when it was there.
+    pub fn dequeue(&mut self, tenant: &str, due_ms: u64, id: u64) -> Result<bool> {
+        Ok(self.tx.open_table(OUTBOX).map_err(db)?.remove((tenant, due_ms, id)).map_err(db)?.is_some())
+    }
+
+    fn seal_json<T: serde::Serialize>(&mut self, table: &str, tenant: &str, key: &str, value: &T) -> Result<Vec<u8>> {
+        let (version, dek) = self.write_key(tenant)?;
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|e| Error::Store(e.to_string()))?);
+        Ok(crypto::seal(&dek, version, &aad(table, tenant, key, version), &plain))
+    }
+
+    fn open_sealed<T: serde::de::DeserializeOwned>(&mut self, table: &'static str, tenant: &str, key: &str, sealed: &[u8]) -> Result<T> {
+        let unseal = || Error::Unseal {
+            tenant: tenant.to_string(),
+            table,
+            key: key.to_string(),
+        };
+        let version = crypto::version_of(sealed).map_err(|_| unseal())?;
+        let dek = self.key_for(tenant, version)?.ok_or_else(unseal)?;
+        let plain = crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|_| unseal())?;
+        serde_json::from_slice(&plain).map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
     }
 
     /// Deletes a contact; true when it existed.
