@@ -297,11 +297,17 @@ impl Engine {
     }
 
     pub(crate) fn registry(&self) -> std::sync::RwLockReadGuard<'_, crate::tenants::Registry> {
-        self.inner.registry.read().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, crate::tenants::Registry> {
-        self.inner.registry.write().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The store, or [`Error::NoStore`].

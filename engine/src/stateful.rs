@@ -164,7 +164,9 @@ impl Engine {
                 }
                 if decision.handoff {
                     if let Some(w) = &rules.settings.ghl.notify_agent_workflow {
-                        actions.push(ActionKind::TriggerWorkflow { workflow_id: w.clone() });
+                        actions.push(ActionKind::TriggerWorkflow {
+                            workflow_id: w.clone(),
+                        });
                     }
                 }
                 if let Some(field) = &rules.settings.ghl.lead_score_field {
@@ -207,7 +209,9 @@ impl Engine {
             tx.put_contact(tenant, &c)?;
             // The actions join the outbox in the same transaction as the state they
             // describe: a crash loses neither, and a GHL outage only delays them.
-            let connected = tx.tenant::<TenantRecord>(tenant)?.is_some_and(|r| r.ghl_token.is_some());
+            let connected = tx
+                .tenant::<TenantRecord>(tenant)?
+                .is_some_and(|r| r.ghl_token.is_some());
             if connected {
                 let due = now.as_millisecond().max(0) as u64;
                 for kind in &actions {

@@ -204,7 +204,8 @@ impl Store {
         let Some(sealed) = tenants.get(tenant).map_err(db)? else {
             return Ok(None);
         };
-        self.open_value(&keys, "tenants", tenant, tenant, sealed.value()).map(Some)
+        self.open_value(&keys, "tenants", tenant, tenant, sealed.value())
+            .map(Some)
     }
 
     /// Ids of every tenant with a record.
@@ -221,7 +222,11 @@ impl Store {
     }
 
     /// Outbox entries due at `now_ms`, oldest first per tenant, at most `limit`.
-    pub(crate) fn due_actions<T: serde::de::DeserializeOwned>(&self, now_ms: u64, limit: usize) -> Result<Vec<(String, u64, u64, T)>> {
+    pub(crate) fn due_actions<T: serde::de::DeserializeOwned>(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, u64, T)>> {
         let database = self.database();
         let tx = database.begin_read().map_err(db)?;
         let outbox = tx.open_table(OUTBOX).map_err(db)?;
@@ -233,7 +238,8 @@ impl Store {
             if due > now_ms {
                 continue;
             }
-            let item = self.open_value(&keys, "outbox", tenant, &format!("{due}:{id}"), v.value())?;
+            let item =
+                self.open_value(&keys, "outbox", tenant, &format!("{due}:{id}"), v.value())?;
             out.push((tenant.to_string(), due, id, item));
             if out.len() >= limit {
                 break;
@@ -460,8 +466,16 @@ impl WriteTx<'_> {
 
     /// Reads a contact inside this transaction.
     pub fn contact(&mut self, tenant: &str, id: &str) -> Result<Option<Contact>> {
-        let sealed = self.tx.open_table(CONTACTS).map_err(db)?.get((tenant, id)).map_err(db)?.map(|v| v.value().to_vec());
-        let Some(sealed) = sealed else { return Ok(None) };
+        let sealed = self
+            .tx
+            .open_table(CONTACTS)
+            .map_err(db)?
+            .get((tenant, id))
+            .map_err(db)?
+            .map(|v| v.value().to_vec());
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
         self.open_sealed("contacts", tenant, id, &sealed).map(Some)
     }
 
@@ -478,37 +492,85 @@ impl WriteTx<'_> {
 
     /// A tenant's record inside this transaction.
     pub fn tenant<T: serde::de::DeserializeOwned>(&mut self, tenant: &str) -> Result<Option<T>> {
-        let sealed = self.tx.open_table(TENANTS).map_err(db)?.get(tenant).map_err(db)?.map(|v| v.value().to_vec());
-        let Some(sealed) = sealed else { return Ok(None) };
-        self.open_sealed("tenants", tenant, tenant, &sealed).map(Some)
+        let sealed = self
+            .tx
+            .open_table(TENANTS)
+            .map_err(db)?
+            .get(tenant)
+            .map_err(db)?
+            .map(|v| v.value().to_vec());
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        self.open_sealed("tenants", tenant, tenant, &sealed)
+            .map(Some)
     }
 
     /// Seals and writes a tenant's record.
     pub fn put_tenant<T: serde::Serialize>(&mut self, tenant: &str, record: &T) -> Result<()> {
         let sealed = self.seal_json("tenants", tenant, tenant, record)?;
-        self.tx.open_table(TENANTS).map_err(db)?.insert(tenant, sealed.as_slice()).map_err(db)?;
+        self.tx
+            .open_table(TENANTS)
+            .map_err(db)?
+            .insert(tenant, sealed.as_slice())
+            .map_err(db)?;
         Ok(())
     }
 
     /// Queues an action for delivery at `due_ms`.
-    pub fn enqueue<T: serde::Serialize>(&mut self, tenant: &str, due_ms: u64, id: u64, item: &T) -> Result<()> {
+    pub fn enqueue<T: serde::Serialize>(
+        &mut self,
+        tenant: &str,
+        due_ms: u64,
+        id: u64,
+        item: &T,
+    ) -> Result<()> {
         let sealed = self.seal_json("outbox", tenant, &format!("{due_ms}:{id}"), item)?;
-        self.tx.open_table(OUTBOX).map_err(db)?.insert((tenant, due_ms, id), sealed.as_slice()).map_err(db)?;
+        self.tx
+            .open_table(OUTBOX)
+            .map_err(db)?
+            .insert((tenant, due_ms, id), sealed.as_slice())
+            .map_err(db)?;
         Ok(())
     }
 
     /// Removes a queued action; true when it was there.
     pub fn dequeue(&mut self, tenant: &str, due_ms: u64, id: u64) -> Result<bool> {
-        Ok(self.tx.open_table(OUTBOX).map_err(db)?.remove((tenant, due_ms, id)).map_err(db)?.is_some())
+        Ok(self
+            .tx
+            .open_table(OUTBOX)
+            .map_err(db)?
+            .remove((tenant, due_ms, id))
+            .map_err(db)?
+            .is_some())
     }
 
-    fn seal_json<T: serde::Serialize>(&mut self, table: &str, tenant: &str, key: &str, value: &T) -> Result<Vec<u8>> {
+    fn seal_json<T: serde::Serialize>(
+        &mut self,
+        table: &str,
+        tenant: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<Vec<u8>> {
         let (version, dek) = self.write_key(tenant)?;
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|e| Error::Store(e.to_string()))?);
-        Ok(crypto::seal(&dek, version, &aad(table, tenant, key, version), &plain))
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(value).map_err(|e| Error::Store(e.to_string()))?,
+        );
+        Ok(crypto::seal(
+            &dek,
+            version,
+            &aad(table, tenant, key, version),
+            &plain,
+        ))
     }
 
-    fn open_sealed<T: serde::de::DeserializeOwned>(&mut self, table: &'static str, tenant: &str, key: &str, sealed: &[u8]) -> Result<T> {
+    fn open_sealed<T: serde::de::DeserializeOwned>(
+        &mut self,
+        table: &'static str,
+        tenant: &str,
+        key: &str,
+        sealed: &[u8],
+    ) -> Result<T> {
         let unseal = || Error::Unseal {
             tenant: tenant.to_string(),
             table,
@@ -516,8 +578,10 @@ impl WriteTx<'_> {
         };
         let version = crypto::version_of(sealed).map_err(|_| unseal())?;
         let dek = self.key_for(tenant, version)?.ok_or_else(unseal)?;
-        let plain = crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|_| unseal())?;
-        serde_json::from_slice(&plain).map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
+        let plain =
+            crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|_| unseal())?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
     }
 
     /// Deletes a contact; true when it existed.

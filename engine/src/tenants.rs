@@ -187,7 +187,11 @@ impl Engine {
 
     /// The tenant's tier (starter for tenants known only by their rules folder).
     pub fn tier(&self, tenant: &str) -> Tier {
-        self.registry().tiers.get(tenant).copied().unwrap_or_default()
+        self.registry()
+            .tiers
+            .get(tenant)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Registers a tenant and returns its first API key: shown once, stored only as a
@@ -197,7 +201,10 @@ impl Engine {
         let (key, hash) = new_key(tenant);
         let now = self.now();
         self.store()?.write(|tx| {
-            if tx.tenant::<TenantRecord>(tenant)?.is_some_and(|r| r.registered) {
+            if tx
+                .tenant::<TenantRecord>(tenant)?
+                .is_some_and(|r| r.registered)
+            {
                 return Err(Error::TenantExists(tenant.to_string()));
             }
             tx.put_tenant(
@@ -297,7 +304,11 @@ impl Engine {
             .ok_or(Error::Unauthorized)?;
         let hash = hash_secret(secret);
         // The map lookup compares hashes of a random secret: timing reveals nothing usable.
-        self.registry().keys.get(&hash).cloned().ok_or(Error::Unauthorized)
+        self.registry()
+            .keys
+            .get(&hash)
+            .cloned()
+            .ok_or(Error::Unauthorized)
     }
 
     /// Actions due for delivery now, at most `limit`.
@@ -315,7 +326,10 @@ impl Engine {
 
     /// Records an action as delivered: it leaves the outbox.
     pub fn action_delivered(&self, action: &Action) -> Result<()> {
-        self.store()?.write(|tx| tx.dequeue(&action.tenant, action.due_ms, action.id).map(|_| ()))
+        self.store()?.write(|tx| {
+            tx.dequeue(&action.tenant, action.due_ms, action.id)
+                .map(|_| ())
+        })
     }
 
     /// Reschedules a failed action `delay_ms` from now, recording the error.
@@ -333,7 +347,10 @@ impl Engine {
 
     /// Actions waiting in the outbox (all tenants).
     pub fn outbox_len(&self) -> Result<usize> {
-        Ok(self.store()?.due_actions::<Action>(u64::MAX, usize::MAX)?.len())
+        Ok(self
+            .store()?
+            .due_actions::<Action>(u64::MAX, usize::MAX)?
+            .len())
     }
 
     pub(crate) fn refresh_registry(&self) -> Result<()> {

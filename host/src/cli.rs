@@ -229,3 +229,107 @@ pub fn redact(text: Option<&str>, out: &mut impl Write) -> Result<()> {
     writeln!(out)?;
     Ok(())
 }
+
+/// Arguments of `qualify serve`.
+pub struct ServeArgs {
+    /// Rules folder (default ./rules or embedded).
+    pub rules: Option<std::path::PathBuf>,
+    /// Data folder.
+    pub data: std::path::PathBuf,
+    /// Master key file.
+    pub key_file: Option<std::path::PathBuf>,
+    /// Listen address.
+    pub addr: String,
+    /// Admin key file.
+    pub admin_key_file: Option<std::path::PathBuf>,
+    /// GHL webhook public key file.
+    pub ghl_public_key: Option<std::path::PathBuf>,
+    /// GHL API base URL.
+    pub ghl_base_url: String,
+    /// Accept unsigned webhooks.
+    pub insecure_skip_webhook_verification: bool,
+}
+
+/// `qualify serve`: opens the store, prepares the dev tenant in dev mode, prints a
+/// ready-to-paste `curl`, and serves until SIGINT/SIGTERM.
+pub fn serve(args: ServeArgs) -> Result<()> {
+    let mut err = std::io::stderr();
+    let (store, source) = crate::keys::open_store(&args.data, args.key_file.as_deref(), &mut err)?;
+    let dev = matches!(source, crate::keys::KeySource::Dev(_));
+    let builder = match &args.rules {
+        Some(dir) => Engine::builder().rules_dir(dir),
+        None if Path::new("rules").is_dir() => Engine::builder().rules_dir("rules"),
+        None => Engine::builder(),
+    };
+    let engine = builder.store(store).build()?;
+    for e in engine.reload().errors {
+        writeln!(err, "qualify: warning: {e}")?;
+    }
+    let mut config = crate::server::Config {
+        ghl_base_url: args.ghl_base_url.clone(),
+        verify_webhooks: !args.insecure_skip_webhook_verification,
+        ..Default::default()
+    };
+    if let Some(f) = &args.ghl_public_key {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        config.webhook_key =
+            Some(crate::webhook::parse_public_key(&text).map_err(anyhow::Error::msg)?);
+    }
+    if !config.verify_webhooks {
+        writeln!(
+            err,
+            "qualify: WARNING: webhook signature verification is OFF: anyone can post webhooks"
+        )?;
+    } else if config.webhook_key.is_none() {
+        writeln!(err, "qualify: note: no --ghl-public-key: GHL webhooks will be refused until one is configured")?;
+    }
+    let admin_key = match (&args.admin_key_file, std::env::var("QUALIFY_ADMIN_KEY")) {
+        (Some(f), _) => Some(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        ),
+        (None, Ok(k)) => Some(k),
+        (None, Err(_)) if dev => {
+            let k = qualify_engine::SecretKey::generate().to_hex().to_string();
+            writeln!(err, "qualify: dev admin key for this run: {k}")?;
+            Some(k)
+        }
+        _ => {
+            writeln!(err, "qualify: note: no admin key (--admin-key-file or QUALIFY_ADMIN_KEY): the admin API is disabled")?;
+            None
+        }
+    };
+    config.admin_key_hash = admin_key.as_deref().map(crate::server::hash_admin_key);
+    let dev_key = if dev {
+        // Dev mode: the dev tenant gets a fresh key each start, so the printed curl works.
+        Some(if engine.is_registered("default") {
+            engine.rotate_api_key("default")?
+        } else {
+            engine.add_tenant("default", "Dev tenant", qualify_engine::Tier::Starter)?
+        })
+    } else {
+        None
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        let mut out = std::io::stdout();
+        writeln!(out, "qualify: listening on http://{addr}")?;
+        if let Some(key) = dev_key {
+            writeln!(out, "qualify: dev tenant \"default\", API key (shown once): {}", key.as_str())?;
+            writeln!(out, "Try it:")?;
+            writeln!(
+                out,
+                "  curl -s -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"tags\":[\"Hit List\"],\"facts\":{{\"budget\":450000,\"location\":\"Plano\"}}}}' http://{addr}/v1/score",
+                key.as_str()
+            )?;
+        }
+        out.flush()?;
+        let state = crate::server::AppState::new(engine, config);
+        crate::server::serve(listener, state, crate::server::shutdown_signal()).await?;
+        Ok(())
+    })
+}

@@ -1,5 +1,11 @@
-//! The `qualify` host: command implementations behind the CLI (and, later, the HTTP
-//! server). Thin by design: read input, make one engine call, print the result.
+//! The `qualify` host: the CLI commands and the HTTP server around the engine. Thin by
+//! design: read input, make one engine call, write the result.
 
 pub mod cli;
+pub mod error;
+pub mod ghl;
 pub mod keys;
+pub mod server;
+pub mod webhook;
+
+pub use server::{app, serve, AppState, Config};

@@ -30,7 +30,7 @@ struct RulesArg {
 }
 
 #[derive(Args)]
-struct DataArgs {
+struct StoreArgs {
     /// Data folder holding the store (qualify.redb) and, in dev mode, master.key.
     #[arg(long, value_name = "DIR", default_value = "data")]
     data: PathBuf,
@@ -38,6 +38,12 @@ struct DataArgs {
     /// generated dev key in the data folder.
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DataArgs {
+    #[command(flatten)]
+    store: StoreArgs,
     /// Tenant.
     #[arg(long, default_value = "default")]
     tenant: String,
@@ -105,6 +111,29 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Run the HTTP server (the main job). With no arguments: 127.0.0.1:8080, ./data,
+    /// ./rules (or the embedded defaults), a dev master key and a dev tenant `default`.
+    Serve {
+        #[command(flatten)]
+        rules: RulesArg,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// File with the admin key (else QUALIFY_ADMIN_KEY; in dev mode one is generated).
+        #[arg(long, value_name = "FILE")]
+        admin_key_file: Option<PathBuf>,
+        /// GoHighLevel's webhook public key (Ed25519; PEM, base64 or hex).
+        #[arg(long, value_name = "FILE")]
+        ghl_public_key: Option<PathBuf>,
+        /// GoHighLevel API base URL.
+        #[arg(long, default_value = "https://services.leadconnectorhq.com")]
+        ghl_base_url: String,
+        /// Accept unsigned webhooks. Insecure: for local experiments only.
+        #[arg(long)]
+        insecure_skip_webhook_verification: bool,
+    },
     /// Redact PII from a text: prints {"text", "findings": [{"entity", "start", "end"}]}.
     Redact {
         /// The text, or - for standard input.
@@ -139,6 +168,47 @@ enum ContactAction {
 
 #[derive(Subcommand)]
 enum TenantAction {
+    /// Register a tenant (starter tier unless --tier); prints {"tenant", "api_key"} once.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Tenant id (e.g. the GHL location id).
+        name: String,
+        /// starter, professional or enterprise.
+        #[arg(long, default_value = "starter")]
+        tier: String,
+        /// File holding the tenant's GoHighLevel token (stored sealed).
+        #[arg(long, value_name = "FILE")]
+        ghl_token_file: Option<PathBuf>,
+        /// Check the token against the GoHighLevel API before registering.
+        #[arg(long, requires = "ghl_token_file")]
+        check_ghl: bool,
+        /// GoHighLevel API base URL (for --check-ghl).
+        #[arg(long, default_value = "https://services.leadconnectorhq.com")]
+        ghl_base_url: String,
+    },
+    /// List registered tenants.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Replace a tenant's API keys with a new one (printed once).
+    RotateKey {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Tenant id.
+        name: String,
+    },
+    /// Remove a tenant and erase all its data.
+    Remove {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Tenant id.
+        name: String,
+        /// Confirm: the data cannot be recovered.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Erase all of a tenant's data: destroy its data keys, delete its records, compact.
     Erase {
         #[command(flatten)]
@@ -170,7 +240,7 @@ enum KeysAction {
 
 fn stateful(
     rules: Option<&Path>,
-    data: &DataArgs,
+    data: &StoreArgs,
 ) -> anyhow::Result<(Engine, host::keys::KeySource)> {
     let (store, source) =
         host::keys::open_store(&data.data, data.key_file.as_deref(), &mut std::io::stderr())?;
@@ -243,7 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lines,
             text,
         } => {
-            let (engine, _) = stateful(rules.rules.as_deref(), &data)?;
+            let (engine, _) = stateful(rules.rules.as_deref(), &data.store)?;
             let tags = (!tags.is_empty()).then_some(tags);
             host::cli::ingest(
                 &engine,
@@ -258,7 +328,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Contact { action } => match action {
             ContactAction::Show { data, id } => {
-                let (engine, _) = stateful(None, &data)?;
+                let (engine, _) = stateful(None, &data.store)?;
                 match engine.contact(&data.tenant, &id)? {
                     Some(c) => print_json(&mut out, &c)?,
                     None => bail!("no contact {id:?} in tenant {:?}", data.tenant),
@@ -266,7 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ok
             }
             ContactAction::Export { data, id } => {
-                let (engine, _) = stateful(None, &data)?;
+                let (engine, _) = stateful(None, &data.store)?;
                 match engine.export_contact(&data.tenant, &id)? {
                     Some(v) => print_json(&mut out, &v)?,
                     None => bail!("no contact {id:?} in tenant {:?}", data.tenant),
@@ -274,7 +344,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ok
             }
             ContactAction::Erase { data, id } => {
-                let (engine, _) = stateful(None, &data)?;
+                let (engine, _) = stateful(None, &data.store)?;
                 if !engine.erase_contact(&data.tenant, &id)? {
                     bail!("no contact {id:?} in tenant {:?}", data.tenant);
                 }
@@ -286,6 +356,100 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Tenant {
+            action:
+                TenantAction::Add {
+                    store,
+                    name,
+                    tier,
+                    ghl_token_file,
+                    check_ghl,
+                    ghl_base_url,
+                },
+        } => {
+            let tier = qualify_engine::Tier::parse(&tier).ok_or_else(|| {
+                anyhow::anyhow!("unknown tier {tier:?}: starter, professional or enterprise")
+            })?;
+            qualify_engine::TenantId::new(&name)?;
+            let token = match &ghl_token_file {
+                Some(f) => Some(
+                    std::fs::read_to_string(f)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            if check_ghl {
+                let token = token.clone().unwrap_or_default();
+                let rt = tokio::runtime::Runtime::new()?;
+                rt.block_on(host::ghl::check_token(&ghl_base_url, &token, &name))?;
+            }
+            let (engine, _) = stateful(None, &store)?;
+            let key = engine.add_tenant(&name, &name, tier)?;
+            if let Some(t) = token {
+                engine.set_ghl_token(&name, &t)?;
+            }
+            print_json(
+                &mut out,
+                &serde_json::json!({"tenant": name, "api_key": key.as_str()}),
+            )?;
+            ok
+        }
+        Command::Tenant {
+            action: TenantAction::List { store },
+        } => {
+            let (engine, _) = stateful(None, &store)?;
+            print_json(&mut out, &engine.list_tenants()?)?;
+            ok
+        }
+        Command::Tenant {
+            action: TenantAction::RotateKey { store, name },
+        } => {
+            let (engine, _) = stateful(None, &store)?;
+            let key = engine.rotate_api_key(&name)?;
+            print_json(
+                &mut out,
+                &serde_json::json!({"tenant": name, "api_key": key.as_str()}),
+            )?;
+            ok
+        }
+        Command::Tenant {
+            action: TenantAction::Remove { store, name, yes },
+        } => {
+            if !yes {
+                bail!("removing tenant {name:?} erases its data for good: add --yes to confirm");
+            }
+            let (engine, _) = stateful(None, &store)?;
+            let n = engine.remove_tenant(&name)?;
+            print_json(
+                &mut out,
+                &serde_json::json!({"removed": name, "contacts_erased": n}),
+            )?;
+            ok
+        }
+        Command::Serve {
+            rules,
+            store,
+            addr,
+            admin_key_file,
+            ghl_public_key,
+            ghl_base_url,
+            insecure_skip_webhook_verification,
+        } => {
+            out.flush()?;
+            host::cli::serve(host::cli::ServeArgs {
+                rules: rules.rules,
+                data: store.data,
+                key_file: store.key_file,
+                addr,
+                admin_key_file,
+                ghl_public_key,
+                ghl_base_url,
+                insecure_skip_webhook_verification,
+            })?;
+            ok
+        }
+        Command::Tenant {
             action: TenantAction::Erase { data, yes },
         } => {
             if !yes {
@@ -294,7 +458,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     data.tenant
                 );
             }
-            let (engine, _) = stateful(None, &data)?;
+            let (engine, _) = stateful(None, &data.store)?;
             let n = engine.erase_tenant(&data.tenant)?;
             print_json(
                 &mut out,
@@ -304,13 +468,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Keys { action } => match action {
             KeysAction::Rotate { data, new_key_file } => {
-                let (engine, source) = stateful(None, &data)?;
+                let (engine, source) = stateful(None, &data.store)?;
                 let n = host::keys::rotate(engine.store()?, &source, new_key_file.as_deref())?;
                 print_json(&mut out, &serde_json::json!({"rewrapped_tenant_keys": n}))?;
                 ok
             }
             KeysAction::RotateTenant { data } => {
-                let (engine, _) = stateful(None, &data)?;
+                let (engine, _) = stateful(None, &data.store)?;
                 let v = engine.rotate_tenant_key(&data.tenant)?;
                 print_json(
                     &mut out,
