@@ -371,3 +371,60 @@ fn redact_prints_text_and_findings() {
     );
     assert_eq!(v["findings"][1]["entity"], "EMAIL_ADDRESS");
 }
+
+#[test]
+fn serve_prints_a_curl_that_returns_a_score() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qualify"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("QUALIFY_MASTER_KEY")
+        .env_remove("QUALIFY_ADMIN_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let curl = lines
+        .map(|l| l.unwrap())
+        .find(|l| l.trim_start().starts_with("curl "))
+        .expect("a curl line");
+    let key = curl
+        .split("Bearer ")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = curl.split_whitespace().last().unwrap().to_string();
+    let body = curl
+        .split("-d '")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let v: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(v["class"], "warm", "{v}");
+    assert_eq!(v["score"], 2);
+}
