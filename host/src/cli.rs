@@ -248,6 +248,8 @@ pub struct ServeArgs {
     pub ghl_base_url: String,
     /// Accept unsigned webhooks.
     pub insecure_skip_webhook_verification: bool,
+    /// Turn per-tenant rate limits off (load tests only).
+    pub no_rate_limit: bool,
 }
 
 /// `qualify serve`: opens the store, prepares the dev tenant in dev mode, prints a
@@ -268,8 +270,15 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let mut config = crate::server::Config {
         ghl_base_url: args.ghl_base_url.clone(),
         verify_webhooks: !args.insecure_skip_webhook_verification,
+        rate_limit: !args.no_rate_limit,
         ..Default::default()
     };
+    if args.no_rate_limit {
+        writeln!(
+            err,
+            "qualify: WARNING: per-tenant rate limits are OFF (load testing)"
+        )?;
+    }
     if let Some(f) = &args.ghl_public_key {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;

@@ -1,7 +1,7 @@
 //! The `qualify` command line: score leads, check and test tenants' rules, hold
 //! conversations in the encrypted store, answer privacy requests, manage keys.
 //!
-//! Run with `cargo run --release -- score examples/lead.json` (see the README).
+//! Run with `cargo run --release -- serve` (see the README).
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
@@ -133,6 +133,9 @@ enum Command {
         /// Accept unsigned webhooks. Insecure: for local experiments only.
         #[arg(long)]
         insecure_skip_webhook_verification: bool,
+        /// Turn per-tenant rate limits off (for load tests on loopback only).
+        #[arg(long)]
+        no_rate_limit: bool,
     },
     /// Redact PII from a text: prints {"text", "findings": [{"entity", "start", "end"}]}.
     Redact {
@@ -435,6 +438,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ghl_public_key,
             ghl_base_url,
             insecure_skip_webhook_verification,
+            no_rate_limit,
         } => {
             out.flush()?;
             host::cli::serve(host::cli::ServeArgs {
@@ -446,6 +450,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ghl_public_key,
                 ghl_base_url,
                 insecure_skip_webhook_verification,
+                no_rate_limit,
             })?;
             ok
         }
