@@ -5,7 +5,7 @@
 //! are wrapped by the master key, which the caller passes in.
 
 use crate::contact::Contact;
-use crate::crypto::{self, OpenError, SecretKey};
+use crate::crypto::{self, SecretKey};
 use crate::error::{Error, Result};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::HashMap;
@@ -39,6 +39,28 @@ fn aad(table: &str, tenant: &str, key: &str, version: u32) -> Vec<u8> {
     }
     a.extend_from_slice(&version.to_le_bytes());
     a
+}
+
+/// Opens a sealed JSON value: finds the data key of the version it was sealed under
+/// (through `key_for`), checks it against its place (table, tenant, key), decodes it.
+fn unseal_json<T: serde::de::DeserializeOwned>(
+    key_for: impl FnOnce(u32) -> Result<Option<SecretKey>>,
+    table: &'static str,
+    tenant: &str,
+    key: &str,
+    sealed: &[u8],
+) -> Result<T> {
+    let unseal = || Error::Unseal {
+        tenant: tenant.to_string(),
+        table,
+        key: key.to_string(),
+    };
+    let version = crypto::version_of(sealed).map_err(|_| unseal())?;
+    let dek = key_for(version)?.ok_or_else(unseal)?;
+    let plain =
+        crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|_| unseal())?;
+    serde_json::from_slice(&plain)
+        .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
 }
 
 /// The encrypted store. One per deployment; share it behind an `Arc`.
@@ -180,19 +202,7 @@ impl Store {
         key: &str,
         sealed: &[u8],
     ) -> Result<T> {
-        let unseal = || Error::Unseal {
-            tenant: tenant.to_string(),
-            table,
-            key: key.to_string(),
-        };
-        let version = crypto::version_of(sealed).map_err(|_| unseal())?;
-        let dek = self.dek(keys, tenant, version)?.ok_or_else(unseal)?;
-        let plain =
-            crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|e| match e {
-                OpenError::Malformed | OpenError::Rejected => unseal(),
-            })?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
+        unseal_json(|v| self.dek(keys, tenant, v), table, tenant, key, sealed)
     }
 
     /// A tenant's record, if the tenant was ever written.
@@ -571,17 +581,7 @@ impl WriteTx<'_> {
         key: &str,
         sealed: &[u8],
     ) -> Result<T> {
-        let unseal = || Error::Unseal {
-            tenant: tenant.to_string(),
-            table,
-            key: key.to_string(),
-        };
-        let version = crypto::version_of(sealed).map_err(|_| unseal())?;
-        let dek = self.key_for(tenant, version)?.ok_or_else(unseal)?;
-        let plain =
-            crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|_| unseal())?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
+        unseal_json(|v| self.key_for(tenant, v), table, tenant, key, sealed)
     }
 
     /// Deletes a contact; true when it existed.
