@@ -428,3 +428,65 @@ fn serve_prints_a_curl_that_returns_a_score() {
     assert_eq!(v["class"], "warm", "{v}");
     assert_eq!(v["score"], 2);
 }
+
+#[test]
+fn tenant_add_list_rotate_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(args).arg("--data").arg(&data);
+        cmd
+    };
+    let added = json_out(
+        &run(&["tenant", "add", "loc_123", "--tier", "professional"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(added["tenant"], "loc_123");
+    let key = added["api_key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("qfy_loc_123."));
+    run(&["tenant", "add", "loc_123"]).assert().failure();
+    run(&["tenant", "add", "../etc"]).assert().failure();
+    run(&["tenant", "add", "x", "--tier", "gold"])
+        .assert()
+        .failure();
+    let list = json_out(
+        &run(&["tenant", "list"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(list[0]["tenant"], "loc_123");
+    assert_eq!(list[0]["tier"], "professional");
+    assert!(
+        !list.to_string().contains(&key[12..]),
+        "keys are never listed"
+    );
+    // The key is stored only as a hash: not in the database file.
+    let bytes = std::fs::read(data.join("qualify.redb")).unwrap();
+    assert!(!bytes.windows(20).any(|w| w == &key.as_bytes()[12..32]));
+    let rotated = json_out(
+        &run(&["tenant", "rotate-key", "loc_123"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_ne!(rotated["api_key"], added["api_key"]);
+    run(&["tenant", "remove", "loc_123"]).assert().failure();
+    run(&["tenant", "remove", "loc_123", "--yes"])
+        .assert()
+        .success();
+    let list = json_out(
+        &run(&["tenant", "list"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(list, serde_json::json!([]));
+}

@@ -553,6 +553,11 @@ async fn actions_reach_ghl_once_with_retries_and_across_an_outage_and_restart() 
     };
     let server = Server::start(&file, &key, cfg()).await;
     let http = reqwest::Client::new();
+    // The onboarding token check goes to the configured API.
+    host::ghl::check_token(&ghl_url, "ghl-secret", "loc-7")
+        .await
+        .unwrap();
+    fake.calls.lock().unwrap().clear();
     let api = add_tenant(
         &http,
         &server.base,
@@ -600,6 +605,9 @@ async fn actions_reach_ghl_once_with_retries_and_across_an_outage_and_restart() 
     // GHL goes down; two more messages queue their actions; Qualify restarts; GHL comes
     // back: every queued action is delivered exactly once.
     fake.down.store(1, Ordering::SeqCst);
+    assert!(host::ghl::check_token(&ghl_url, "ghl-secret", "loc-7")
+        .await
+        .is_err());
     let before = fake.calls.lock().unwrap().len();
     for text in ["Frisco please", "we are pre-approved"] {
         http.post(format!("{}/v1/contacts/c1/messages", server.base))
