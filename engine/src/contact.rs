@@ -30,6 +30,9 @@ pub struct FollowUp {
     pub stage: u32,
     /// When the last follow-up was sent.
     pub last_sent_at: Option<Timestamp>,
+    /// When the next stage is due (its entry in the due index), if one is scheduled.
+    #[serde(default)]
+    pub due_ms: Option<u64>,
 }
 
 /// Everything Qualify holds on one contact of one tenant.

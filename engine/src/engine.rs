@@ -362,7 +362,12 @@ impl Engine {
         Ok(self.score(tenant, lead)?.question)
     }
 
-    fn call(&self, rules: &TenantRules, hook: &str, args: impl rhai::FuncArgs) -> Result<Dynamic> {
+    pub(crate) fn call(
+        &self,
+        rules: &TenantRules,
+        hook: &str,
+        args: impl rhai::FuncArgs,
+    ) -> Result<Dynamic> {
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         self.inner
@@ -578,6 +583,38 @@ impl Engine {
                 });
             }
         }
+        let long = |name: &str| {
+            Some(
+                match name {
+                    "first_name" => "Maximilian-Alexander",
+                    "last_name" => "Featherstonehaugh-Montgomery",
+                    "agent_name" => "Jorge",
+                    "budget" => "$1,250,000",
+                    _ => "Stonebridge Ranch, Craig Ranch",
+                }
+                .to_string(),
+            )
+        };
+        for (goal, list) in &rules.settings.followup.templates {
+            for (i, template) in list.iter().enumerate() {
+                let key = format!("followup.templates.{goal}[{i}]");
+                match crate::followup::render(template, long) {
+                    Ok(text) => {
+                        let info = sms::sms_info(&text);
+                        if info.segments > budget {
+                            errors.push(Error::Settings {
+                                file: rules.yaml_file.clone(),
+                                message: format!("{key}: {} SMS segments with long sample names, over the budget of {budget}", info.segments),
+                            });
+                        }
+                    }
+                    Err(message) => errors.push(Error::Settings {
+                        file: rules.yaml_file.clone(),
+                        message: format!("{key}: {message}"),
+                    }),
+                }
+            }
+        }
         for lead in sample_leads(&rules.settings.activation_tags) {
             match self.decide(&rules.id, rules, &lead) {
                 Ok(d) => {
@@ -663,7 +700,7 @@ fn to_rhai(v: &Value) -> Dynamic {
 
 /// The lead as scripts see it: `#{facts, tags, goal, name, history}`. Shared (an `Arc`)
 /// so handing it to each hook copies nothing.
-fn lead_dynamic(facts: &Facts, tags: &[String], counts: Counts) -> Dynamic {
+pub(crate) fn lead_dynamic(facts: &Facts, tags: &[String], counts: Counts) -> Dynamic {
     let mut m = Map::new();
     let goal = facts
         .get("goal")

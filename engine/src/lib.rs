@@ -23,12 +23,14 @@
 struct ReadmeDoctests;
 
 mod cases;
+pub mod compliance;
 mod contact;
 mod crypto;
 mod engine;
 mod error;
 mod extract;
 mod facts;
+mod followup;
 mod id;
 mod lead;
 pub mod redact;
@@ -46,6 +48,9 @@ pub use crypto::SecretKey;
 pub use engine::{Engine, EngineBuilder, ReloadReport};
 pub use error::{Error, Result};
 pub use facts::{is_answered, is_unsure, parse_money, DATA_POINTS, PROPERTY_FACTS};
+pub use followup::{
+    next_window_start, render, FollowUpOutcome, ReengageOptions, ReengageReport, PLACEHOLDERS,
+};
 pub use id::{ContactId, TenantId};
 pub use lead::{Class, Decision, Explain, Facts, From, Lead, Message, Question};
 pub use rules::DEFAULT_TENANT;

@@ -54,6 +54,74 @@ pub struct GhlSettings {
     pub lead_score_field: Option<String>,
 }
 
+/// The quiet-hours window, local to the contact (`"09:00"` to `"20:00"`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Window {
+    /// First minute messages may go out.
+    pub start: String,
+    /// First minute they may not.
+    pub end: String,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            start: "09:00".into(),
+            end: "20:00".into(),
+        }
+    }
+}
+
+/// Follow-up settings (`followup:` in `tenant.yaml`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct FollowUpSettings {
+    /// Hours after the lead's last message at which each stage is due.
+    #[serde(default = "default_stages")]
+    pub stages_hours: Vec<u32>,
+    /// When texts may be sent, in the contact's time zone.
+    #[serde(default)]
+    pub window: Window,
+    /// Time zone for contacts whose own is unknown.
+    #[serde(default = "default_tz")]
+    pub default_timezone: String,
+    /// Templates by goal (`buyer`, `seller`, `general`), one per stage.
+    #[serde(default)]
+    pub templates: BTreeMap<String, Vec<String>>,
+}
+
+fn default_stages() -> Vec<u32> {
+    vec![24, 48, 72]
+}
+
+fn default_tz() -> String {
+    "America/Chicago".into()
+}
+
+impl Default for FollowUpSettings {
+    fn default() -> Self {
+        Self {
+            stages_hours: default_stages(),
+            window: Window::default(),
+            default_timezone: default_tz(),
+            templates: BTreeMap::new(),
+        }
+    }
+}
+
+/// Compliance replies (`compliance:` in `tenant.yaml`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ComplianceSettings {
+    /// Sent once when a contact opts out.
+    #[serde(default)]
+    pub opt_out_confirmation: Option<String>,
+    /// Sent when a contact resubscribes.
+    #[serde(default)]
+    pub resubscribe_confirmation: Option<String>,
+    /// Sent in answer to HELP.
+    #[serde(default)]
+    pub help_reply: Option<String>,
+}
+
 /// The typed part of a tenant's settings: what the engine itself reads.
 /// Everything in `tenant.yaml` (these keys included) is also handed to scripts as `cfg`.
 #[derive(Clone, Debug, Deserialize)]
@@ -92,6 +160,15 @@ pub struct Settings {
     /// Messages kept per contact (default 50).
     #[serde(default = "fifty")]
     pub history_limit: usize,
+    /// Follow-up stages, window and templates.
+    #[serde(default)]
+    pub followup: FollowUpSettings,
+    /// Opt-out, resubscribe and help replies.
+    #[serde(default)]
+    pub compliance: ComplianceSettings,
+    /// The agent's name for templates.
+    #[serde(default)]
+    pub agent_name: String,
     /// GoHighLevel settings: workflow to trigger at hand-off, custom field for the score.
     #[serde(default)]
     pub ghl: GhlSettings,

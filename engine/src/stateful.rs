@@ -2,6 +2,7 @@
 //! pick the next question, record) in one durable write transaction, and the privacy
 //! requests: read, export and erase a contact, erase a tenant.
 
+use crate::compliance::{self, Request};
 use crate::contact::{Contact, LastDecision};
 use crate::engine::{Counts, Engine};
 use crate::error::Result;
@@ -57,12 +58,14 @@ pub struct Ingested {
     pub findings: Vec<Finding>,
     /// CRM actions the decision calls for (tags, message, workflow, custom field).
     pub actions: Vec<ActionKind>,
+    /// The compliance request the message made (opt-out, resubscribe, help), if any.
+    pub compliance: Option<Request>,
     /// True when the actions were queued in the outbox for delivery to GoHighLevel
     /// (the tenant has a GHL token); otherwise the caller applies them.
     pub queued: bool,
 }
 
-fn action_id() -> u64 {
+pub(crate) fn action_id() -> u64 {
     let k = crate::crypto::SecretKey::generate();
     let b = k.bytes();
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
@@ -101,7 +104,7 @@ impl Engine {
         } else {
             message.text.clone()
         };
-        let (decision, actions, queued) = store.write(|tx| {
+        let (decision, actions, queued, compliance) = store.write(|tx| {
             let mut c = tx
                 .contact(tenant, contact_id.as_str())?
                 .unwrap_or_else(|| Contact::new(contact_id.as_str(), now));
@@ -135,7 +138,36 @@ impl Engine {
                 messages: c.history.len(),
                 inbound,
             };
-            let decision = self.evaluate(tenant, &rules, c.facts.clone(), &c.tags, counts)?;
+            let mut decision = self.evaluate(tenant, &rules, c.facts.clone(), &c.tags, counts)?;
+            // Compliance first: an opt-out, resubscribe or help message gets its fixed
+            // reply and nothing else; an opted-out contact gets nothing at all.
+            let request = compliance::classify(&message.text);
+            let replies = &rules.settings.compliance;
+            let reply = match request {
+                Some(Request::OptOut) => {
+                    let first = !c.opted_out;
+                    c.opted_out = true;
+                    replies.opt_out_confirmation.clone().filter(|_| first)
+                }
+                Some(Request::Resubscribe) => {
+                    let was = c.opted_out;
+                    c.opted_out = false;
+                    replies.resubscribe_confirmation.clone().filter(|_| was)
+                }
+                Some(Request::Help) => replies.help_reply.clone(),
+                None => None,
+            };
+            if c.opted_out || request.is_some() {
+                decision.question = None;
+                decision.next_question = None;
+                decision.handoff = false;
+                if c.opted_out {
+                    decision.active = false;
+                    decision.explain.gate = "contact opted out: no automated texts".into();
+                }
+                decision.explain.question =
+                    format!("compliance message ({request:?}): no question");
+            }
             let mut actions = Vec::new();
             if decision.active {
                 let removed: Vec<String> = decision
@@ -190,6 +222,17 @@ impl Engine {
                     });
                 }
             }
+            if let Some(text) = reply {
+                actions.push(ActionKind::SendMessage {
+                    message: text.clone(),
+                    channel: "SMS".into(),
+                });
+                c.history.push(Message {
+                    from: From::Agent,
+                    text,
+                    at: Some(now.to_string()),
+                });
+            }
             let limit = rules.settings.history_limit.max(1);
             if c.history.len() > limit {
                 let excess = c.history.len() - limit;
@@ -204,7 +247,18 @@ impl Engine {
                 at: now,
             });
             c.last_inbound_at = Some(at);
+            // A reply starts a new silence: the next follow-up is the first stage again.
+            if let Some(old) = c.followup.due_ms {
+                tx.unschedule(old, tenant, contact_id.as_str())?;
+            }
             c.followup = Default::default();
+            if decision.active {
+                if let Some(hours) = rules.settings.followup.stages_hours.first() {
+                    let due = at.as_millisecond().max(0) as u64 + u64::from(*hours) * 3_600_000;
+                    tx.schedule(due, tenant, contact_id.as_str())?;
+                    c.followup.due_ms = Some(due);
+                }
+            }
             c.updated_at = now;
             tx.put_contact(tenant, &c)?;
             // The actions join the outbox in the same transaction as the state they
@@ -227,7 +281,7 @@ impl Engine {
                     tx.enqueue(tenant, due, action.id, &action)?;
                 }
             }
-            Ok((decision, actions, connected))
+            Ok((decision, actions, connected, request))
         })?;
         tracing::debug!(
             tenant,
@@ -240,6 +294,7 @@ impl Engine {
             stored_text,
             findings: redacted.findings,
             actions,
+            compliance,
             queued,
         })
     }

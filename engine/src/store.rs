@@ -20,6 +20,9 @@ const TENANT_KEYS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("t
 const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 /// Contacts (sealed [`Contact`] JSON). Key: (tenant, contact id).
 const CONTACTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("contacts");
+/// The follow-up due index, ordered by due time: a run reads only what is due.
+/// Key: (due ms, tenant, contact); no value.
+const DUE: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("due");
 /// Actions waiting for delivery to the CRM (sealed JSON). Key: (tenant, due ms, action id).
 const OUTBOX: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("outbox");
 
@@ -105,6 +108,7 @@ impl Store {
             tx.open_table(TENANTS).map_err(db)?;
             tx.open_table(CONTACTS).map_err(db)?;
             tx.open_table(OUTBOX).map_err(db)?;
+            tx.open_table(DUE).map_err(db)?;
             let mut meta = tx.open_table(META).map_err(db)?;
             let canary_aad = aad("meta", "", "canary", 0);
             let existing = meta.get("canary").map_err(db)?.map(|v| v.value().to_vec());
@@ -256,6 +260,48 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Follow-up index entries due at `now_ms` (oldest first), at most `limit`.
+    pub(crate) fn due_followups(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String, String)>> {
+        let database = self.database();
+        let tx = database.begin_read().map_err(db)?;
+        let due = tx.open_table(DUE).map_err(db)?;
+        let mut out = Vec::new();
+        for row in due
+            .range((0u64, "", "")..(now_ms.saturating_add(1), "", ""))
+            .map_err(db)?
+        {
+            let (k, _) = row.map_err(db)?;
+            let (at, tenant, contact) = k.value();
+            if at > now_ms {
+                break;
+            }
+            out.push((at, tenant.to_string(), contact.to_string()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Like [`Store::write`], but rolls everything back at the end (dry runs).
+    pub(crate) fn rehearse<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
+        let database = self.database();
+        let tx = database.begin_write().map_err(db)?;
+        let mut w = WriteTx {
+            store: self,
+            tx: &tx,
+            new_deks: Vec::new(),
+        };
+        let out = f(&mut w);
+        drop(w);
+        tx.abort().map_err(db)?;
+        out
     }
 
     /// Reads one contact (a read transaction; never blocks writers).
@@ -582,6 +628,26 @@ impl WriteTx<'_> {
         sealed: &[u8],
     ) -> Result<T> {
         unseal_json(|v| self.key_for(tenant, v), table, tenant, key, sealed)
+    }
+
+    /// Adds a follow-up index entry.
+    pub fn schedule(&mut self, due_ms: u64, tenant: &str, contact: &str) -> Result<()> {
+        self.tx
+            .open_table(DUE)
+            .map_err(db)?
+            .insert((due_ms, tenant, contact), ())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Removes a follow-up index entry.
+    pub fn unschedule(&mut self, due_ms: u64, tenant: &str, contact: &str) -> Result<()> {
+        self.tx
+            .open_table(DUE)
+            .map_err(db)?
+            .remove((due_ms, tenant, contact))
+            .map_err(db)?;
+        Ok(())
     }
 
     /// Deletes a contact; true when it existed.

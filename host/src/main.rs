@@ -137,6 +137,28 @@ enum Command {
         #[arg(long)]
         no_rate_limit: bool,
     },
+    /// Send the follow-ups due now (24/48/72 h of silence by default); prints one JSON
+    /// line per contact handled (sent, deferred, skipped), then a summary line.
+    Reengage {
+        #[command(flatten)]
+        rules: RulesArg,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Decide and print, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run as if it were this time (RFC 3339), e.g. 2026-03-09T15:00:00Z.
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// SMS encoding and segments of a text: {"encoding", "segments", "units", "non_gsm"}.
+    SmsInfo {
+        /// The text, or - for standard input.
+        text: Option<String>,
+    },
     /// Redact PII from a text: prints {"text", "findings": [{"entity", "start", "end"}]}.
     Redact {
         /// The text, or - for standard input.
@@ -496,6 +518,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ok
             }
         },
+        Command::Reengage {
+            rules,
+            store,
+            dry_run,
+            now,
+            tenant,
+        } => {
+            let now = match now {
+                Some(t) => Some(
+                    t.parse::<jiff::Timestamp>()
+                        .map_err(|e| anyhow::anyhow!("--now {t:?}: expected RFC 3339 ({e})"))?,
+                ),
+                None => None,
+            };
+            let (engine, _) = stateful(rules.rules.as_deref(), &store)?;
+            let opts = qualify_engine::ReengageOptions {
+                now,
+                tenant,
+                dry_run,
+                ..Default::default()
+            };
+            let report = engine.reengage(&opts)?;
+            for o in &report.outcomes {
+                serde_json::to_writer(&mut out, o)?;
+                writeln!(out)?;
+            }
+            let count = |k: &str| report.outcomes.iter().filter(|o| o.outcome == k).count();
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"summary": {"sent": count("sent"), "deferred": count("deferred"), "skipped": count("skipped"), "records_read": report.records_read, "dry_run": dry_run}}),
+            )?;
+            writeln!(out)?;
+            ok
+        }
+        Command::SmsInfo { text } => {
+            let text = host::cli::text_arg(text.as_deref())?;
+            let info = qualify_engine::sms::sms_info(text.strip_suffix('\n').unwrap_or(&text));
+            serde_json::to_writer(&mut out, &info)?;
+            writeln!(out)?;
+            ok
+        }
         Command::Redact { text } => {
             host::cli::redact(text.as_deref(), &mut out)?;
             ok

@@ -530,6 +530,14 @@ pub async fn serve(
                 }
             }
             if worker_state.0.engine.store().is_ok() {
+                let e = worker_state.0.engine.clone();
+                if let Ok(Err(err)) = tokio::task::spawn_blocking(move || {
+                    e.reengage(&qualify_engine::ReengageOptions::default())
+                })
+                .await
+                {
+                    tracing::warn!("follow-up run failed: {err}");
+                }
                 worker_state.deliver_outbox().await;
             }
         }
