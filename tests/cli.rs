@@ -490,3 +490,76 @@ fn tenant_add_list_rotate_remove() {
     );
     assert_eq!(list, serde_json::json!([]));
 }
+
+#[test]
+fn sms_info_and_reengage_through_the_cli() {
+    let out = qualify()
+        .args(["sms-info", "Price: 5€ {ok}"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        json_out(&out),
+        serde_json::json!({"encoding": "GSM-7", "segments": 1, "units": 17, "non_gsm": []})
+    );
+    let out = qualify()
+        .args(["sms-info", "It’s great"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_out(&out)["non_gsm"], serde_json::json!(["’"]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(args).arg("--data").arg(&data);
+        cmd
+    };
+    run(&[
+        "ingest",
+        "--contact",
+        "c1",
+        "--tag",
+        "Hit List",
+        "selling my house",
+    ])
+    .assert()
+    .success();
+    let now = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(25);
+    let at = now.to_string();
+    let dry = run(&["reengage", "--dry-run", "--now", &at])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let dry = String::from_utf8(dry).unwrap();
+    assert!(
+        dry.lines().last().unwrap().contains("\"dry_run\":true"),
+        "{dry}"
+    );
+    let out = run(&["reengage", "--now", &at])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    // Sent, or deferred if 25 h from now falls outside 09:00-20:00 in Chicago.
+    assert!(
+        first["outcome"] == "sent" || first["outcome"] == "deferred",
+        "{out}"
+    );
+    qualify()
+        .args(["reengage", "--now", "yesterday"])
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .failure();
+}

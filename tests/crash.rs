@@ -92,3 +92,74 @@ fn every_acknowledged_message_survives_a_kill() {
         )
         .unwrap();
 }
+
+#[test]
+fn a_killed_follow_up_run_neither_double_sends_nor_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = SecretKey::generate();
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, key.to_hex().as_bytes()).unwrap();
+    let t0: jiff::Timestamp = "2026-01-13T15:00:00Z".parse().unwrap();
+    let contacts = 600;
+    {
+        let store = Store::open(data.join("qualify.redb"), key.clone()).unwrap();
+        let engine = Engine::builder()
+            .rules_dir(common::shipped_rules())
+            .store(store)
+            .clock(qualify_engine::ManualClock::new(t0))
+            .build()
+            .unwrap();
+        for i in 0..contacts {
+            let msg = qualify_engine::Inbound {
+                tags: Some(vec!["Hit List".into()]),
+                ..qualify_engine::Inbound::text("we want to buy")
+            };
+            engine.ingest("default", &format!("c{i}"), &msg).unwrap();
+        }
+    }
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_qualify"))
+            .args(["reengage", "--now", "2026-01-14T16:00:00Z"])
+            .arg("--rules")
+            .arg(common::shipped_rules())
+            .arg("--data")
+            .arg(&data)
+            .arg("--key-file")
+            .arg(&key_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Kill the first run after a few dozen sends.
+    let mut child = run();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..40 {
+        lines.next().unwrap().unwrap();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A second run finishes the job.
+    let out = run().wait_with_output().unwrap();
+    assert!(out.status.success());
+    let store = Store::open(data.join("qualify.redb"), key).unwrap();
+    let engine = Engine::builder()
+        .rules_dir(common::shipped_rules())
+        .store(store)
+        .build()
+        .unwrap();
+    for i in 0..contacts {
+        let c = engine
+            .contact("default", &format!("c{i}"))
+            .unwrap()
+            .unwrap();
+        let followups = c
+            .history
+            .iter()
+            .filter(|m| m.text.contains("Just checking in"))
+            .count();
+        assert_eq!((c.followup.stage, followups), (1, 1), "contact c{i}");
+    }
+}

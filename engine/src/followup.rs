@@ -237,6 +237,16 @@ impl Engine {
 
     /// Sends (or defers, or skips) every follow-up due now. See the module docs.
     pub fn reengage(&self, opts: &ReengageOptions) -> Result<ReengageReport> {
+        self.reengage_each(opts, |_| {})
+    }
+
+    /// [`Engine::reengage`], calling `each` with every outcome as soon as its transaction
+    /// has committed (to stream progress).
+    pub fn reengage_each(
+        &self,
+        opts: &ReengageOptions,
+        mut each: impl FnMut(&FollowUpOutcome),
+    ) -> Result<ReengageReport> {
         let now = opts.now.unwrap_or_else(|| self.now());
         let now_ms = now.as_millisecond().max(0) as u64;
         let store = self.store()?.clone();
@@ -260,6 +270,7 @@ impl Engine {
             match outcome {
                 Ok((o, read)) => {
                     report.records_read += read;
+                    each(&o);
                     report.outcomes.push(o);
                 }
                 Err(e) => {

@@ -539,11 +539,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 dry_run,
                 ..Default::default()
             };
-            let report = engine.reengage(&opts)?;
-            for o in &report.outcomes {
-                serde_json::to_writer(&mut out, o)?;
-                writeln!(out)?;
-            }
+            // One line per contact as soon as it is durable, so progress is visible and an
+            // interrupted run shows exactly what was done.
+            let report = engine.reengage_each(&opts, |o| {
+                let _ = serde_json::to_writer(&mut out, o);
+                let _ = writeln!(out);
+                let _ = out.flush();
+            })?;
             let count = |k: &str| report.outcomes.iter().filter(|o| o.outcome == k).count();
             serde_json::to_writer(
                 &mut out,
