@@ -95,8 +95,50 @@ impl Engine {
     pub fn ingest(&self, tenant: &str, contact: &str, message: &Inbound) -> Result<Ingested> {
         let contact_id = ContactId::new(contact)?;
         let rules = self.rules(tenant)?;
-        let store = self.store()?;
         let now = self.now();
+        let result = self
+            .store()?
+            .write(|tx| self.ingest_in(tx, &rules, tenant, &contact_id, message, now))?;
+        tracing::debug!(
+            tenant,
+            class = result.decision.class.as_str(),
+            score = result.decision.score,
+            "ingested"
+        );
+        Ok(result)
+    }
+
+    /// Ingests many messages in one transaction (imports, backfills): all or nothing.
+    /// Each message is handled exactly as [`Engine::ingest`] would, in order.
+    pub fn ingest_batch(
+        &self,
+        tenant: &str,
+        messages: &[(String, Inbound)],
+    ) -> Result<Vec<Ingested>> {
+        let rules = self.rules(tenant)?;
+        let ids = messages
+            .iter()
+            .map(|(c, _)| ContactId::new(c))
+            .collect::<Result<Vec<_>>>()?;
+        let now = self.now();
+        self.store()?.write(|tx| {
+            ids.iter()
+                .zip(messages)
+                .map(|(id, (_, m))| self.ingest_in(tx, &rules, tenant, id, m, now))
+                .collect()
+        })
+    }
+
+    /// One message inside a write transaction: the whole of an ingest.
+    fn ingest_in(
+        &self,
+        tx: &mut crate::store::WriteTx<'_>,
+        rules: &crate::rules::TenantRules,
+        tenant: &str,
+        contact_id: &ContactId,
+        message: &Inbound,
+        now: Timestamp,
+    ) -> Result<Ingested> {
         let at = message.at.unwrap_or(now);
         let redacted = redact::redact(&message.text);
         let stored_text = if rules.settings.redact_history {
@@ -104,198 +146,189 @@ impl Engine {
         } else {
             message.text.clone()
         };
-        let (decision, actions, queued, compliance) = store.write(|tx| {
-            let mut c = tx
-                .contact(tenant, contact_id.as_str())?
-                .unwrap_or_else(|| Contact::new(contact_id.as_str(), now));
-            let asked = c
-                .history
-                .last()
-                .filter(|m| m.from == From::Agent)
-                .and_then(|m| rules.extractor.topic_of_question(&m.text));
-            rules
-                .extractor
-                .extract_into(&message.text, asked.as_deref(), &mut c.facts);
-            for (k, v) in &message.facts {
-                c.facts.insert(k.clone(), v.clone());
+
+        let mut c = tx
+            .contact(tenant, contact_id.as_str())?
+            .unwrap_or_else(|| Contact::new(contact_id.as_str(), now));
+        let asked = c
+            .history
+            .last()
+            .filter(|m| m.from == From::Agent)
+            .and_then(|m| rules.extractor.topic_of_question(&m.text));
+        rules
+            .extractor
+            .extract_into(&message.text, asked.as_deref(), &mut c.facts);
+        for (k, v) in &message.facts {
+            c.facts.insert(k.clone(), v.clone());
+        }
+        if let Some(name) = message.name.as_ref().filter(|n| !n.trim().is_empty()) {
+            c.facts.insert("name".into(), json!(name));
+        }
+        if let Some(tz) = &message.timezone {
+            c.timezone = Some(tz.clone());
+        }
+        if let Some(tags) = &message.tags {
+            c.tags = tags.clone();
+        }
+        c.history.push(Message {
+            from: From::Lead,
+            text: stored_text.clone(),
+            at: Some(at.to_string()),
+        });
+        let inbound = c.history.iter().filter(|m| m.from == From::Lead).count();
+        let counts = Counts {
+            messages: c.history.len(),
+            inbound,
+        };
+        let mut decision = self.evaluate(tenant, rules, c.facts.clone(), &c.tags, counts)?;
+        // Compliance first: an opt-out, resubscribe or help message gets its fixed
+        // reply and nothing else; an opted-out contact gets nothing at all.
+        let request = compliance::classify(&message.text);
+        let replies = &rules.settings.compliance;
+        let reply = match request {
+            Some(Request::OptOut) => {
+                let first = !c.opted_out;
+                c.opted_out = true;
+                replies.opt_out_confirmation.clone().filter(|_| first)
             }
-            if let Some(name) = message.name.as_ref().filter(|n| !n.trim().is_empty()) {
-                c.facts.insert("name".into(), json!(name));
+            Some(Request::Resubscribe) => {
+                let was = c.opted_out;
+                c.opted_out = false;
+                replies.resubscribe_confirmation.clone().filter(|_| was)
             }
-            if let Some(tz) = &message.timezone {
-                c.timezone = Some(tz.clone());
+            Some(Request::Help) => replies.help_reply.clone(),
+            None => None,
+        };
+        if c.opted_out || request.is_some() {
+            decision.question = None;
+            decision.next_question = None;
+            decision.handoff = false;
+            if c.opted_out {
+                decision.active = false;
+                decision.explain.gate = "contact opted out: no automated texts".into();
             }
-            if let Some(tags) = &message.tags {
-                c.tags = tags.clone();
+            decision.explain.question = format!("compliance message ({request:?}): no question");
+        }
+        let mut actions = Vec::new();
+        if decision.active {
+            let removed: Vec<String> = decision
+                .remove_tags
+                .iter()
+                .filter(|r| c.tags.iter().any(|t| same_tag(r, t)))
+                .cloned()
+                .collect();
+            let added: Vec<String> = decision
+                .tags
+                .iter()
+                .filter(|t| !c.tags.iter().any(|have| same_tag(have, t)))
+                .cloned()
+                .collect();
+            if !removed.is_empty() {
+                actions.push(ActionKind::RemoveTags { tags: removed });
             }
-            c.history.push(Message {
-                from: From::Lead,
-                text: stored_text.clone(),
-                at: Some(at.to_string()),
-            });
-            let inbound = c.history.iter().filter(|m| m.from == From::Lead).count();
-            let counts = Counts {
-                messages: c.history.len(),
-                inbound,
-            };
-            let mut decision = self.evaluate(tenant, &rules, c.facts.clone(), &c.tags, counts)?;
-            // Compliance first: an opt-out, resubscribe or help message gets its fixed
-            // reply and nothing else; an opted-out contact gets nothing at all.
-            let request = compliance::classify(&message.text);
-            let replies = &rules.settings.compliance;
-            let reply = match request {
-                Some(Request::OptOut) => {
-                    let first = !c.opted_out;
-                    c.opted_out = true;
-                    replies.opt_out_confirmation.clone().filter(|_| first)
-                }
-                Some(Request::Resubscribe) => {
-                    let was = c.opted_out;
-                    c.opted_out = false;
-                    replies.resubscribe_confirmation.clone().filter(|_| was)
-                }
-                Some(Request::Help) => replies.help_reply.clone(),
-                None => None,
-            };
-            if c.opted_out || request.is_some() {
-                decision.question = None;
-                decision.next_question = None;
-                decision.handoff = false;
-                if c.opted_out {
-                    decision.active = false;
-                    decision.explain.gate = "contact opted out: no automated texts".into();
-                }
-                decision.explain.question =
-                    format!("compliance message ({request:?}): no question");
+            if !added.is_empty() {
+                actions.push(ActionKind::AddTags { tags: added });
             }
-            let mut actions = Vec::new();
-            if decision.active {
-                let removed: Vec<String> = decision
-                    .remove_tags
-                    .iter()
-                    .filter(|r| c.tags.iter().any(|t| same_tag(r, t)))
-                    .cloned()
-                    .collect();
-                let added: Vec<String> = decision
-                    .tags
-                    .iter()
-                    .filter(|t| !c.tags.iter().any(|have| same_tag(have, t)))
-                    .cloned()
-                    .collect();
-                if !removed.is_empty() {
-                    actions.push(ActionKind::RemoveTags { tags: removed });
-                }
-                if !added.is_empty() {
-                    actions.push(ActionKind::AddTags { tags: added });
-                }
-                if let Some(q) = &decision.question {
-                    actions.push(ActionKind::SendMessage {
-                        message: q.text.clone(),
-                        channel: "SMS".into(),
-                    });
-                }
-                if decision.handoff {
-                    if let Some(w) = &rules.settings.ghl.notify_agent_workflow {
-                        actions.push(ActionKind::TriggerWorkflow {
-                            workflow_id: w.clone(),
-                        });
-                    }
-                }
-                if let Some(field) = &rules.settings.ghl.lead_score_field {
-                    actions.push(ActionKind::UpdateCustomField {
-                        field: field.clone(),
-                        value: json!(decision.score),
-                    });
-                }
-                c.tags
-                    .retain(|t| !decision.remove_tags.iter().any(|r| same_tag(r, t)));
-                for t in &decision.tags {
-                    if !c.tags.iter().any(|have| same_tag(have, t)) {
-                        c.tags.push(t.clone());
-                    }
-                }
-                if let Some(q) = &decision.question {
-                    c.history.push(Message {
-                        from: From::Agent,
-                        text: q.text.clone(),
-                        at: Some(now.to_string()),
-                    });
-                }
-            }
-            if let Some(text) = reply {
+            if let Some(q) = &decision.question {
                 actions.push(ActionKind::SendMessage {
-                    message: text.clone(),
+                    message: q.text.clone(),
                     channel: "SMS".into(),
                 });
+            }
+            if decision.handoff {
+                if let Some(w) = &rules.settings.ghl.notify_agent_workflow {
+                    actions.push(ActionKind::TriggerWorkflow {
+                        workflow_id: w.clone(),
+                    });
+                }
+            }
+            if let Some(field) = &rules.settings.ghl.lead_score_field {
+                actions.push(ActionKind::UpdateCustomField {
+                    field: field.clone(),
+                    value: json!(decision.score),
+                });
+            }
+            c.tags
+                .retain(|t| !decision.remove_tags.iter().any(|r| same_tag(r, t)));
+            for t in &decision.tags {
+                if !c.tags.iter().any(|have| same_tag(have, t)) {
+                    c.tags.push(t.clone());
+                }
+            }
+            if let Some(q) = &decision.question {
                 c.history.push(Message {
                     from: From::Agent,
-                    text,
+                    text: q.text.clone(),
                     at: Some(now.to_string()),
                 });
             }
-            let limit = rules.settings.history_limit.max(1);
-            if c.history.len() > limit {
-                let excess = c.history.len() - limit;
-                c.history.drain(..excess);
-            }
-            c.last = Some(LastDecision {
-                score: decision.score,
-                class: decision.class,
-                percent: decision.percent,
-                answered: decision.answered.clone(),
-                question: decision.question.as_ref().map(|q| q.id.clone()),
-                at: now,
+        }
+        if let Some(text) = reply {
+            actions.push(ActionKind::SendMessage {
+                message: text.clone(),
+                channel: "SMS".into(),
             });
-            c.last_inbound_at = Some(at);
-            // A reply starts a new silence: the next follow-up is the first stage again.
-            if let Some(old) = c.followup.due_ms {
-                tx.unschedule(old, tenant, contact_id.as_str())?;
+            c.history.push(Message {
+                from: From::Agent,
+                text,
+                at: Some(now.to_string()),
+            });
+        }
+        let limit = rules.settings.history_limit.max(1);
+        if c.history.len() > limit {
+            let excess = c.history.len() - limit;
+            c.history.drain(..excess);
+        }
+        c.last = Some(LastDecision {
+            score: decision.score,
+            class: decision.class,
+            percent: decision.percent,
+            answered: decision.answered.clone(),
+            question: decision.question.as_ref().map(|q| q.id.clone()),
+            at: now,
+        });
+        c.last_inbound_at = Some(at);
+        // A reply starts a new silence: the next follow-up is the first stage again.
+        if let Some(old) = c.followup.due_ms {
+            tx.unschedule(old, tenant, contact_id.as_str())?;
+        }
+        c.followup = Default::default();
+        if decision.active {
+            if let Some(hours) = rules.settings.followup.stages_hours.first() {
+                let due = at.as_millisecond().max(0) as u64 + u64::from(*hours) * 3_600_000;
+                tx.schedule(due, tenant, contact_id.as_str())?;
+                c.followup.due_ms = Some(due);
             }
-            c.followup = Default::default();
-            if decision.active {
-                if let Some(hours) = rules.settings.followup.stages_hours.first() {
-                    let due = at.as_millisecond().max(0) as u64 + u64::from(*hours) * 3_600_000;
-                    tx.schedule(due, tenant, contact_id.as_str())?;
-                    c.followup.due_ms = Some(due);
-                }
+        }
+        c.updated_at = now;
+        tx.put_contact(tenant, &c)?;
+        // The actions join the outbox in the same transaction as the state they
+        // describe: a crash loses neither, and a GHL outage only delays them.
+        let connected = tx
+            .tenant::<TenantRecord>(tenant)?
+            .is_some_and(|r| r.ghl_token.is_some());
+        if connected {
+            let due = now.as_millisecond().max(0) as u64;
+            for kind in &actions {
+                let action = Action {
+                    id: action_id(),
+                    tenant: tenant.to_string(),
+                    contact: contact_id.as_str().to_string(),
+                    kind: kind.clone(),
+                    attempts: 0,
+                    last_error: None,
+                    due_ms: due,
+                };
+                tx.enqueue(tenant, due, action.id, &action)?;
             }
-            c.updated_at = now;
-            tx.put_contact(tenant, &c)?;
-            // The actions join the outbox in the same transaction as the state they
-            // describe: a crash loses neither, and a GHL outage only delays them.
-            let connected = tx
-                .tenant::<TenantRecord>(tenant)?
-                .is_some_and(|r| r.ghl_token.is_some());
-            if connected {
-                let due = now.as_millisecond().max(0) as u64;
-                for kind in &actions {
-                    let action = Action {
-                        id: action_id(),
-                        tenant: tenant.to_string(),
-                        contact: contact_id.as_str().to_string(),
-                        kind: kind.clone(),
-                        attempts: 0,
-                        last_error: None,
-                        due_ms: due,
-                    };
-                    tx.enqueue(tenant, due, action.id, &action)?;
-                }
-            }
-            Ok((decision, actions, connected, request))
-        })?;
-        tracing::debug!(
-            tenant,
-            class = decision.class.as_str(),
-            score = decision.score,
-            "ingested"
-        );
+        }
         Ok(Ingested {
             decision,
             stored_text,
             findings: redacted.findings,
             actions,
-            compliance,
-            queued,
+            compliance: request,
+            queued: connected,
         })
     }
 
