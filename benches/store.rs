@@ -55,5 +55,53 @@ fn bench_store(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_store);
+criterion_group!(benches, bench_store, bench_reengage);
 criterion_main!(benches);
+
+/// 1,000,000 contacts of which 1,000 are due: a follow-up run (dry, so every iteration
+/// sees the same due set) costs what is due, not what is stored.
+fn bench_reengage(c: &mut Criterion) {
+    use qualify_engine::{ManualClock, ReengageOptions};
+    let t0: jiff::Timestamp = "2026-01-13T15:00:00Z".parse().expect("time");
+    let clock = std::sync::Arc::new(ManualClock::new(t0));
+    let engine = Engine::builder()
+        .store(Store::in_memory(SecretKey::generate()).expect("store"))
+        .clock(clock.clone())
+        .build()
+        .expect("engine");
+    let msg = Inbound {
+        tags: Some(vec!["Hit List".into()]),
+        ..Inbound::text("we want to buy")
+    };
+    let total = 1_000_000usize;
+    let due = 1_000usize;
+    let import = |range: std::ops::Range<usize>| {
+        let batch: Vec<(String, Inbound)> = range.map(|i| (format!("c{i}"), msg.clone())).collect();
+        engine.ingest_batch("default", &batch).expect("import");
+    };
+    import(0..due);
+    clock.advance_secs(6 * 3600); // everyone else went quiet 6 h later: not due yet
+    for start in (due..total).step_by(10_000) {
+        import(start..(start + 10_000).min(total));
+    }
+    let now = t0 + jiff::SignedDuration::from_hours(24) + jiff::SignedDuration::from_mins(1);
+    let opts = ReengageOptions {
+        now: Some(now),
+        dry_run: true,
+        ..Default::default()
+    };
+    let report = engine.reengage(&opts).expect("run");
+    assert_eq!(report.outcomes.len(), due);
+    assert_eq!(
+        report.records_read,
+        2 * due,
+        "index entries + contacts, nothing else"
+    );
+    let mut g = c.benchmark_group("reengage");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(report.outcomes.len() as u64));
+    g.bench_function("due_1k_of_1m", |b| {
+        b.iter(|| engine.reengage(black_box(&opts)).expect("run"))
+    });
+    g.finish();
+}

@@ -314,17 +314,33 @@ fn a_run_reads_only_what_is_due() {
     engine.ingest_batch("default", &batch(0..50)).unwrap();
     clock.advance_secs(6 * 3600);
     for start in (50..20_000).step_by(5_000) {
-        engine.ingest_batch("default", &batch(start..(start + 5_000).min(20_000))).unwrap();
+        engine
+            .ingest_batch("default", &batch(start..(start + 5_000).min(20_000)))
+            .unwrap();
     }
     clock.set(T0.parse::<jiff::Timestamp>().unwrap() + jiff::SignedDuration::from_hours(24));
     let r = engine.reengage(&ReengageOptions::default()).unwrap();
-    assert_eq!(r.outcomes.iter().filter(|o| o.outcome == "sent").count(), 50);
+    assert_eq!(
+        r.outcomes.iter().filter(|o| o.outcome == "sent").count(),
+        50
+    );
     // 50 index entries + 50 contact records: none of the other 19,950 was read.
     assert_eq!(r.records_read, 100);
     // Dry run: decides the same, changes nothing.
     clock.set(T0.parse::<jiff::Timestamp>().unwrap() + jiff::SignedDuration::from_hours(31));
-    let dry = engine.reengage(&ReengageOptions { dry_run: true, limit: 100, ..Default::default() }).unwrap();
+    let dry = engine
+        .reengage(&ReengageOptions {
+            dry_run: true,
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(dry.outcomes.len(), 100);
-    let real = engine.reengage(&ReengageOptions { limit: 100, ..Default::default() }).unwrap();
+    let real = engine
+        .reengage(&ReengageOptions {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(real.outcomes, dry.outcomes, "the dry run changed nothing");
 }

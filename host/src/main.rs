@@ -541,11 +541,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             // One line per contact as soon as it is durable, so progress is visible and an
             // interrupted run shows exactly what was done.
+            // A progress bar on stderr when it is a terminal (never in pipes or logs).
+            let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {pos} follow-ups handled {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar
+            });
             let report = engine.reengage_each(&opts, |o| {
                 let _ = serde_json::to_writer(&mut out, o);
                 let _ = writeln!(out);
                 let _ = out.flush();
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                    bar.set_message(format!("({} {})", o.outcome, o.contact));
+                }
             })?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
             let count = |k: &str| report.outcomes.iter().filter(|o| o.outcome == k).count();
             serde_json::to_writer(
                 &mut out,
