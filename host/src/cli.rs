@@ -9,18 +9,20 @@ use std::path::Path;
 
 /// Where the rules come from: `--rules DIR`, else `./rules` when it exists, else the
 /// default rules embedded in the binary.
-pub fn open_engine(rules: Option<&Path>) -> Result<Engine> {
-    let builder = Engine::builder();
-    let builder = match rules {
-        Some(dir) => builder.rules_dir(dir),
-        None if Path::new("rules").is_dir() => builder.rules_dir("rules"),
+pub fn engine_builder(rules: Option<&Path>) -> qualify_engine::EngineBuilder {
+    match rules {
+        Some(dir) => Engine::builder().rules_dir(dir),
+        None if Path::new("rules").is_dir() => Engine::builder().rules_dir("rules"),
         None => {
             tracing::info!("no ./rules folder: using the embedded default rules");
-            builder
+            Engine::builder()
         }
-    };
-    let engine = builder.build()?;
-    Ok(engine)
+    }
+}
+
+/// A stateless engine (no store) over the rules.
+pub fn open_engine(rules: Option<&Path>) -> Result<Engine> {
+    Ok(engine_builder(rules).build()?)
 }
 
 /// Reads a whole input: a file path, or `-` / nothing for standard input.
@@ -231,24 +233,36 @@ pub fn redact(text: Option<&str>, out: &mut impl Write) -> Result<()> {
 }
 
 /// Arguments of `qualify serve`.
+#[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Rules folder (default ./rules or embedded).
+    /// Rules folder (one sub-folder per tenant). Default: ./rules if present, else the
+    /// embedded default rules.
+    #[arg(long, value_name = "DIR")]
     pub rules: Option<std::path::PathBuf>,
-    /// Data folder.
+    /// Data folder holding the store (qualify.redb) and, in dev mode, master.key.
+    #[arg(long, value_name = "DIR", default_value = "data")]
     pub data: std::path::PathBuf,
-    /// Master key file.
+    /// File with the master key (64 hex characters). Else QUALIFY_MASTER_KEY, else a
+    /// generated dev key in the data folder.
+    #[arg(long, value_name = "FILE")]
     pub key_file: Option<std::path::PathBuf>,
-    /// Listen address.
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// Admin key file.
+    /// File with the admin key (else QUALIFY_ADMIN_KEY; in dev mode one is generated).
+    #[arg(long, value_name = "FILE")]
     pub admin_key_file: Option<std::path::PathBuf>,
-    /// GHL webhook public key file.
+    /// GoHighLevel's webhook public key (Ed25519; PEM, base64 or hex).
+    #[arg(long, value_name = "FILE")]
     pub ghl_public_key: Option<std::path::PathBuf>,
-    /// GHL API base URL.
+    /// GoHighLevel API base URL.
+    #[arg(long, default_value = "https://services.leadconnectorhq.com")]
     pub ghl_base_url: String,
-    /// Accept unsigned webhooks.
+    /// Accept unsigned webhooks. Insecure: for local experiments only.
+    #[arg(long)]
     pub insecure_skip_webhook_verification: bool,
-    /// Turn per-tenant rate limits off (load tests only).
+    /// Turn per-tenant rate limits off (for load tests on loopback only).
+    #[arg(long)]
     pub no_rate_limit: bool,
 }
 
@@ -258,12 +272,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     let mut err = std::io::stderr();
     let (store, source) = crate::keys::open_store(&args.data, args.key_file.as_deref(), &mut err)?;
     let dev = matches!(source, crate::keys::KeySource::Dev(_));
-    let builder = match &args.rules {
-        Some(dir) => Engine::builder().rules_dir(dir),
-        None if Path::new("rules").is_dir() => Engine::builder().rules_dir("rules"),
-        None => Engine::builder(),
-    };
-    let engine = builder.store(store).build()?;
+    let engine = engine_builder(args.rules.as_deref()).store(store).build()?;
     for e in engine.reload().errors {
         writeln!(err, "qualify: warning: {e}")?;
     }

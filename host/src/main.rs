@@ -113,30 +113,7 @@ enum Command {
     },
     /// Run the HTTP server (the main job). With no arguments: 127.0.0.1:8080, ./data,
     /// ./rules (or the embedded defaults), a dev master key and a dev tenant `default`.
-    Serve {
-        #[command(flatten)]
-        rules: RulesArg,
-        #[command(flatten)]
-        store: StoreArgs,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: String,
-        /// File with the admin key (else QUALIFY_ADMIN_KEY; in dev mode one is generated).
-        #[arg(long, value_name = "FILE")]
-        admin_key_file: Option<PathBuf>,
-        /// GoHighLevel's webhook public key (Ed25519; PEM, base64 or hex).
-        #[arg(long, value_name = "FILE")]
-        ghl_public_key: Option<PathBuf>,
-        /// GoHighLevel API base URL.
-        #[arg(long, default_value = "https://services.leadconnectorhq.com")]
-        ghl_base_url: String,
-        /// Accept unsigned webhooks. Insecure: for local experiments only.
-        #[arg(long)]
-        insecure_skip_webhook_verification: bool,
-        /// Turn per-tenant rate limits off (for load tests on loopback only).
-        #[arg(long)]
-        no_rate_limit: bool,
-    },
+    Serve(host::cli::ServeArgs),
     /// Send the follow-ups due now (24/48/72 h of silence by default); prints one JSON
     /// line per contact handled (sent, deferred, skipped), then a summary line.
     Reengage {
@@ -269,12 +246,10 @@ fn stateful(
 ) -> anyhow::Result<(Engine, host::keys::KeySource)> {
     let (store, source) =
         host::keys::open_store(&data.data, data.key_file.as_deref(), &mut std::io::stderr())?;
-    let builder = match rules {
-        Some(dir) => Engine::builder().rules_dir(dir),
-        None if Path::new("rules").is_dir() => Engine::builder().rules_dir("rules"),
-        None => Engine::builder(),
-    };
-    Ok((builder.store(store).build()?, source))
+    Ok((
+        host::cli::engine_builder(rules).store(store).build()?,
+        source,
+    ))
 }
 
 fn print_json(out: &mut impl Write, v: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -452,28 +427,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             ok
         }
-        Command::Serve {
-            rules,
-            store,
-            addr,
-            admin_key_file,
-            ghl_public_key,
-            ghl_base_url,
-            insecure_skip_webhook_verification,
-            no_rate_limit,
-        } => {
+        Command::Serve(args) => {
             out.flush()?;
-            host::cli::serve(host::cli::ServeArgs {
-                rules: rules.rules,
-                data: store.data,
-                key_file: store.key_file,
-                addr,
-                admin_key_file,
-                ghl_public_key,
-                ghl_base_url,
-                insecure_skip_webhook_verification,
-                no_rate_limit,
-            })?;
+            host::cli::serve(args)?;
             ok
         }
         Command::Tenant {
