@@ -344,3 +344,31 @@ fn a_run_reads_only_what_is_due() {
         .unwrap();
     assert_eq!(real.outcomes, dry.outcomes, "the dry run changed nothing");
 }
+
+/// The acceptance scale: 1,000,000 contacts, 1,000 due. Slow in a debug build, so CI runs
+/// it in release: `cargo test --release --test followup -- --ignored`.
+#[test]
+#[ignore = "1M contacts: run in release (see .ci/run)"]
+fn a_run_over_a_million_contacts_reads_only_the_thousand_due() {
+    let (engine, clock) = setup();
+    let batch = |range: std::ops::Range<usize>| -> Vec<(String, Inbound)> {
+        range.map(|i| (format!("c{i}"), msg("buying"))).collect()
+    };
+    engine.ingest_batch("default", &batch(0..1_000)).unwrap();
+    clock.advance_secs(6 * 3600);
+    for start in (1_000..1_000_000).step_by(20_000) {
+        engine
+            .ingest_batch("default", &batch(start..(start + 20_000).min(1_000_000)))
+            .unwrap();
+    }
+    clock.set(T0.parse::<jiff::Timestamp>().unwrap() + jiff::SignedDuration::from_hours(24));
+    let r = engine.reengage(&ReengageOptions::default()).unwrap();
+    assert_eq!(
+        r.outcomes.iter().filter(|o| o.outcome == "sent").count(),
+        1_000
+    );
+    assert_eq!(
+        r.records_read, 2_000,
+        "1,000 index entries + 1,000 contacts, of 1,000,000"
+    );
+}
