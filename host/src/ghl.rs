@@ -3,7 +3,8 @@
 //! 429 and 5xx), and calls per location are held to GHL's 100 requests per 10 seconds.
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use qualify_engine::{Action, ActionKind, Engine};
+use qualify_engine::model::{Action, ActionKind};
+use qualify_engine::{Engine, TenantId};
 use serde_json::json;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -26,7 +27,7 @@ pub struct CallError {
 pub struct GhlClient {
     http: reqwest::Client,
     base: String,
-    per_location: DefaultKeyedRateLimiter<String>,
+    per_location: DefaultKeyedRateLimiter<TenantId>,
 }
 
 impl GhlClient {
@@ -49,12 +50,10 @@ impl GhlClient {
     pub async fn call(
         &self,
         token: &str,
-        location: &str,
+        location: &TenantId,
         action: &Action,
     ) -> Result<(), CallError> {
-        self.per_location
-            .until_key_ready(&location.to_string())
-            .await;
+        self.per_location.until_key_ready(location).await;
         let contact = &action.contact;
         let (method, path, version, body) = match &action.kind {
             ActionKind::AddTags { tags } => (
@@ -144,7 +143,7 @@ pub fn backoff(base: Duration, attempts: u32) -> Duration {
 /// One delivery pass over the due outbox. Returns how many actions were delivered.
 pub async fn deliver_due(engine: &Engine, client: &GhlClient, retry_base: Duration) -> usize {
     let e = engine.clone();
-    let due = match tokio::task::spawn_blocking(move || e.due_actions(200)).await {
+    let due = match tokio::task::spawn_blocking(move || e.outbox().due(200)).await {
         Ok(Ok(d)) => d,
         Ok(Err(err)) => {
             tracing::error!("outbox read failed: {err}");
@@ -156,13 +155,15 @@ pub async fn deliver_due(engine: &Engine, client: &GhlClient, retry_base: Durati
     for action in due {
         let e = engine.clone();
         let tenant = action.tenant.clone();
-        let token = match tokio::task::spawn_blocking(move || e.ghl_token(&tenant)).await {
+        let token = match tokio::task::spawn_blocking(move || e.accounts().ghl_token(&tenant)).await
+        {
             Ok(Ok(Some(t))) => t,
             _ => {
                 let e = engine.clone();
                 let a = action.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    e.action_failed(&a, "no GoHighLevel token for this tenant", 60_000)
+                    e.outbox()
+                        .failed(&a, "no GoHighLevel token for this tenant", 60_000)
                 })
                 .await;
                 continue;
@@ -171,11 +172,11 @@ pub async fn deliver_due(engine: &Engine, client: &GhlClient, retry_base: Durati
         let result = client.call(&token, &action.tenant, &action).await;
         let e = engine.clone();
         let outcome = tokio::task::spawn_blocking(move || match result {
-            Ok(()) => e.action_delivered(&action).map(|_| true),
+            Ok(()) => e.outbox().delivered(&action).map(|_| true),
             Err(err) => {
                 let wait = err.retry_after.unwrap_or_else(|| backoff(retry_base, action.attempts));
                 tracing::warn!(tenant = %action.tenant, attempts = action.attempts + 1, "GHL call failed: {}", err.message);
-                e.action_failed(&action, &err.message, wait.as_millis() as u64).map(|_| false)
+                e.outbox().failed(&action, &err.message, wait.as_millis() as u64).map(|_| false)
             }
         })
         .await;

@@ -6,6 +6,5 @@ pub mod error;
 pub mod ghl;
 pub mod keys;
 pub mod server;
-pub mod webhook;
 
 pub use server::{app, serve, AppState, Config};

@@ -1,0 +1,186 @@
+//! Criterion benchmarks of the engine's hot paths. Setup happens outside `b.iter`;
+//! compiling is measured apart from evaluating. Results: BENCHMARKS.md.
+//!
+//! Run with `cargo bench --bench engine` (or `-- score/` for one group).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use qualify_engine::{Engine, Lead, TenantId};
+use serde_json::json;
+use std::hint::black_box;
+use std::path::Path;
+
+/// A typical inbound SMS: 160 characters, several facts in it.
+const SMS: &str = "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Hoping to move in the next 2 months. Is that doable?? Thanks!!!";
+
+fn engine() -> Engine {
+    Engine::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")).expect("rules load")
+}
+
+fn facts_lead() -> Lead {
+    serde_json::from_value(json!({
+        "tags": ["Hit List", "Cold-Lead"],
+        "facts": {"budget": 450000, "location": "Plano", "financing": "not sure"}
+    }))
+    .expect("valid lead")
+}
+
+fn messages_lead() -> Lead {
+    serde_json::from_value(json!({
+        "tags": ["Hit List"],
+        "messages": [{"from": "agent", "text": "Hey! Looking to buy or sell?"}, {"from": "lead", "text": SMS}]
+    }))
+    .expect("valid lead")
+}
+
+fn bench_score(c: &mut Criterion) {
+    assert_eq!(SMS.len(), 160);
+    let engine = engine();
+    let (default, points) = (tid("default"), tid("points"));
+    let mut g = c.benchmark_group("score");
+    g.throughput(Throughput::Elements(1));
+    let lead = facts_lead();
+    g.bench_function("default_facts", |b| {
+        b.iter(|| {
+            engine
+                .score(black_box(&default), black_box(&lead))
+                .expect("scores")
+        })
+    });
+    g.bench_function("points_facts", |b| {
+        b.iter(|| {
+            engine
+                .score(black_box(&points), black_box(&lead))
+                .expect("scores")
+        })
+    });
+    let lead = messages_lead();
+    g.bench_function("default_messages", |b| {
+        b.iter(|| {
+            engine
+                .score(black_box(&default), black_box(&lead))
+                .expect("scores")
+        })
+    });
+    // The floor: the same decision written in plain Rust on the same JSON facts.
+    let lead = facts_lead();
+    g.bench_function("plain_rust_floor", |b| {
+        b.iter(|| floor::decide(black_box(&lead)))
+    });
+    g.finish();
+}
+
+fn bench_extract(c: &mut Criterion) {
+    let engine = engine();
+    let default = tid("default");
+    let mut g = c.benchmark_group("extract");
+    g.throughput(Throughput::Bytes(SMS.len() as u64));
+    g.bench_function("sms", |b| {
+        b.iter(|| {
+            engine
+                .extract(black_box(&default), black_box(SMS))
+                .expect("extracts")
+        })
+    });
+    g.finish();
+}
+
+fn bench_compile(c: &mut Criterion) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let mut g = c.benchmark_group("compile");
+    g.sample_size(20);
+    // Everything `build` does for the embedded default tenant: read, compile the
+    // scripts, parse settings, build the tenant's extractor.
+    g.bench_function("default", |b| {
+        b.iter(|| Engine::builder().build().expect("builds"))
+    });
+    g.bench_function("all_shipped_tenants", |b| {
+        b.iter(|| Engine::open(black_box(&dir)).expect("builds"))
+    });
+    g.finish();
+}
+
+/// Jorge's method hand-written in Rust: the floor any scripted version is measured against.
+mod floor {
+    use qualify_engine::text::{is_answered, parse_money};
+    use qualify_engine::Lead;
+
+    #[allow(dead_code)] // computed to be timed, never read
+    pub struct Out {
+        pub score: usize,
+        pub class: &'static str,
+        pub percent: u8,
+        pub tags: Vec<String>,
+        pub question: Option<&'static str>,
+    }
+
+    pub fn decide(lead: &Lead) -> Out {
+        let f = &lead.facts;
+        let has = |k: &str| f.get(k).is_some_and(is_answered);
+        let answered = [
+            has("budget"),
+            has("location"),
+            has("timeline"),
+            has("bedrooms") || has("bathrooms") || has("must_haves"),
+            has("financing"),
+            has("motivation"),
+            has("home_condition"),
+        ];
+        let score = answered.iter().filter(|a| **a).count();
+        let class = if score >= 3 {
+            "hot"
+        } else if score >= 2 {
+            "warm"
+        } else {
+            "cold"
+        };
+        let percent = [5, 15, 30, 50, 65, 75, 85, 100][score];
+        let mut tags: Vec<String> = match class {
+            "hot" => vec!["Hot-Lead".into(), "AI-Qualified".into()],
+            "warm" => vec!["Warm-Lead".into(), "AI-Engaged".into()],
+            _ => vec!["Cold-Lead".into()],
+        };
+        if let Some(b) = f.get("budget").and_then(parse_money) {
+            tags.push(
+                if b < 300_000 {
+                    "Budget-Under-300k"
+                } else if b < 500_000 {
+                    "Budget-300k-500k"
+                } else {
+                    "Budget-Over-500k"
+                }
+                .into(),
+            );
+        }
+        if let Some(l) = f.get("location").and_then(|v| v.as_str()) {
+            tags.push(format!("Location-{l}"));
+        }
+        let order = [
+            "budget",
+            "location",
+            "timeline",
+            "property",
+            "financing",
+            "motivation",
+        ];
+        let idx = [0, 1, 2, 3, 4, 5];
+        let question = if class == "hot" {
+            Some("handoff")
+        } else {
+            idx.iter().find(|i| !answered[**i]).map(|i| order[*i])
+        };
+        Out {
+            score,
+            class,
+            percent,
+            tags,
+            question,
+        }
+    }
+}
+
+criterion_group!(benches, bench_score, bench_extract, bench_compile);
+criterion_main!(benches);
+
+fn tid(id: &str) -> TenantId {
+    TenantId::new(id).expect("valid tenant id")
+}

@@ -1,0 +1,126 @@
+//! Criterion benchmarks of the stateful hot paths: a durable ingest on a real file, a
+//! contact read, and redaction of a message. Results: BENCHMARKS.md.
+//!
+//! Run with `cargo bench --bench store`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use qualify_engine::text::redact;
+use qualify_engine::{ContactId, Engine, Inbound, SecretKey, Store, TenantId};
+use std::hint::black_box;
+use std::path::Path;
+
+const SMS: &str = "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Call me at 214-555-0199 or jo@example.com";
+
+fn engine(file: &Path) -> Engine {
+    let store = Store::open(file, SecretKey::generate()).expect("store opens");
+    Engine::builder()
+        .rules_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"))
+        .store(store)
+        .build()
+        .expect("engine builds")
+}
+
+fn bench_store(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = engine(&dir.path().join("bench.redb"));
+    let msg = Inbound {
+        tags: Some(vec!["Hit List".into()]),
+        ..Inbound::text(SMS)
+    };
+    // 1,000 contacts with a short history each, so reads and writes hit a real tree.
+    for i in 0..1000 {
+        engine
+            .ingest(&tid("default"), &cid(&format!("c{i}")), &msg)
+            .expect("ingest");
+    }
+    let mut g = c.benchmark_group("store");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    g.bench_function("ingest", |b| {
+        b.iter(|| {
+            i += 1;
+            let id = format!("c{}", i % 1000);
+            engine
+                .ingest(&tid("default"), &cid(black_box(&id)), black_box(&msg))
+                .expect("ingest")
+        })
+    });
+    g.bench_function("read_contact", |b| {
+        b.iter(|| {
+            engine
+                .contacts()
+                .get(&tid("default"), &cid(black_box("c500")))
+                .expect("read")
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("redact");
+    g.throughput(Throughput::Bytes(SMS.len() as u64));
+    g.bench_function("message", |b| b.iter(|| redact::redact(black_box(SMS))));
+    g.finish();
+}
+
+criterion_group!(benches, bench_store, bench_reengage);
+criterion_main!(benches);
+
+/// 1,000,000 contacts of which 1,000 are due: a follow-up run (dry, so every iteration
+/// sees the same due set) costs what is due, not what is stored.
+fn bench_reengage(c: &mut Criterion) {
+    use qualify_engine::conversation::FollowUpOptions;
+    use qualify_engine::ManualClock;
+    let t0: jiff::Timestamp = "2026-01-13T15:00:00Z".parse().expect("time");
+    let clock = std::sync::Arc::new(ManualClock::new(t0));
+    let engine = Engine::builder()
+        .store(Store::in_memory(SecretKey::generate()).expect("store"))
+        .clock(clock.clone())
+        .build()
+        .expect("engine");
+    let msg = Inbound {
+        tags: Some(vec!["Hit List".into()]),
+        ..Inbound::text("we want to buy")
+    };
+    let total = 1_000_000usize;
+    let due = 1_000usize;
+    let import = |range: std::ops::Range<usize>| {
+        let batch: Vec<(ContactId, Inbound)> = range
+            .map(|i| (cid(&format!("c{i}")), msg.clone()))
+            .collect();
+        engine
+            .ingest_batch(&tid("default"), &batch)
+            .expect("import");
+    };
+    import(0..due);
+    clock.advance_secs(6 * 3600); // everyone else went quiet 6 h later: not due yet
+    for start in (due..total).step_by(10_000) {
+        import(start..(start + 10_000).min(total));
+    }
+    let now = t0 + jiff::SignedDuration::from_hours(24) + jiff::SignedDuration::from_mins(1);
+    let opts = FollowUpOptions {
+        now: Some(now),
+        dry_run: true,
+        ..Default::default()
+    };
+    let report = engine.followups().run(&opts).expect("run");
+    assert_eq!(report.outcomes.len(), due);
+    assert_eq!(
+        report.records_read,
+        2 * due,
+        "index entries + contacts, nothing else"
+    );
+    let mut g = c.benchmark_group("reengage");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(report.outcomes.len() as u64));
+    g.bench_function("due_1k_of_1m", |b| {
+        b.iter(|| engine.followups().run(black_box(&opts)).expect("run"))
+    });
+    g.finish();
+}
+
+fn tid(id: &str) -> TenantId {
+    TenantId::new(id).expect("valid tenant id")
+}
+
+fn cid(id: &str) -> ContactId {
+    ContactId::new(id).expect("valid contact id")
+}

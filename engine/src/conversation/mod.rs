@@ -1,0 +1,14 @@
+//! Conversations held in the store: ingesting a lead's message (merge it, decide, apply
+//! compliance, plan the CRM actions, record it all in one transaction) and follow-ups
+//! after a silence (which stage is due, and recording its send). Each workflow is a row of
+//! named steps; the steps that decide are pure, the one that records takes the
+//! transaction.
+
+mod followup;
+mod ingest;
+mod template;
+
+pub(crate) use followup::run as run_followups;
+pub use followup::{next_window_start, FollowUpOptions, FollowUpOutcome, FollowUpReport, Outcome};
+pub(crate) use ingest::ingest;
+pub use ingest::{Inbound, Ingested};

@@ -1,0 +1,133 @@
+//! What `qualify check` validates on a compiled rule set beyond compiling: every question
+//! and hand-off text within the tenant's SMS segment budget, every follow-up template
+//! rendered with long sample names within it, and the hooks run on sample leads.
+
+use super::decide;
+use crate::error::Error;
+use crate::model::Lead;
+use crate::rules::RuleSet;
+use crate::text::{sms, template};
+use serde_json::{json, Value};
+
+/// Every problem found in a rule set (empty when all is well).
+pub(crate) fn check(rules: &RuleSet) -> Vec<Error> {
+    let mut errors = Vec::new();
+    question_texts(rules, &mut errors);
+    followup_templates(rules, &mut errors);
+    sample_decisions(rules, &mut errors);
+    errors
+}
+
+fn settings_error(rules: &RuleSet, message: String) -> Error {
+    Error::Settings {
+        file: rules.yaml_file.clone(),
+        message,
+    }
+}
+
+/// Question texts and the hand-off line, against the segment budget.
+fn question_texts(rules: &RuleSet, errors: &mut Vec<Error>) {
+    let budget = rules.settings.sms_segment_budget;
+    let questions = rules.settings.questions.iter().flat_map(|(goal, qs)| {
+        qs.iter()
+            .map(move |(id, text)| (format!("questions.{goal}.{id}"), text))
+    });
+    let handoff = rules.settings.handoff.iter().map(|h| ("handoff".into(), h));
+    for (key, text) in questions.chain(handoff) {
+        let info = sms::sms_info(text);
+        if info.segments > budget {
+            errors.push(settings_error(
+                rules,
+                format!(
+                    "{key}: {} SMS segments ({}, {} units) over the budget of {budget}",
+                    info.segments,
+                    serde_json::to_string(&info.encoding).unwrap_or_default(),
+                    info.units
+                ),
+            ));
+        }
+    }
+}
+
+/// A long value for each placeholder: templates must fit their budget with these.
+fn long_sample(name: &str) -> Option<String> {
+    Some(
+        match name {
+            "first_name" => "Maximilian-Alexander",
+            "last_name" => "Featherstonehaugh-Montgomery",
+            "agent_name" => "Jorge",
+            "budget" => "$1,250,000",
+            _ => "Stonebridge Ranch, Craig Ranch",
+        }
+        .to_string(),
+    )
+}
+
+/// Follow-up templates: known placeholders only, within budget with long names.
+fn followup_templates(rules: &RuleSet, errors: &mut Vec<Error>) {
+    let budget = rules.settings.sms_segment_budget;
+    for (goal, list) in &rules.settings.followup.templates {
+        for (i, text) in list.iter().enumerate() {
+            let key = format!("followup.templates.{goal}[{i}]");
+            match template::render(text, long_sample) {
+                Ok(text) => {
+                    let segments = sms::segments(&text);
+                    if segments > budget {
+                        errors.push(settings_error(
+                            rules,
+                            format!("{key}: {segments} SMS segments with long sample names, over the budget of {budget}"),
+                        ));
+                    }
+                }
+                Err(message) => errors.push(settings_error(rules, format!("{key}: {message}"))),
+            }
+        }
+    }
+}
+
+/// The hooks on sample leads: they must run, and the questions they pick must fit.
+fn sample_decisions(rules: &RuleSet, errors: &mut Vec<Error>) {
+    let budget = rules.settings.sms_segment_budget;
+    for lead in sample_leads(&rules.settings.activation_tags) {
+        match decide(&rules.id, rules, &lead) {
+            Ok(d) => {
+                if let Some(q) = d.question {
+                    let n = sms::segments(&q.text);
+                    if n > budget {
+                        errors.push(Error::HookResult {
+                            tenant: rules.id.to_string(),
+                            hook: "next_question".into(),
+                            message: format!(
+                                "question {:?} is {n} SMS segments, over the budget of {budget}",
+                                q.id
+                            ),
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                errors.push(e);
+                break;
+            }
+        }
+    }
+}
+
+/// Leads `check` runs every tenant's hooks on: nothing known, a buyer, a seller, a hot lead.
+fn sample_leads(activation: &[String]) -> Vec<Lead> {
+    let tags: Vec<String> = activation.iter().take(1).cloned().collect();
+    let lead = |facts: Value| Lead {
+        facts: facts.as_object().cloned().unwrap_or_default(),
+        tags: tags.clone(),
+        name: Some("Maximilian-Alexander".into()),
+        ..Lead::default()
+    };
+    vec![
+        lead(json!({})),
+        lead(json!({"goal": "buy", "budget": 450000})),
+        lead(json!({"goal": "sell", "motivation": "downsizing", "timeline": "not sure"})),
+        lead(
+            json!({"budget": "$450k", "location": ["Plano", "Frisco"], "timeline": "asap", "bedrooms": 3, "financing": "cash", "motivation": "relocation", "home_condition": "move-in ready"}),
+        ),
+    ]
+}

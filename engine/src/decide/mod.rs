@@ -1,0 +1,148 @@
+//! The decision itself, pure (no I/O): facts from the lead's messages merged with the
+//! supplied ones, the tenant's `score` hook, the activation gate, the `next_question`
+//! hook, and an explanation of each step (which facts counted and why the others did not,
+//! which rule set the class, why this question). Also the validation `check` runs on a
+//! rule set.
+
+mod check;
+
+pub(crate) use check::check;
+
+use crate::error::Result;
+use crate::ids::TenantId;
+use crate::model::Question;
+use crate::model::{ConversationSize, Decision, Explain, Facts, Lead};
+use crate::rules::{HookLead, RuleSet};
+use crate::text::{is_answered, is_unsure, DATA_POINTS, PROPERTY_FACTS};
+use serde_json::{json, Value};
+
+/// The full decision for a lead as a caller describes it: extraction over its messages,
+/// then its supplied facts (and goal, name, time zone) over what was extracted.
+/// `tenant` is the tenant asking: a registered tenant without a rules folder of its own
+/// is decided by the default rule set but named in its decisions.
+pub(crate) fn decide(tenant: &TenantId, rules: &RuleSet, lead: &Lead) -> Result<Decision> {
+    let mut facts = Facts::new();
+    rules.extractor.extract_messages(&lead.messages, &mut facts);
+    for (k, v) in &lead.facts {
+        facts.insert(k.clone(), v.clone());
+    }
+    for (key, value) in [
+        ("goal", &lead.goal),
+        ("name", &lead.name),
+        ("timezone", &lead.timezone),
+    ] {
+        if let Some(v) = value {
+            facts.insert(key.to_string(), json!(v));
+        }
+    }
+    evaluate(
+        tenant,
+        rules,
+        facts,
+        &lead.tags,
+        ConversationSize::of(&lead.messages),
+    )
+}
+
+/// Runs the tenant's hooks on known facts (no extraction): the shared second half of a
+/// stateless decision and of an ingest.
+pub(crate) fn evaluate(
+    tenant: &TenantId,
+    rules: &RuleSet,
+    facts: Facts,
+    tags: &[String],
+    size: ConversationSize,
+) -> Result<Decision> {
+    let lead = HookLead::new(&facts, tags, size);
+    let scored = rules.score(&lead)?;
+    let (active, gate) = match rules.settings.gate(tags) {
+        Ok(why) => (true, why),
+        Err(why) => (false, why),
+    };
+    let question = if active {
+        rules.next_question(&lead, &scored)?
+    } else {
+        None
+    };
+    let explain = Explain {
+        counted: counted(&facts, &scored.answered),
+        not_counted: not_counted(&facts, &scored.answered),
+        class_rule: scored.rule,
+        gate,
+        question: why_question(question.as_ref(), active),
+    };
+    Ok(Decision {
+        tenant: tenant.clone(),
+        score: scored.score,
+        class: scored.class,
+        percent: scored.percent,
+        answered: scored.answered,
+        facts,
+        tags: scored.tags,
+        remove_tags: scored.remove_tags,
+        active,
+        handoff: question.as_ref().is_some_and(|q| q.id == "handoff"),
+        next_question: question.as_ref().map(|q| q.text.clone()),
+        question,
+        explain,
+    })
+}
+
+/// The data points that counted, with the value that made each count (`property` with
+/// the parts that answered it).
+fn counted(facts: &Facts, answered: &[String]) -> Facts {
+    let mut out = Facts::new();
+    for name in answered {
+        if name == "property" {
+            let parts: Facts = PROPERTY_FACTS
+                .iter()
+                .filter_map(|k| {
+                    facts
+                        .get(*k)
+                        .filter(|v| is_answered(v))
+                        .map(|v| (k.to_string(), v.clone()))
+                })
+                .collect();
+            out.insert(name.clone(), Value::Object(parts));
+        } else {
+            out.insert(
+                name.clone(),
+                facts.get(name).cloned().unwrap_or(Value::Null),
+            );
+        }
+    }
+    out
+}
+
+/// Data points holding a value that did not count, and why.
+fn not_counted(facts: &Facts, answered: &[String]) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for key in DATA_POINTS.iter().chain(PROPERTY_FACTS.iter()) {
+        let point = if PROPERTY_FACTS.contains(key) {
+            "property"
+        } else {
+            key
+        };
+        if answered.iter().any(|a| a == point) {
+            continue;
+        }
+        if let Some(v) = facts.get(*key).filter(|v| !v.is_null()) {
+            let why = if is_unsure(v) {
+                format!("{v} says the lead does not know")
+            } else {
+                format!("{v} holds no answer")
+            };
+            out.insert(key.to_string(), json!(why));
+        }
+    }
+    out
+}
+
+/// Why this question (or none) was chosen.
+fn why_question(question: Option<&Question>, active: bool) -> String {
+    match question {
+        Some(q) => format!("{}: {}", q.id, q.reason),
+        None if active => "nothing left to ask".to_string(),
+        None => "automation off: no question".to_string(),
+    }
+}

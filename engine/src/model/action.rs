@@ -1,0 +1,73 @@
+//! CRM actions a decision or a follow-up calls for, queued in the outbox and delivered to
+//! GoHighLevel by the host.
+
+use crate::ids::{ContactId, TenantId};
+use serde::{Deserialize, Serialize};
+
+/// A CRM action produced by a decision, delivered through the outbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Add tags (`POST /contacts/{id}/tags`).
+    AddTags {
+        /// Tags to add.
+        tags: Vec<String>,
+    },
+    /// Remove tags (`DELETE /contacts/{id}/tags`).
+    RemoveTags {
+        /// Tags to remove.
+        tags: Vec<String>,
+    },
+    /// Send a message (`POST /conversations/messages`).
+    SendMessage {
+        /// The text.
+        message: String,
+        /// `SMS` unless the conversation came from another channel.
+        channel: String,
+    },
+    /// Trigger the notify-agent workflow (`POST /contacts/{id}/workflow/{workflowId}`).
+    TriggerWorkflow {
+        /// Workflow id.
+        workflow_id: String,
+    },
+    /// Update a custom field (`PUT /contacts/{id}`).
+    UpdateCustomField {
+        /// Custom field id.
+        field: String,
+        /// Value.
+        value: serde_json::Value,
+    },
+}
+
+impl ActionKind {
+    /// An SMS with `text`.
+    pub fn sms(text: impl Into<String>) -> Self {
+        ActionKind::SendMessage {
+            message: text.into(),
+            channel: "SMS".into(),
+        }
+    }
+}
+
+/// One queued action for one contact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// Unique id: delivery is recorded against it.
+    pub id: u64,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Contact id (the CRM's).
+    pub contact: ContactId,
+    /// What to do.
+    #[serde(flatten)]
+    pub kind: ActionKind,
+    /// Delivery attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The last delivery error.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Key of the queue entry (due time in ms).
+    #[serde(default)]
+    pub due_ms: u64,
+}

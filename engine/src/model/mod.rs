@@ -1,0 +1,15 @@
+//! The data the engine takes and gives: leads and their messages, decisions, stored
+//! contacts, CRM actions and tenant listings. Plain types (serde, JSON in and out) with
+//! no behaviour beyond reading themselves; every layer above uses them.
+
+mod account;
+mod action;
+mod contact;
+mod decision;
+mod lead;
+
+pub use account::{TenantInfo, Tier};
+pub use action::{Action, ActionKind};
+pub use contact::{Contact, FollowUpState, LastDecision};
+pub use decision::{Class, Decision, Explain, Question};
+pub use lead::{Author, ConversationSize, Facts, Goal, Lead, Message};

@@ -1,0 +1,176 @@
+//! Compiling a tenant: the default folder's files overridden by the tenant's own, each
+//! script compiled once (file by file, so errors name the file) and merged in order,
+//! default files first, so a tenant function overrides a default one; `tenant.yaml`
+//! deep-merged over the default's. Every problem found is returned, not just the first.
+
+use super::folder::{Folder, Source};
+use super::sandbox::{line_col, Cfg, Sandbox};
+use super::settings::{merge, parse_yaml, Settings};
+use super::{RuleSet, HOOKS};
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::text::extract::Extractor;
+use rhai::AST;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Compiles tenant `id` from the base folder and its own (none: the base alone).
+pub(crate) fn compile(
+    sandbox: &Arc<Sandbox>,
+    id: &TenantId,
+    base: &Folder,
+    own: Option<&Folder>,
+) -> Result<RuleSet, Vec<Error>> {
+    let mut errors = Vec::new();
+    let scripts = script_order(base, own);
+    let main_file = scripts.first().map(|s| s.path.clone()).unwrap_or_default();
+    let (ast, fn_locs) = compile_scripts(&sandbox.rhai, id, &scripts, &mut errors);
+    if errors.is_empty() {
+        check_hooks(&ast, id, &main_file, &mut errors);
+    }
+    let (merged, yaml_file) = merged_settings(base, own, &mut errors);
+    let settings = Settings::from_value(&merged, &yaml_file)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let extractor = settings.as_ref().and_then(|s| {
+        Extractor::new(s.extractor_spec())
+            .map_err(|message| {
+                errors.push(Error::Settings {
+                    file: yaml_file.clone(),
+                    message,
+                })
+            })
+            .ok()
+    });
+    let cfg = rhai::serde::to_dynamic(&merged)
+        .map_err(|e| {
+            errors.push(Error::Settings {
+                file: yaml_file.clone(),
+                message: e.to_string(),
+            })
+        })
+        .ok()
+        .and_then(|d| d.try_cast::<rhai::Map>());
+    match (errors.is_empty(), settings, extractor, cfg) {
+        (true, Some(settings), Some(extractor), Some(cfg)) => Ok(RuleSet {
+            id: id.clone(),
+            sandbox: sandbox.clone(),
+            settings,
+            cfg: Cfg(Arc::new(cfg)),
+            ast,
+            fn_locs,
+            extractor,
+            cases: own.map_or(base.cases.clone(), |o| o.cases.clone()),
+            main_file,
+            yaml_file,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The scripts to compile, in order: inherited files first, then the tenant's own, so its
+/// functions win.
+fn script_order<'a>(base: &'a Folder, own: Option<&'a Folder>) -> Vec<&'a Source> {
+    let Some(own) = own else {
+        return base.scripts.values().collect();
+    };
+    base.scripts
+        .iter()
+        .filter(|(name, _)| !own.scripts.contains_key(*name))
+        .map(|(_, src)| src)
+        .chain(own.scripts.values())
+        .collect()
+}
+
+type FnLocations = HashMap<String, (PathBuf, usize, usize)>;
+
+/// Compiles each script and merges them into one AST; records where each function is
+/// defined (runtime errors without a position of their own point there).
+fn compile_scripts(
+    rhai: &rhai::Engine,
+    id: &TenantId,
+    scripts: &[&Source],
+    errors: &mut Vec<Error>,
+) -> (AST, FnLocations) {
+    let mut ast = AST::empty();
+    let mut fn_locs = HashMap::new();
+    for src in scripts {
+        match rhai.compile(&src.text) {
+            Ok(mut file_ast) => {
+                file_ast.set_source(src.path.to_string_lossy().as_ref());
+                for f in file_ast.iter_functions() {
+                    let (line, column) = definition(&src.text, f.name);
+                    fn_locs.insert(f.name.to_string(), (src.path.clone(), line, column));
+                }
+                ast += file_ast;
+            }
+            Err(e) => {
+                let (line, column) = line_col(e.position());
+                errors.push(Error::Compile {
+                    tenant: id.to_string(),
+                    file: src.path.clone(),
+                    line,
+                    column,
+                    message: e.err_type().to_string(),
+                });
+            }
+        }
+    }
+    (ast, fn_locs)
+}
+
+/// Every required hook must be defined with its number of parameters.
+fn check_hooks(ast: &AST, id: &TenantId, main_file: &std::path::Path, errors: &mut Vec<Error>) {
+    for (hook, arity) in HOOKS {
+        if !ast
+            .iter_functions()
+            .any(|f| f.name == hook && f.params.len() == arity)
+        {
+            errors.push(Error::Compile {
+                tenant: id.to_string(),
+                file: main_file.to_owned(),
+                line: 0,
+                column: 0,
+                message: format!("no script defines the hook `{hook}` with {arity} parameters"),
+            });
+        }
+    }
+}
+
+/// The default's `tenant.yaml` with the tenant's merged over it, and the file that errors
+/// about the merged settings are reported against (the last one read).
+fn merged_settings(
+    base: &Folder,
+    own: Option<&Folder>,
+    errors: &mut Vec<Error>,
+) -> (Value, PathBuf) {
+    let mut merged = Value::Object(Default::default());
+    let mut yaml_file = PathBuf::from("tenant.yaml");
+    for yaml in [base.yaml.as_ref(), own.and_then(|o| o.yaml.as_ref())]
+        .into_iter()
+        .flatten()
+    {
+        yaml_file = yaml.path.clone();
+        match parse_yaml(&yaml.text, &yaml.path) {
+            Ok(v) => merge(&mut merged, v),
+            Err(e) => errors.push(e),
+        }
+    }
+    (merged, yaml_file)
+}
+
+/// Line and column (1-based) of `fn name(` in a script's text; (0, 0) when not found.
+fn definition(text: &str, name: &str) -> (usize, usize) {
+    let needle = format!("fn {name}");
+    for (i, line) in text.lines().enumerate() {
+        if let Some(col) = line.find(&needle) {
+            let rest = line[col + needle.len()..].trim_start();
+            if rest.starts_with('(') {
+                return (i + 1, col + 1);
+            }
+        }
+    }
+    (0, 0)
+}

@@ -1,0 +1,298 @@
+//! The Rhai sandbox: one engine for all tenants, built from `Engine::new_raw()` with only
+//! the packages rules need, every limit set, no module resolver, and the helper functions
+//! scripts may call. Also turns Rhai's errors into ours with file, line and column.
+
+use crate::text::{is_unsure_text, parse_money, sms};
+use regex::{Regex, RegexBuilder};
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, Position, INT};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
+/// Sandbox limits applied to every script evaluation.
+///
+/// A script that exceeds one fails that evaluation with an error naming the limit; the
+/// process and every other tenant carry on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Operations per hook call (the CPU budget; a loop iteration is a few operations).
+    pub max_operations: u64,
+    /// Nested function calls.
+    pub max_call_levels: usize,
+    /// Expression nesting at the top level and inside functions.
+    pub max_expr_depth: (usize, usize),
+    /// Bytes in one string.
+    pub max_string_size: usize,
+    /// Elements in one array.
+    pub max_array_size: usize,
+    /// Entries in one map.
+    pub max_map_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_operations: 200_000,
+            max_call_levels: 32,
+            max_expr_depth: (64, 32),
+            max_string_size: 64 * 1024,
+            max_array_size: 10_000,
+            max_map_size: 1_000,
+        }
+    }
+}
+
+/// A tenant's settings as scripts see them (`cfg`): read-only, shared between calls
+/// without copying (an `Arc`), values reached by `cfg.key` or `cfg["key"]`.
+#[derive(Clone)]
+pub(crate) struct Cfg(pub Arc<Map>);
+
+/// Upper bound on distinct patterns kept compiled for `matches()`.
+const PATTERN_CACHE: usize = 4096;
+
+static PATTERNS: LazyLock<RwLock<HashMap<ImmutableString, Arc<Regex>>>> =
+    LazyLock::new(Default::default);
+
+/// Compiles `pattern` once and reuses it; invalid patterns are script errors.
+fn cached_regex(pattern: &ImmutableString) -> Result<Arc<Regex>, Box<EvalAltResult>> {
+    if let Some(r) = PATTERNS.read().ok().and_then(|m| m.get(pattern).cloned()) {
+        return Ok(r);
+    }
+    let re = RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("invalid pattern {pattern:?}: {e}"))?;
+    let re = Arc::new(re);
+    if let Ok(mut m) = PATTERNS.write() {
+        if m.len() < PATTERN_CACHE {
+            m.insert(pattern.clone(), re.clone());
+        }
+    }
+    Ok(re)
+}
+
+/// The counting rule on Rhai values (same as [`crate::text::is_answered`] on JSON).
+fn answered(v: &Dynamic) -> bool {
+    if v.is_unit() {
+        false
+    } else if let Ok(b) = v.as_bool() {
+        b
+    } else if let Ok(i) = v.as_int() {
+        i != 0
+    } else if let Ok(f) = v.as_float() {
+        f != 0.0
+    } else if let Some(s) = v.read_lock::<ImmutableString>() {
+        !s.trim().is_empty() && !is_unsure_text(&s)
+    } else if let Some(a) = v.read_lock::<Array>() {
+        a.iter().any(answered)
+    } else if let Some(m) = v.read_lock::<Map>() {
+        !m.is_empty()
+    } else {
+        true
+    }
+}
+
+fn unsure(v: &Dynamic) -> bool {
+    if let Some(s) = v.read_lock::<ImmutableString>() {
+        !s.trim().is_empty() && is_unsure_text(&s)
+    } else if let Some(a) = v.read_lock::<Array>() {
+        !a.is_empty() && a.iter().all(unsure)
+    } else {
+        false
+    }
+}
+
+fn norm_tag(t: &str) -> String {
+    t.trim().to_lowercase()
+}
+
+/// The one sandboxed Rhai engine all tenants' scripts run in, with its limits.
+pub(crate) struct Sandbox {
+    pub rhai: rhai::Engine,
+    pub limits: Limits,
+}
+
+impl Sandbox {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            rhai: build_engine(&limits),
+            limits,
+        }
+    }
+}
+
+/// Builds the shared, sandboxed Rhai engine.
+fn build_engine(limits: &Limits) -> rhai::Engine {
+    let mut e = rhai::Engine::new_raw();
+    e.register_global_module(StandardPackage::new().as_shared_module());
+    // Nothing outside the sandbox: no modules (compiled out), no eval, output to tracing.
+    e.disable_symbol("eval");
+    e.on_print(|s| tracing::info!(target: "qualify::script", "{s}"));
+    e.on_debug(|s, src, pos| {
+        tracing::debug!(target: "qualify::script", source = src.unwrap_or(""), %pos, "{s}")
+    });
+    e.set_max_operations(limits.max_operations);
+    e.set_max_call_levels(limits.max_call_levels);
+    e.set_max_expr_depths(limits.max_expr_depth.0, limits.max_expr_depth.1);
+    e.set_max_string_size(limits.max_string_size);
+    e.set_max_array_size(limits.max_array_size);
+    e.set_max_map_size(limits.max_map_size);
+    e.set_optimization_level(rhai::OptimizationLevel::Simple);
+
+    e.register_type_with_name::<Cfg>("Settings");
+    e.register_indexer_get(|c: &mut Cfg, key: &str| -> Dynamic {
+        c.0.get(key).cloned().unwrap_or(Dynamic::UNIT)
+    });
+    register_helpers(&mut e);
+    e
+}
+
+/// The helpers scripts may call (documented in `rules/README.md`). Each does its loop in
+/// Rust: a tree-walking interpreter pays per statement, so fewer, richer calls win.
+fn register_helpers(e: &mut rhai::Engine) {
+    e.register_fn("answered", |v: Dynamic| answered(&v));
+    e.register_fn("unsure", |v: Dynamic| unsure(&v));
+    e.register_fn("money", money);
+    e.register_fn(
+        "matches",
+        |text: &str, pattern: ImmutableString| -> Result<bool, Box<EvalAltResult>> {
+            Ok(cached_regex(&pattern)?.is_match(text))
+        },
+    );
+    e.register_fn("sms_segments", |text: &str| sms::segments(text) as INT);
+    e.register_fn("answered_points", answered_points);
+    e.register_fn("tag_changes", tag_changes);
+    e.register_fn("prefixed", prefixed);
+    e.register_fn("has_tag", |tags: &mut Array, tag: &str| carries(tags, tag));
+}
+
+/// `money(v)`: whole dollars in a number or text ("$450k"), or `()`.
+fn money(v: Dynamic) -> Dynamic {
+    let json = if let Ok(i) = v.as_int() {
+        serde_json::json!(i)
+    } else if let Ok(f) = v.as_float() {
+        serde_json::json!(f)
+    } else if let Some(s) = v.read_lock::<ImmutableString>() {
+        serde_json::json!(s.as_str())
+    } else {
+        return Dynamic::UNIT;
+    };
+    parse_money(&json).map_or(Dynamic::UNIT, |n| Dynamic::from(n as INT))
+}
+
+/// True when `tags` holds `tag`, ignoring case and surrounding spaces.
+fn carries(tags: &Array, tag: &str) -> bool {
+    let want = norm_tag(tag);
+    tags.iter().any(|t| {
+        t.read_lock::<ImmutableString>()
+            .is_some_and(|s| norm_tag(&s) == want)
+    })
+}
+
+/// `answered_points(lead, points)`: the names in `points` that the lead's facts answer.
+/// An entry is a fact name, or an array `[name, fact, fact, ...]` that counts once when
+/// any of its facts is answered (the default rules' `property`).
+fn answered_points(lead: &mut Map, points: Array) -> Array {
+    let facts = lead.get("facts").and_then(|f| f.read_lock::<Map>());
+    let has = |name: &str| {
+        facts
+            .as_ref()
+            .and_then(|f| f.get(name))
+            .is_some_and(answered)
+    };
+    let mut out = Array::new();
+    for p in points {
+        if let Some(name) = p.read_lock::<ImmutableString>() {
+            if has(&name) {
+                out.push(Dynamic::from(name.clone()));
+            }
+        } else if let Some(group) = p.read_lock::<Array>() {
+            let mut parts = group
+                .iter()
+                .filter_map(|d| d.read_lock::<ImmutableString>().map(|s| s.clone()));
+            if let Some(name) = parts.next() {
+                if parts.any(|fact| has(&fact)) {
+                    out.push(Dynamic::from(name));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `tag_changes(lead, class_tags, class)`: `#{add, remove}` where `add` is the class's
+/// tags and `remove` the other classes' tags the lead carries (case and spaces ignored).
+fn tag_changes(lead: &mut Map, class_tags: Map, class: &str) -> Map {
+    let current = lead.get("tags").and_then(|t| t.read_lock::<Array>());
+    let has = |tag: &str| current.as_ref().is_some_and(|tags| carries(tags, tag));
+    let mut remove = Array::new();
+    let mut add = Dynamic::from_array(Array::new());
+    for (name, tags) in class_tags {
+        if name.as_str() == class {
+            add = tags;
+            continue;
+        }
+        if let Some(list) = tags.read_lock::<Array>() {
+            for t in list.iter() {
+                if t.read_lock::<ImmutableString>().is_some_and(|s| has(&s)) {
+                    remove.push(t.clone());
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    out.insert("add".into(), add);
+    out.insert("remove".into(), Dynamic::from_array(remove));
+    out
+}
+
+/// `prefixed(prefix, value)`: `prefix + value` for a value, or for each answered item of
+/// an array (e.g. one `Location-<place>` tag per location).
+fn prefixed(prefix: &str, value: Dynamic) -> Array {
+    let one = |v: &Dynamic| Dynamic::from(ImmutableString::from(format!("{prefix}{v}")));
+    if let Some(items) = value.read_lock::<Array>() {
+        items.iter().filter(|v| answered(v)).map(one).collect()
+    } else if answered(&value) {
+        vec![one(&value)]
+    } else {
+        Array::new()
+    }
+}
+
+/// A script error located in a file: `(function, position, message)` of the innermost
+/// failure, with the position stripped from the message.
+pub(crate) fn locate(err: &EvalAltResult, limits: &Limits) -> (Option<String>, Position, String) {
+    let mut func = None;
+    let mut err = err;
+    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = err {
+        func = Some(name.clone());
+        err = inner;
+    }
+    let pos = err.position();
+    let message = match err {
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "operation limit of {} exceeded (an endless loop?); evaluation stopped",
+            limits.max_operations
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "call depth limit of {} exceeded (runaway recursion?); evaluation stopped",
+            limits.max_call_levels
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            format!("{what} exceeds its size limit; evaluation stopped")
+        }
+        other => {
+            let text = other.to_string();
+            let suffix = format!(" ({pos})");
+            text.strip_suffix(&suffix)
+                .map(str::to_string)
+                .unwrap_or(text)
+        }
+    };
+    (func, pos, message)
+}
+
+/// Line and column of a position, 0 when unknown.
+pub(crate) fn line_col(pos: Position) -> (usize, usize) {
+    (pos.line().unwrap_or(0), pos.position().unwrap_or(0))
+}

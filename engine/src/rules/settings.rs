@@ -1,0 +1,273 @@
+//! A tenant's settings (`tenant.yaml`): loaded, merged over the default tenant's, and
+//! split into the typed part the engine needs and the whole map scripts see as `cfg`.
+
+use crate::error::{Error, Result};
+use crate::text::extract::{ExtractorSpec, FactExtraction};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> usize {
+    1
+}
+
+fn fifty() -> usize {
+    50
+}
+
+/// Per-tenant GoHighLevel settings (`ghl:` in `tenant.yaml`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct GhlSettings {
+    /// Workflow triggered when a lead turns hot (notify the agent).
+    #[serde(default)]
+    pub notify_agent_workflow: Option<String>,
+    /// Custom field id updated with the score after each decision.
+    #[serde(default)]
+    pub lead_score_field: Option<String>,
+}
+
+/// The quiet-hours window, local to the contact (`"09:00"` to `"20:00"`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Window {
+    /// First minute messages may go out.
+    pub start: String,
+    /// First minute they may not.
+    pub end: String,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            start: "09:00".into(),
+            end: "20:00".into(),
+        }
+    }
+}
+
+/// Follow-up settings (`followup:` in `tenant.yaml`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct FollowUpSettings {
+    /// Hours after the lead's last message at which each stage is due.
+    #[serde(default = "default_stages")]
+    pub stages_hours: Vec<u32>,
+    /// When texts may be sent, in the contact's time zone.
+    #[serde(default)]
+    pub window: Window,
+    /// Time zone for contacts whose own is unknown.
+    #[serde(default = "default_tz")]
+    pub default_timezone: String,
+    /// Templates by goal (`buyer`, `seller`, `general`), one per stage.
+    #[serde(default)]
+    pub templates: BTreeMap<String, Vec<String>>,
+}
+
+fn default_stages() -> Vec<u32> {
+    vec![24, 48, 72]
+}
+
+fn default_tz() -> String {
+    "America/Chicago".into()
+}
+
+impl Default for FollowUpSettings {
+    fn default() -> Self {
+        Self {
+            stages_hours: default_stages(),
+            window: Window::default(),
+            default_timezone: default_tz(),
+            templates: BTreeMap::new(),
+        }
+    }
+}
+
+/// Compliance replies (`compliance:` in `tenant.yaml`).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ComplianceSettings {
+    /// Sent once when a contact opts out.
+    #[serde(default)]
+    pub opt_out_confirmation: Option<String>,
+    /// Sent when a contact resubscribes.
+    #[serde(default)]
+    pub resubscribe_confirmation: Option<String>,
+    /// Sent in answer to HELP.
+    #[serde(default)]
+    pub help_reply: Option<String>,
+}
+
+/// The typed part of a tenant's settings: what the engine itself reads.
+/// Everything in `tenant.yaml` (these keys included) is also handed to scripts as `cfg`.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct Settings {
+    /// Automation runs only for contacts carrying one of these (empty: always).
+    #[serde(default)]
+    pub activation_tags: Vec<String>,
+    /// Automation never runs for contacts carrying one of these.
+    #[serde(default)]
+    pub deactivation_tags: Vec<String>,
+    /// Maximum SMS segments for any text the tenant sends (default 1).
+    #[serde(default = "one")]
+    pub sms_segment_budget: usize,
+    /// Cities and towns served; matched as whole words in messages.
+    #[serde(default)]
+    pub service_areas: Vec<String>,
+    /// Neighbourhoods served; matched as whole words in messages.
+    #[serde(default)]
+    pub neighbourhoods: Vec<String>,
+    /// Extra or replacement extraction patterns, by fact name.
+    #[serde(default)]
+    pub extract: BTreeMap<String, FactExtraction>,
+    /// Question texts by goal and data point (`questions.buyer.budget`).
+    #[serde(default)]
+    pub questions: BTreeMap<String, BTreeMap<String, String>>,
+    /// The hand-off line sent at hot instead of a question.
+    #[serde(default)]
+    pub handoff: Option<String>,
+    /// Redact PII from stored conversation history (default true). Extraction always
+    /// sees the raw text; with this on, nothing raw is stored.
+    #[serde(default = "yes")]
+    pub redact_history: bool,
+    /// Messages kept per contact (default 50).
+    #[serde(default = "fifty")]
+    pub history_limit: usize,
+    /// Follow-up stages, window and templates.
+    #[serde(default)]
+    pub followup: FollowUpSettings,
+    /// Opt-out, resubscribe and help replies.
+    #[serde(default)]
+    pub compliance: ComplianceSettings,
+    /// The agent's name for templates.
+    #[serde(default)]
+    pub agent_name: String,
+    /// GoHighLevel settings: workflow to trigger at hand-off, custom field for the score.
+    #[serde(default)]
+    pub ghl: GhlSettings,
+    /// Activation and deactivation tags, trimmed and lower-cased once for the gate.
+    #[serde(skip)]
+    gate_tags: (Vec<String>, Vec<String>),
+}
+
+/// Parses YAML text to a JSON value, naming the file on error.
+pub(crate) fn parse_yaml(text: &str, file: &Path) -> Result<Value> {
+    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| Error::Settings {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })?;
+    let json = serde_json::to_value(yaml).map_err(|e| Error::Settings {
+        file: file.to_owned(),
+        message: format!("not representable as JSON: {e}"),
+    })?;
+    match json {
+        Value::Null => Ok(Value::Object(Default::default())),
+        Value::Object(_) => Ok(json),
+        _ => Err(Error::Settings {
+            file: file.to_owned(),
+            message: "expected a mapping of settings at the top level".into(),
+        }),
+    }
+}
+
+/// Deep-merges `over` into `base`: maps merge key by key, anything else is replaced.
+pub(crate) fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+impl Settings {
+    /// What the tenant's extractor is built from.
+    pub(crate) fn extractor_spec(&self) -> ExtractorSpec<'_> {
+        ExtractorSpec {
+            places: self
+                .service_areas
+                .iter()
+                .chain(&self.neighbourhoods)
+                .map(String::as_str)
+                .collect(),
+            patterns: &self.extract,
+            questions: &self.questions,
+        }
+    }
+
+    /// Reads the typed settings out of a merged settings map.
+    pub(crate) fn from_value(value: &Value, file: &Path) -> Result<Self> {
+        let mut s = Settings::deserialize(value).map_err(|e| Error::Settings {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        let norm = |l: &[String]| l.iter().map(|t| t.trim().to_lowercase()).collect();
+        s.gate_tags = (norm(&s.activation_tags), norm(&s.deactivation_tags));
+        Ok(s)
+    }
+
+    /// The activation gate: `Ok(reason)` when automation runs, `Err(reason)` when not.
+    pub fn gate(&self, tags: &[String]) -> std::result::Result<String, String> {
+        // Tags compare ignoring case and surrounding spaces; lists were normalised at load.
+        let find = |list: &[String]| {
+            list.iter().position(|want| {
+                tags.iter().any(|t| {
+                    let t = t.trim();
+                    t.eq_ignore_ascii_case(want) || (!t.is_ascii() && t.to_lowercase() == *want)
+                })
+            })
+        };
+        if let Some(i) = find(&self.gate_tags.1) {
+            return Err(format!(
+                "deactivation tag {:?} present",
+                self.deactivation_tags[i]
+            ));
+        }
+        if self.activation_tags.is_empty() {
+            return Ok("no activation tag required".into());
+        }
+        match find(&self.gate_tags.0) {
+            Some(i) => Ok(format!(
+                "activation tag {:?} present",
+                self.activation_tags[i]
+            )),
+            None => Err(format!(
+                "no activation tag (one of {:?}) present",
+                self.activation_tags
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_is_deep_for_maps_and_replaces_lists() {
+        let mut base = json!({"a": {"x": 1, "y": 2}, "l": [1, 2]});
+        merge(&mut base, json!({"a": {"y": 3}, "l": [9]}));
+        assert_eq!(base, json!({"a": {"x": 1, "y": 3}, "l": [9]}));
+    }
+
+    #[test]
+    fn gate_ignores_case_and_spaces() {
+        let s = Settings::from_value(
+            &json!({"activation_tags": ["Hit List"], "deactivation_tags": ["AI-Off"]}),
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        assert!(s.gate(&[" hit list ".into()]).is_ok());
+        assert!(s.gate(&["Hit List".into(), "ai-off".into()]).is_err());
+        assert!(s.gate(&[]).is_err());
+    }
+}

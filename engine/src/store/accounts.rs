@@ -1,0 +1,250 @@
+//! Registered tenants: tier, API keys (stored only as SHA-256 hashes) and GoHighLevel
+//! credentials, sealed in the tenant's record; and the in-memory registry that makes
+//! authenticating a request a map lookup.
+//!
+//! An API key is `qfy_<tenant>.<64 hex>`: the tenant part finds the record, the secret
+//! part is compared by hash. Keys are random 256-bit values, so a fast hash is enough
+//! (there is nothing to brute-force the way there is with passwords).
+
+use super::tables::TENANTS;
+use super::{db, ReadTx, SecretKey, Store, WriteTx};
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::model::{TenantInfo, Tier};
+use jiff::Timestamp;
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use zeroize::Zeroizing;
+
+/// What the store keeps on a tenant (sealed). A tenant that only ever stored data has a
+/// record with `registered: false`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct TenantRecord {
+    #[serde(default)]
+    pub registered: bool,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub tier: Tier,
+    /// Hex SHA-256 of each valid API key's secret part.
+    #[serde(default)]
+    pub api_key_hashes: Vec<String>,
+    /// GoHighLevel bearer token (sealed with the record).
+    #[serde(default)]
+    pub ghl_token: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+}
+
+/// In-memory view of registrations, so authenticating a request never touches disk.
+#[derive(Default)]
+pub(super) struct Registry {
+    tiers: HashMap<TenantId, Tier>,
+    keys: HashMap<[u8; 32], TenantId>,
+}
+
+fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A new API key for `tenant` (shown once) and the hash the store keeps.
+pub(crate) fn new_api_key(tenant: &TenantId) -> (Zeroizing<String>, String) {
+    let secret = SecretKey::generate().to_hex();
+    let key = Zeroizing::new(format!("qfy_{tenant}.{}", secret.as_str()));
+    (key, hex::encode(hash_secret(&secret)))
+}
+
+impl ReadTx<'_> {
+    /// Every tenant record, by id (ids that are not valid tenant ids are skipped).
+    fn tenant_records(&self) -> Result<Vec<(TenantId, TenantRecord)>> {
+        let tenants = self.tx.open_table(TENANTS).map_err(db)?;
+        let mut out = Vec::new();
+        for row in tenants.iter().map_err(db)? {
+            let (k, v) = row.map_err(db)?;
+            let Ok(id) = TenantId::new(k.value()) else {
+                continue;
+            };
+            let record = self.open_value("tenants", id.as_str(), id.as_str(), v.value())?;
+            out.push((id, record));
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// Reloads the in-memory registry from the committed tenant records.
+    pub(crate) fn refresh_registry(&self) -> Result<()> {
+        let mut reg = Registry::default();
+        for (id, rec) in self.read(|r| r.tenant_records())? {
+            if !rec.registered {
+                continue;
+            }
+            for h in &rec.api_key_hashes {
+                let mut bytes = [0u8; 32];
+                if hex::decode_to_slice(h, &mut bytes).is_ok() {
+                    reg.keys.insert(bytes, id.clone());
+                }
+            }
+            reg.tiers.insert(id, rec.tier);
+        }
+        *self.registry.write().unwrap_or_else(|e| e.into_inner()) = reg;
+        Ok(())
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when the tenant is registered.
+    pub(crate) fn is_registered(&self, tenant: &TenantId) -> bool {
+        self.registry().tiers.contains_key(tenant)
+    }
+
+    /// The tenant's tier (starter for tenants known only by their rules folder).
+    pub(crate) fn tier(&self, tenant: &TenantId) -> Tier {
+        self.registry()
+            .tiers
+            .get(tenant)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The tenant an API key belongs to, or [`Error::Unauthorized`].
+    pub(crate) fn authenticate(&self, api_key: &str) -> Result<TenantId> {
+        let secret = api_key
+            .strip_prefix("qfy_")
+            .and_then(|rest| rest.split_once('.'))
+            .map(|(_, secret)| secret)
+            .ok_or(Error::Unauthorized)?;
+        let hash = hash_secret(secret);
+        // The map lookup compares hashes of a random secret: timing reveals nothing usable.
+        self.registry()
+            .keys
+            .get(&hash)
+            .cloned()
+            .ok_or(Error::Unauthorized)
+    }
+
+    /// Registered tenants, sorted by id.
+    pub(crate) fn list_tenants(&self) -> Result<Vec<TenantInfo>> {
+        let mut out: Vec<TenantInfo> = self
+            .read(|r| r.tenant_records())?
+            .into_iter()
+            .filter(|(_, r)| r.registered)
+            .map(|(tenant, r)| TenantInfo {
+                tenant,
+                name: r.name,
+                tier: r.tier,
+                api_keys: r.api_key_hashes.len(),
+                ghl_connected: r.ghl_token.is_some(),
+                created_at: r.created_at,
+            })
+            .collect();
+        out.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        Ok(out)
+    }
+
+    /// The tenant's GoHighLevel token, if one is stored.
+    pub(crate) fn ghl_token(&self, tenant: &TenantId) -> Result<Option<Zeroizing<String>>> {
+        let record = self.read(|r| {
+            let tenants = r.tx.open_table(TENANTS).map_err(db)?;
+            let Some(sealed) = tenants.get(tenant.as_str()).map_err(db)? else {
+                return Ok(None);
+            };
+            r.open_value::<TenantRecord>(
+                "tenants",
+                tenant.as_str(),
+                tenant.as_str(),
+                sealed.value(),
+            )
+            .map(Some)
+        })?;
+        Ok(record.and_then(|r| r.ghl_token).map(Zeroizing::new))
+    }
+
+    /// Registers a tenant with its first API key hash.
+    pub(crate) fn register(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        tier: Tier,
+        key_hash: String,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(|tx| {
+            if tx.tenant_record(tenant)?.is_some_and(|r| r.registered) {
+                return Err(Error::TenantExists(tenant.to_string()));
+            }
+            tx.put_tenant_record(
+                tenant,
+                &TenantRecord {
+                    registered: true,
+                    name: name.to_string(),
+                    tier,
+                    api_key_hashes: vec![key_hash],
+                    ghl_token: None,
+                    created_at: Some(now),
+                },
+            )
+        })?;
+        self.refresh_registry()
+    }
+
+    /// Changes a registered tenant's record in one transaction, then the registry.
+    pub(crate) fn update_tenant<T>(
+        &self,
+        tenant: &TenantId,
+        f: impl FnOnce(&mut TenantRecord) -> T,
+    ) -> Result<T> {
+        let out = self.write(|tx| {
+            let mut rec = tx
+                .tenant_record(tenant)?
+                .filter(|r| r.registered)
+                .ok_or_else(|| Error::UnknownTenant(tenant.to_string()))?;
+            let out = f(&mut rec);
+            tx.put_tenant_record(tenant, &rec)?;
+            Ok(out)
+        })?;
+        self.refresh_registry()?;
+        Ok(out)
+    }
+}
+
+impl WriteTx<'_> {
+    /// A tenant's record inside this transaction.
+    fn tenant_record(&mut self, tenant: &TenantId) -> Result<Option<TenantRecord>> {
+        let sealed = self
+            .tx
+            .open_table(TENANTS)
+            .map_err(db)?
+            .get(tenant.as_str())
+            .map_err(db)?
+            .map(|v| v.value().to_vec());
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        self.open_sealed("tenants", tenant.as_str(), tenant.as_str(), &sealed)
+            .map(Some)
+    }
+
+    /// Seals and writes a tenant's record.
+    fn put_tenant_record(&mut self, tenant: &TenantId, record: &TenantRecord) -> Result<()> {
+        let t = tenant.as_str();
+        let sealed = self.seal_json("tenants", t, t, record)?;
+        self.tx
+            .open_table(TENANTS)
+            .map_err(db)?
+            .insert(t, sealed.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// True when the tenant has a GoHighLevel token: its actions go to the outbox.
+    pub fn ghl_connected(&mut self, tenant: &TenantId) -> Result<bool> {
+        Ok(self
+            .tenant_record(tenant)?
+            .is_some_and(|r| r.ghl_token.is_some()))
+    }
+}

@@ -1,0 +1,83 @@
+//! Contacts: one sealed record per (tenant, contact id).
+
+use super::tables::CONTACTS;
+use super::{db, ReadTx, Store, WriteTx};
+use crate::error::Result;
+use crate::ids::{ContactId, TenantId};
+use crate::model::Contact;
+use redb::ReadableTable;
+
+impl Store {
+    /// Reads one contact (a read snapshot; never blocks writers).
+    pub(crate) fn contact(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
+        self.read(|r| r.contact(tenant, id))
+    }
+}
+
+impl ReadTx<'_> {
+    fn contact(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
+        let contacts = self.tx.open_table(CONTACTS).map_err(db)?;
+        let Some(sealed) = contacts.get((tenant.as_str(), id.as_str())).map_err(db)? else {
+            return Ok(None);
+        };
+        self.open_value("contacts", tenant.as_str(), id.as_str(), sealed.value())
+            .map(Some)
+    }
+}
+
+impl WriteTx<'_> {
+    /// Reads a contact inside this transaction.
+    pub fn contact(&mut self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
+        let sealed = self
+            .tx
+            .open_table(CONTACTS)
+            .map_err(db)?
+            .get((tenant.as_str(), id.as_str()))
+            .map_err(db)?
+            .map(|v| v.value().to_vec());
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        self.open_sealed("contacts", tenant.as_str(), id.as_str(), &sealed)
+            .map(Some)
+    }
+
+    /// Seals and writes a contact.
+    pub fn put_contact(&mut self, tenant: &TenantId, contact: &Contact) -> Result<()> {
+        let (t, id) = (tenant.as_str(), contact.id.as_str());
+        let sealed = self.seal_json("contacts", t, id, contact)?;
+        self.tx
+            .open_table(CONTACTS)
+            .map_err(db)?
+            .insert((t, id), sealed.as_slice())
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Deletes a contact; true when it existed.
+    pub fn delete_contact(&mut self, tenant: &TenantId, id: &ContactId) -> Result<bool> {
+        let mut contacts = self.tx.open_table(CONTACTS).map_err(db)?;
+        let existed = contacts
+            .remove((tenant.as_str(), id.as_str()))
+            .map_err(db)?
+            .is_some();
+        Ok(existed)
+    }
+
+    /// Deletes every contact of a tenant; returns how many there were.
+    pub(super) fn delete_contacts_of(&mut self, tenant: &TenantId) -> Result<usize> {
+        let t = tenant.as_str();
+        let mut contacts = self.tx.open_table(CONTACTS).map_err(db)?;
+        let ids: Vec<String> = contacts
+            .range((t, "")..)
+            .map_err(db)?
+            .filter_map(|r| r.ok())
+            .take_while(|(k, _)| k.value().0 == t)
+            .map(|(k, _)| k.value().1.to_string())
+            .collect();
+        for id in &ids {
+            contacts.remove((t, id.as_str())).map_err(db)?;
+        }
+        Ok(ids.len())
+    }
+}

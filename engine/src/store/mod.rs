@@ -1,0 +1,469 @@
+//! Tenant state in one redb file. Every table is defined in `tables`, and this layer is
+//! the only one that can reach the crypto module (it is private here). Every value is
+//! sealed with AES-256-GCM under its tenant's data key; the tenant id, table, record key
+//! and key version are the associated data, so a value copied to another tenant, table or
+//! key does not open. Tenant data keys are wrapped by the master key, which the caller
+//! passes in.
+
+mod accounts;
+mod contacts;
+mod crypto;
+mod due;
+mod outbox;
+mod tables;
+
+pub(crate) use accounts::new_api_key;
+pub use crypto::SecretKey;
+pub(crate) use due::DueEntry;
+
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use accounts::Registry;
+use redb::{Database, ReadableDatabase, ReadableTable};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use tables::{CONTACTS, DUE, META, OUTBOX, TENANTS, TENANT_KEYS};
+
+const CANARY: &[u8] = b"qualify master key check";
+
+fn db(e: impl Into<redb::Error>) -> Error {
+    Error::Store(e.into().to_string())
+}
+
+/// Associated data binding a sealed value to its place.
+fn aad(table: &str, tenant: &str, key: &str, version: u32) -> Vec<u8> {
+    let mut a = Vec::with_capacity(16 + table.len() + tenant.len() + key.len());
+    a.extend_from_slice(b"qualify/v1\0");
+    for part in [table, tenant, key] {
+        a.extend_from_slice(part.as_bytes());
+        a.push(0);
+    }
+    a.extend_from_slice(&version.to_le_bytes());
+    a
+}
+
+fn unseal_error(tenant: &str, table: &'static str, key: &str) -> Error {
+    Error::Unseal {
+        tenant: tenant.to_string(),
+        table,
+        key: key.to_string(),
+    }
+}
+
+/// Opens a sealed JSON value: finds the data key of the version it was sealed under
+/// (through `key_for`), checks it against its place (table, tenant, key), decodes it.
+fn unseal_json<T: DeserializeOwned>(
+    key_for: impl FnOnce(u32) -> Result<Option<SecretKey>>,
+    table: &'static str,
+    tenant: &str,
+    key: &str,
+    sealed: &[u8],
+) -> Result<T> {
+    let unseal = || unseal_error(tenant, table, key);
+    let version = crypto::version_of(sealed).map_err(|_| unseal())?;
+    let dek = key_for(version)?.ok_or_else(unseal)?;
+    let plain =
+        crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|_| unseal())?;
+    serde_json::from_slice(&plain)
+        .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
+}
+
+/// The encrypted store. One per deployment; share it behind an `Arc`.
+pub struct Store {
+    db: RwLock<Database>,
+    master: RwLock<SecretKey>,
+    /// Unwrapped tenant data keys, filled only from committed state.
+    deks: Mutex<HashMap<(String, u32), SecretKey>>,
+    /// Registered tenants and their API key hashes, so authenticating never reads disk.
+    registry: RwLock<Registry>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store file at `path` with the deployment's master key.
+    /// A key other than the one the file was created with is [`Error::WrongMasterKey`].
+    pub fn open(path: impl AsRef<Path>, master: SecretKey) -> Result<Self> {
+        let path = path.as_ref();
+        let database =
+            Database::create(path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+        Self::init(database, master, Some(path.to_owned()))
+    }
+
+    /// A store in memory (tests, benchmarks): nothing touches the disk.
+    pub fn in_memory(master: SecretKey) -> Result<Self> {
+        let database = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(db)?;
+        Self::init(database, master, None)
+    }
+
+    fn init(database: Database, master: SecretKey, path: Option<PathBuf>) -> Result<Self> {
+        let tx = database.begin_write().map_err(db)?;
+        {
+            tx.open_table(TENANT_KEYS).map_err(db)?;
+            tx.open_table(TENANTS).map_err(db)?;
+            tx.open_table(CONTACTS).map_err(db)?;
+            tx.open_table(OUTBOX).map_err(db)?;
+            tx.open_table(DUE).map_err(db)?;
+            let mut meta = tx.open_table(META).map_err(db)?;
+            let canary_aad = aad("meta", "", "canary", 0);
+            let existing = meta.get("canary").map_err(db)?.map(|v| v.value().to_vec());
+            match existing {
+                Some(sealed) => {
+                    if crypto::open(&master, &canary_aad, &sealed).is_err() {
+                        return Err(Error::WrongMasterKey);
+                    }
+                }
+                None => {
+                    meta.insert(
+                        "canary",
+                        crypto::seal(&master, 0, &canary_aad, CANARY).as_slice(),
+                    )
+                    .map_err(db)?;
+                }
+            }
+        }
+        tx.commit().map_err(db)?;
+        let store = Self {
+            db: RwLock::new(database),
+            master: RwLock::new(master),
+            deks: Mutex::new(HashMap::new()),
+            registry: RwLock::new(Registry::default()),
+            path,
+        };
+        store.refresh_registry()?;
+        Ok(store)
+    }
+
+    /// The file this store lives in (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn database(&self) -> RwLockReadGuard<'_, Database> {
+        self.db.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn master(&self) -> SecretKey {
+        self.master
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn unwrap_dek(&self, tenant: &str, version: u32, wrapped: &[u8]) -> Result<SecretKey> {
+        let err = || unseal_error(tenant, "tenant_keys", &format!("v{version}"));
+        let plain = crypto::open(
+            &self.master(),
+            &aad("tenant_keys", tenant, "dek", version),
+            wrapped,
+        )
+        .map_err(|_| err())?;
+        let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| err())?;
+        Ok(SecretKey::from_bytes(bytes))
+    }
+
+    /// A tenant's data key of a given version, from the cache or the key table.
+    fn dek(
+        &self,
+        table: &impl ReadableTable<(&'static str, u32), &'static [u8]>,
+        tenant: &str,
+        version: u32,
+    ) -> Result<Option<SecretKey>> {
+        let cached = self
+            .deks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(tenant.to_string(), version))
+            .cloned();
+        if let Some(k) = cached {
+            return Ok(Some(k));
+        }
+        let Some(wrapped) = table.get((tenant, version)).map_err(db)? else {
+            return Ok(None);
+        };
+        let key = self.unwrap_dek(tenant, version, wrapped.value())?;
+        self.deks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((tenant.to_string(), version), key.clone());
+        Ok(Some(key))
+    }
+
+    /// Runs `f` over one read snapshot (never blocks writers).
+    fn read<T>(&self, f: impl FnOnce(&ReadTx<'_>) -> Result<T>) -> Result<T> {
+        let database = self.database();
+        let tx = database.begin_read().map_err(db)?;
+        let keys = tx.open_table(TENANT_KEYS).map_err(db)?;
+        f(&ReadTx {
+            store: self,
+            tx: &tx,
+            keys: &keys,
+        })
+    }
+
+    /// Runs `f` in one write transaction and commits it durably (two-phase commit, since
+    /// stored values derive from untrusted input). Nothing is written if `f` fails.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
+        let database = self.database();
+        let mut tx = database.begin_write().map_err(db)?;
+        tx.set_two_phase_commit(true);
+        let mut w = WriteTx {
+            store: self,
+            tx: &tx,
+            new_deks: Vec::new(),
+        };
+        let out = f(&mut w)?;
+        let new_deks = std::mem::take(&mut w.new_deks);
+        drop(w);
+        tx.commit().map_err(db)?;
+        // Only now are new data keys real: cache them.
+        let mut cache = self.deks.lock().unwrap_or_else(|e| e.into_inner());
+        for (tenant, version, key) in new_deks {
+            cache.insert((tenant, version), key);
+        }
+        Ok(out)
+    }
+
+    /// Like [`Store::write`], but rolls everything back at the end (dry runs).
+    pub(crate) fn rehearse<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
+        let database = self.database();
+        let tx = database.begin_write().map_err(db)?;
+        let mut w = WriteTx {
+            store: self,
+            tx: &tx,
+            new_deks: Vec::new(),
+        };
+        let out = f(&mut w);
+        drop(w);
+        tx.abort().map_err(db)?;
+        out
+    }
+
+    /// Deletes a tenant: its data keys first (crypto-shredding: whatever copy of its
+    /// records survives in freed pages or backups can no longer be opened), then its
+    /// records, then compacts the file. Returns the number of contacts removed.
+    pub(crate) fn erase_tenant(&self, tenant: &TenantId) -> Result<usize> {
+        let t = tenant.as_str();
+        let removed = self.write(|w| {
+            let mut keys = w.tx.open_table(TENANT_KEYS).map_err(db)?;
+            let versions: Vec<u32> = keys
+                .range((t, 0)..=(t, u32::MAX))
+                .map_err(db)?
+                .filter_map(|r| r.ok().map(|(k, _)| k.value().1))
+                .collect();
+            for v in versions {
+                keys.remove((t, v)).map_err(db)?;
+            }
+            let removed = w.delete_contacts_of(tenant)?;
+            w.tx.open_table(TENANTS)
+                .map_err(db)?
+                .remove(t)
+                .map_err(db)?;
+            Ok(removed)
+        })?;
+        self.deks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(k, _), _| k != t);
+        self.refresh_registry()?;
+        self.compact()?;
+        Ok(removed)
+    }
+
+    /// Returns freed space to the file system (no transaction may be open).
+    pub fn compact(&self) -> Result<()> {
+        let mut database = self.db.write().unwrap_or_else(|e| e.into_inner());
+        database.compact().map_err(db)?;
+        Ok(())
+    }
+
+    /// Starts a new data key version for a tenant: new writes use it, values sealed under
+    /// older versions still open. Returns the new version.
+    pub(crate) fn rotate_tenant_key(&self, tenant: &TenantId) -> Result<u32> {
+        self.write(|w| {
+            let current = w.current_version(tenant.as_str())?.unwrap_or(0);
+            w.create_dek(tenant.as_str(), current + 1)?;
+            Ok(current + 1)
+        })
+    }
+
+    /// Re-wraps every tenant data key under `new` in one transaction, without touching
+    /// the data. Afterwards only `new` opens this store.
+    pub fn rotate_master_key(&self, new: SecretKey) -> Result<usize> {
+        let old = self.master();
+        let count = self.write(|w| {
+            let mut keys = w.tx.open_table(TENANT_KEYS).map_err(db)?;
+            let all: Vec<(String, u32, Vec<u8>)> = keys
+                .iter()
+                .map_err(db)?
+                .filter_map(|r| r.ok())
+                .map(|(k, v)| (k.value().0.to_string(), k.value().1, v.value().to_vec()))
+                .collect();
+            for (tenant, version, wrapped) in &all {
+                let a = aad("tenant_keys", tenant, "dek", *version);
+                let plain = crypto::open(&old, &a, wrapped)
+                    .map_err(|_| unseal_error(tenant, "tenant_keys", &format!("v{version}")))?;
+                keys.insert(
+                    (tenant.as_str(), *version),
+                    crypto::seal(&new, *version, &a, &plain).as_slice(),
+                )
+                .map_err(db)?;
+            }
+            let mut meta = w.tx.open_table(META).map_err(db)?;
+            meta.insert(
+                "canary",
+                crypto::seal(&new, 0, &aad("meta", "", "canary", 0), CANARY).as_slice(),
+            )
+            .map_err(db)?;
+            Ok(all.len())
+        })?;
+        *self.master.write().unwrap_or_else(|e| e.into_inner()) = new;
+        Ok(count)
+    }
+}
+
+/// One read snapshot: sealed reads of any tenant's records.
+pub(crate) struct ReadTx<'s> {
+    store: &'s Store,
+    tx: &'s redb::ReadTransaction,
+    keys: &'s redb::ReadOnlyTable<(&'static str, u32), &'static [u8]>,
+}
+
+impl ReadTx<'_> {
+    fn open_value<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        tenant: &str,
+        key: &str,
+        sealed: &[u8],
+    ) -> Result<T> {
+        unseal_json(
+            |v| self.store.dek(self.keys, tenant, v),
+            table,
+            tenant,
+            key,
+            sealed,
+        )
+    }
+}
+
+/// One write transaction: sealed reads and writes of a tenant's records.
+pub(crate) struct WriteTx<'s> {
+    store: &'s Store,
+    tx: &'s redb::WriteTransaction,
+    new_deks: Vec<(String, u32, SecretKey)>,
+}
+
+impl WriteTx<'_> {
+    fn current_version(&self, tenant: &str) -> Result<Option<u32>> {
+        let keys = self.tx.open_table(TENANT_KEYS).map_err(db)?;
+        let last = keys
+            .range((tenant, 0)..=(tenant, u32::MAX))
+            .map_err(db)?
+            .next_back()
+            .transpose()
+            .map_err(db)?
+            .map(|(k, _)| k.value().1);
+        Ok(last)
+    }
+
+    fn create_dek(&mut self, tenant: &str, version: u32) -> Result<SecretKey> {
+        let key = SecretKey::generate();
+        let wrapped = crypto::seal(
+            &self.store.master(),
+            version,
+            &aad("tenant_keys", tenant, "dek", version),
+            key.bytes(),
+        );
+        self.tx
+            .open_table(TENANT_KEYS)
+            .map_err(db)?
+            .insert((tenant, version), wrapped.as_slice())
+            .map_err(db)?;
+        self.new_deks
+            .push((tenant.to_string(), version, key.clone()));
+        Ok(key)
+    }
+
+    /// The key new values of `tenant` are sealed with, created on the tenant's first write
+    /// (with a first tenant record saying when).
+    fn write_key(&mut self, tenant: &str) -> Result<(u32, SecretKey)> {
+        if let Some((_, v, k)) = self.new_deks.iter().rev().find(|(t, _, _)| t == tenant) {
+            return Ok((*v, k.clone()));
+        }
+        if let Some(v) = self.current_version(tenant)? {
+            let key = self
+                .key_for(tenant, v)?
+                .ok_or_else(|| unseal_error(tenant, "tenant_keys", &format!("v{v}")))?;
+            return Ok((v, key));
+        }
+        let key = self.create_dek(tenant, 1)?;
+        let now = jiff::Timestamp::now().to_string();
+        let record = crypto::seal(
+            &key,
+            1,
+            &aad("tenants", tenant, tenant, 1),
+            &serde_json::to_vec(&serde_json::json!({"created_at": now})).unwrap_or_default(),
+        );
+        self.tx
+            .open_table(TENANTS)
+            .map_err(db)?
+            .insert(tenant, record.as_slice())
+            .map_err(db)?;
+        Ok((1, key))
+    }
+
+    /// The data key of `tenant` at `version`: one created in this transaction, or a
+    /// committed one (which may be cached).
+    fn key_for(&self, tenant: &str, version: u32) -> Result<Option<SecretKey>> {
+        if let Some((_, _, k)) = self
+            .new_deks
+            .iter()
+            .find(|(t, v, _)| t == tenant && *v == version)
+        {
+            return Ok(Some(k.clone()));
+        }
+        let keys = self.tx.open_table(TENANT_KEYS).map_err(db)?;
+        self.store.dek(&keys, tenant, version)
+    }
+
+    fn seal_json<T: serde::Serialize>(
+        &mut self,
+        table: &str,
+        tenant: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<Vec<u8>> {
+        let (version, dek) = self.write_key(tenant)?;
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(value).map_err(|e| Error::Store(e.to_string()))?,
+        );
+        Ok(crypto::seal(
+            &dek,
+            version,
+            &aad(table, tenant, key, version),
+            &plain,
+        ))
+    }
+
+    fn open_sealed<T: DeserializeOwned>(
+        &mut self,
+        table: &'static str,
+        tenant: &str,
+        key: &str,
+        sealed: &[u8],
+    ) -> Result<T> {
+        unseal_json(|v| self.key_for(tenant, v), table, tenant, key, sealed)
+    }
+}

@@ -1,0 +1,13 @@
+//! Reading and writing what leads and agents text, with no rules and no I/O: what counts
+//! as an answer (and money amounts), fact extraction, opt-out keywords, PII redaction,
+//! SMS segment counting and message templates. Pure functions over text; the rules layer
+//! builds on them (its script helpers, each tenant's extractor).
+
+pub mod compliance;
+pub(crate) mod extract;
+mod facts;
+pub mod redact;
+pub mod sms;
+pub mod template;
+
+pub use facts::{is_answered, is_unsure, is_unsure_text, parse_money, DATA_POINTS, PROPERTY_FACTS};

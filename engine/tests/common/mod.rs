@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests: a copy of the shipped rules in a temp folder
+//! that a test may edit without touching the repository.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The repository's root folder (the workspace).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate sits in the workspace")
+        .to_path_buf()
+}
+
+/// The repository's `rules/` folder.
+pub fn shipped_rules() -> PathBuf {
+    repo_root().join("rules")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A temporary copy of the shipped rules.
+pub fn rules_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&shipped_rules(), dir.path());
+    dir
+}
+
+/// Writes `text` to `path`, making sure the change is visible to mtime-based reloads
+/// even on file systems with coarse timestamps (size changes too, or the mtime moves).
+pub fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let before = std::fs::metadata(path).ok().and_then(|m| m.modified().ok());
+    std::fs::write(path, text).unwrap();
+    if let Some(before) = before {
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        let later = before + std::time::Duration::from_secs(2);
+        f.set_modified(later.max(std::time::SystemTime::now()))
+            .unwrap();
+    }
+}
+
+/// A tenant id the test knows is valid.
+pub fn tid(id: &str) -> qualify_engine::TenantId {
+    qualify_engine::TenantId::new(id).unwrap()
+}
+
+/// A contact id the test knows is valid.
+pub fn cid(id: &str) -> qualify_engine::ContactId {
+    qualify_engine::ContactId::new(id).unwrap()
+}

@@ -1,0 +1,479 @@
+//! The HTTP server: `app(state) -> Router` and `serve(listener, state, shutdown)`.
+//! Handlers extract, make one engine call on a blocking thread, and wrap the answer;
+//! nothing else happens here (no scoring, no storage, no crypto).
+
+mod admin;
+pub mod webhook;
+
+use crate::error::ApiError;
+use crate::ghl::{deliver_due, GhlClient};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ed25519_dalek::VerifyingKey;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use qualify_engine::conversation::FollowUpOptions;
+use qualify_engine::model::Tier;
+use qualify_engine::{ContactId, Engine, Inbound, Lead, TenantId};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use webhook::ReplayGuard;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Largest message text accepted.
+pub const TEXT_LIMIT: usize = 10 * 1024;
+
+/// Server settings.
+#[derive(Clone)]
+pub struct Config {
+    /// GHL's webhook public key (Ed25519). Without one, signed webhooks cannot be verified
+    /// and every webhook is refused unless verification is turned off.
+    pub webhook_key: Option<VerifyingKey>,
+    /// Verify webhook signatures (default on; off only by an explicit flag).
+    pub verify_webhooks: bool,
+    /// Oldest webhook `timestamp` accepted.
+    pub webhook_max_age: Duration,
+    /// SHA-256 of the admin key; without one the admin API answers 401.
+    pub admin_key_hash: Option<[u8; 32]>,
+    /// GoHighLevel API base URL.
+    pub ghl_base_url: String,
+    /// How often the outbox is delivered and rules are checked for changes.
+    pub tick: Duration,
+    /// First retry delay after a failed GHL call (doubles per attempt).
+    pub retry_base: Duration,
+    /// Enforce per-tenant rate limits (default on; off only for load tests).
+    pub rate_limit: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            webhook_key: None,
+            verify_webhooks: true,
+            webhook_max_age: Duration::from_secs(300),
+            admin_key_hash: None,
+            ghl_base_url: "https://services.leadconnectorhq.com".into(),
+            tick: Duration::from_secs(1),
+            retry_base: Duration::from_secs(1),
+            rate_limit: true,
+        }
+    }
+}
+
+/// Hashes an admin key for [`Config::admin_key_hash`].
+pub fn hash_admin_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.trim().as_bytes()).into()
+}
+
+struct Limiters {
+    starter: DefaultKeyedRateLimiter<TenantId>,
+    professional: DefaultKeyedRateLimiter<TenantId>,
+    enterprise: DefaultKeyedRateLimiter<TenantId>,
+}
+
+impl Limiters {
+    fn new() -> Self {
+        let make = |tier: Tier| {
+            let (per_min, burst) = tier.rate();
+            let quota = Quota::per_minute(NonZeroU32::new(per_min).expect("non-zero"))
+                .allow_burst(NonZeroU32::new(burst).expect("non-zero"));
+            RateLimiter::keyed(quota)
+        };
+        Self {
+            starter: make(Tier::Starter),
+            professional: make(Tier::Professional),
+            enterprise: make(Tier::Enterprise),
+        }
+    }
+
+    /// `Err(seconds to wait)` when the tenant is over its tier's rate.
+    fn check(&self, tier: Tier, tenant: &TenantId) -> Result<(), u64> {
+        let limiter = match tier {
+            Tier::Starter => &self.starter,
+            Tier::Professional => &self.professional,
+            Tier::Enterprise => &self.enterprise,
+        };
+        limiter.check_key(tenant).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+}
+
+struct Shared {
+    engine: Engine,
+    config: Config,
+    limiters: Limiters,
+    replays: ReplayGuard,
+    ghl: GhlClient,
+}
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// State over an engine (with a store) and settings.
+    pub fn new(engine: Engine, config: Config) -> Self {
+        let ghl = GhlClient::new(&config.ghl_base_url);
+        Self(Arc::new(Shared {
+            engine,
+            config,
+            limiters: Limiters::new(),
+            replays: ReplayGuard::default(),
+            ghl,
+        }))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+
+    /// One outbox delivery pass (the server runs this every tick).
+    pub async fn deliver_outbox(&self) -> usize {
+        deliver_due(&self.0.engine, &self.0.ghl, self.0.config.retry_base).await
+    }
+}
+
+/// Runs an engine call on the blocking pool (Rhai and redb block).
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Engine) -> qualify_engine::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let engine = state.0.engine.clone();
+    tokio::task::spawn_blocking(move || f(&engine))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// The tenant a request's API key belongs to, after its rate limit.
+pub struct TenantAuth(pub TenantId);
+
+impl FromRequestParts<AppState> for TenantAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = bearer(parts)
+            .ok_or_else(|| ApiError::unauthorized("missing API key (Authorization: Bearer ...)"))?;
+        let accounts = state.0.engine.accounts();
+        let tenant = accounts.authenticate(key).map_err(ApiError::from)?;
+        let tier = accounts.tier(&tenant);
+        if !state.0.config.rate_limit {
+            return Ok(TenantAuth(tenant));
+        }
+        if let Err(secs) = state.0.limiters.check(tier, &tenant) {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("rate limit of the {tier:?} tier exceeded; retry in {secs} s"),
+            );
+            e.retry_after = Some(secs.max(1));
+            return Err(e);
+        }
+        Ok(TenantAuth(tenant))
+    }
+}
+
+/// The `{contact}` of a route, checked (an invalid id is a 422 naming it).
+pub struct ContactPath(pub ContactId);
+
+impl FromRequestParts<AppState> for ContactPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::not_found(e.body_text()))?;
+        Ok(ContactPath(ContactId::new(&id)?))
+    }
+}
+
+/// An admin request (the admin key).
+pub struct AdminAuth;
+
+impl FromRequestParts<AppState> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(want) = state.0.config.admin_key_hash else {
+            return Err(ApiError::unauthorized(
+                "the admin API is disabled: no admin key configured",
+            ));
+        };
+        let key = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing admin key"))?;
+        if hash_admin_key(key) == want {
+            return Ok(AdminAuth);
+        }
+        if state.0.engine.accounts().authenticate(key).is_ok() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "a tenant key cannot manage tenants",
+            ));
+        }
+        Err(ApiError::unauthorized("invalid admin key"))
+    }
+}
+
+/// A JSON body parsed with our error shape: 413 over the limit, 400 when not JSON,
+/// 422 when the JSON does not fit.
+pub struct Body<T>(pub T);
+
+pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::invalid(format!("invalid body: {e}")),
+        _ => ApiError::malformed(format!("malformed JSON: {e}")),
+    })
+}
+
+async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!("request body over {BODY_LIMIT} bytes"))
+        } else {
+            ApiError::malformed(e.body_text())
+        }
+    })
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+/// The raw body (for signature checks before parsing).
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        body_bytes(req, state).await.map(RawBody)
+    }
+}
+
+pub(super) fn check_text(text: &str) -> Result<(), ApiError> {
+    if text.len() > TEXT_LIMIT {
+        return Err(ApiError::too_large(format!(
+            "message text over {TEXT_LIMIT} bytes"
+        )));
+    }
+    Ok(())
+}
+
+async fn score(
+    State(s): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Body(lead): Body<Lead>,
+) -> Result<Response, ApiError> {
+    for m in &lead.messages {
+        check_text(&m.text)?;
+    }
+    let d = blocking(&s, move |e| e.score(&tenant, &lead)).await?;
+    Ok(Json(d).into_response())
+}
+
+async fn message(
+    State(s): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    ContactPath(contact): ContactPath,
+    Body(msg): Body<Inbound>,
+) -> Result<Response, ApiError> {
+    check_text(&msg.text)?;
+    let r = blocking(&s, move |e| e.ingest(&tenant, &contact, &msg)).await?;
+    Ok(Json(r).into_response())
+}
+
+fn no_contact(id: &ContactId) -> ApiError {
+    ApiError::not_found(format!("no contact {:?}", id.as_str()))
+}
+
+async fn get_contact(
+    State(s): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    ContactPath(id): ContactPath,
+) -> Result<Response, ApiError> {
+    let c = id.clone();
+    match blocking(&s, move |e| e.contacts().get(&tenant, &c)).await? {
+        Some(contact) => Ok(Json(contact).into_response()),
+        None => Err(no_contact(&id)),
+    }
+}
+
+async fn export_contact(
+    State(s): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    ContactPath(id): ContactPath,
+) -> Result<Response, ApiError> {
+    let c = id.clone();
+    match blocking(&s, move |e| e.contacts().export(&tenant, &c)).await? {
+        Some(v) => Ok(Json(v).into_response()),
+        None => Err(no_contact(&id)),
+    }
+}
+
+async fn delete_contact(
+    State(s): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    ContactPath(id): ContactPath,
+) -> Result<Response, ApiError> {
+    let c = id.clone();
+    if blocking(&s, move |e| e.contacts().erase(&tenant, &c)).await? {
+        Ok(Json(json!({"erased": id})).into_response())
+    } else {
+        Err(no_contact(&id))
+    }
+}
+
+async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let e = &s.0.engine;
+    let store = e.store().is_ok();
+    let tenants = e.rules().tenants();
+    let verification = if s.0.config.verify_webhooks {
+        if s.0.config.webhook_key.is_some() {
+            "on"
+        } else {
+            "on (no public key: webhooks refused)"
+        }
+    } else {
+        "OFF: unsigned webhooks accepted (insecure)"
+    };
+    let ready = store && !tenants.is_empty();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(json!({"ready": ready, "store": store, "rules_loaded": tenants, "webhook_verification": verification}))).into_response()
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// The router, without a socket: tests can call it directly.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/score", post(score))
+        .route("/v1/contacts/{contact}/messages", post(message))
+        .route(
+            "/v1/contacts/{contact}",
+            get(get_contact).delete(delete_contact),
+        )
+        .route("/v1/contacts/{contact}/export", get(export_contact))
+        .route("/webhooks/ghl", post(webhook::ghl_webhook))
+        .route(
+            "/admin/tenants",
+            post(admin::add_tenant).get(admin::list_tenants),
+        )
+        .route(
+            "/admin/tenants/{tenant}",
+            axum::routing::delete(admin::remove_tenant),
+        )
+        .route(
+            "/admin/tenants/{tenant}/rotate-key",
+            post(admin::rotate_key),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests. Alongside: the
+/// outbox is delivered and rules folders are checked for changes every tick.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let worker_state = state.clone();
+    let tick = state.0.config.tick;
+    let worker = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = stop_rx.changed() => break,
+            }
+            let e = worker_state.0.engine.clone();
+            if let Ok(report) = tokio::task::spawn_blocking(move || e.rules().reload()).await {
+                for err in report.errors {
+                    tracing::warn!("rules reload: {err}");
+                }
+            }
+            if worker_state.0.engine.store().is_ok() {
+                let e = worker_state.0.engine.clone();
+                if let Ok(Err(err)) = tokio::task::spawn_blocking(move || {
+                    e.followups().run(&FollowUpOptions::default())
+                })
+                .await
+                {
+                    tracing::warn!("follow-up run failed: {err}");
+                }
+                worker_state.deliver_outbox().await;
+            }
+        }
+    });
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

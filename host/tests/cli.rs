@@ -1,0 +1,519 @@
+//! The `qualify` binary end to end: score (single and --jsonl), check, test, bad input.
+
+#[path = "../../engine/tests/common/mod.rs"]
+mod common;
+
+use assert_cmd::Command;
+use common::{rules_copy, write};
+use serde_json::Value;
+
+fn qualify() -> Command {
+    let mut cmd = Command::cargo_bin("qualify").unwrap();
+    cmd.current_dir(common::repo_root())
+        .env_remove("QUALIFY_MASTER_KEY");
+    cmd
+}
+
+fn json_out(out: &[u8]) -> Value {
+    serde_json::from_slice(out).unwrap()
+}
+
+/// Runs a command that must succeed; its standard output.
+trait StdoutOk {
+    fn stdout_ok(&mut self) -> Vec<u8>;
+}
+
+impl StdoutOk for Command {
+    fn stdout_ok(&mut self) -> Vec<u8> {
+        self.assert().success().get_output().stdout.clone()
+    }
+}
+
+#[test]
+fn score_prints_the_decision() {
+    let out = qualify().args(["score", "examples/lead.json"]).stdout_ok();
+    let d = json_out(&out);
+    assert_eq!(d["score"], 2);
+    assert_eq!(d["class"], "warm");
+    assert_eq!(d["percent"], 30);
+    assert_eq!(d["answered"], serde_json::json!(["budget", "location"]));
+    assert_eq!(d["facts"]["timeline"], "not sure", "recorded, not counted");
+    assert_eq!(d["next_question"], "When do you need to move?");
+    for key in ["tags", "explain", "facts"] {
+        assert!(d.get(key).is_some(), "{key}");
+    }
+}
+
+#[test]
+fn score_reads_stdin_and_a_tenant() {
+    let out = qualify()
+        .args(["score", "--tenant", "points", "-"])
+        .write_stdin(r#"{"tags": ["Hit List"], "facts": {"budget": 400000, "financing": "cash"}}"#)
+        .stdout_ok();
+    assert_eq!(json_out(&out)["score"], 45);
+}
+
+#[test]
+fn embedded_default_rules_need_no_rules_folder() {
+    let empty = tempfile::tempdir().unwrap();
+    let mut cmd = Command::cargo_bin("qualify").unwrap();
+    let out = cmd
+        .current_dir(empty.path())
+        .args(["score", "-"])
+        .write_stdin(r#"{"tags": ["Hit List"], "facts": {"budget": 400000}}"#)
+        .stdout_ok();
+    assert_eq!(
+        json_out(&out)["next_question"],
+        "What area are you interested in?"
+    );
+}
+
+#[test]
+fn jsonl_scores_every_line_in_order_and_reports_bad_ones() {
+    let input = concat!(
+        r#"{"tags": ["Hit List"], "facts": {"budget": 1}}"#,
+        "\n",
+        r#"{"tags": ["Hit List"], "facts": "#,
+        "\n",
+        "\n",
+        r#"{"tags": ["Hit List"], "facts": {"budget": 1, "location": "Plano", "timeline": "asap"}}"#,
+        "\n",
+    );
+    let assert = qualify()
+        .args(["score", "--jsonl"])
+        .write_stdin(input)
+        .assert()
+        .failure();
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0]["class"], "cold");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid lead"));
+    assert_eq!(lines[2]["class"], "hot");
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("line 2: invalid lead"), "{err}");
+}
+
+#[test]
+fn malformed_json_is_one_line_on_stderr_and_a_failure() {
+    let assert = qualify()
+        .args(["score", "-"])
+        .write_stdin("{\"facts\": [1,")
+        .assert()
+        .failure();
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("qualify: error: invalid lead:"), "{err}");
+    assert!(assert.get_output().stdout.is_empty());
+}
+
+#[test]
+fn unknown_and_invalid_tenants_are_clear_errors() {
+    let assert = qualify()
+        .args(["score", "--tenant", "nobody", "examples/lead.json"])
+        .assert()
+        .failure();
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(err.trim(), "qualify: error: unknown tenant \"nobody\"");
+    let assert = qualify()
+        .args(["score", "--tenant", "../etc", "examples/lead.json"])
+        .assert()
+        .failure();
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("invalid tenant id \"../etc\""), "{err}");
+    qualify()
+        .args(["score", "no-such-file.json"])
+        .assert()
+        .failure();
+}
+
+#[test]
+fn check_passes_on_the_shipped_rules() {
+    let out = qualify().arg("check").stdout_ok();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.starts_with("ok: 2 tenant(s) checked: default, points"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_fails_with_file_line_column() {
+    let dir = rules_copy();
+    let file = dir.path().join("points/score.rhai");
+    write(
+        &file,
+        "fn score(lead, cfg) {\n    let x = 1 +;\n}\nfn next_question(a, b, c) { () }\n",
+    );
+    let assert = qualify()
+        .arg("check")
+        .arg("--rules")
+        .arg(dir.path())
+        .assert()
+        .failure();
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let line = out.lines().next().unwrap();
+    assert!(
+        line.starts_with(&format!("{}:2:16: ", file.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_rejects_a_question_over_the_segment_budget() {
+    let dir = rules_copy();
+    let long = "x".repeat(161);
+    write(
+        &dir.path().join("wordy/tenant.yaml"),
+        &format!("questions:\n  buyer:\n    budget: \"{long}\"\n"),
+    );
+    let assert = qualify()
+        .arg("check")
+        .arg("--rules")
+        .arg(dir.path())
+        .assert()
+        .failure();
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains("wordy/tenant.yaml: questions.buyer.budget: 2 SMS segments"),
+        "{out}"
+    );
+}
+
+#[test]
+fn test_runs_every_tenants_cases() {
+    let out = qualify().arg("test").stdout_ok();
+    let out = String::from_utf8(out).unwrap();
+    let last = out.lines().last().unwrap();
+    let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 30, "{last}");
+    assert_eq!(last, format!("{passed} passed, 0 failed"));
+}
+
+#[test]
+fn test_fails_when_a_case_fails() {
+    let dir = rules_copy();
+    write(
+        &dir.path().join("points/cases.yaml"),
+        "- name: wrong\n  lead: {tags: [Hit List]}\n  expect: {class: hot}\n",
+    );
+    let assert = qualify()
+        .arg("test")
+        .arg("--rules")
+        .arg(dir.path())
+        .assert()
+        .failure();
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains("FAIL points: wrong\n       class: expected hot, got cold"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with(" passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn ingest_show_export_erase_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(args).arg("--data").arg(&data);
+        cmd
+    };
+    // First use: a dev key is generated, owner-only, with a warning.
+    let assert = run(&[
+        "ingest",
+        "--contact",
+        "c1",
+        "--tag",
+        "Hit List",
+        "Buying in Plano, 450k, call 214-555-0199",
+    ])
+    .assert()
+    .success();
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("generated a dev key"), "{err}");
+    let out = json_out(&assert.get_output().stdout);
+    assert_eq!(out["decision"]["class"], "warm");
+    assert_eq!(
+        out["stored_text"],
+        "Buying in Plano, 450k, call [REDACTED_PHONE]"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let show = json_out(
+        &run(&["contact", "show", "c1"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(show["facts"]["budget"], 450000);
+    let export = json_out(
+        &run(&["contact", "export", "c1"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(export["contact"]["id"], "c1");
+    // Another tenant sees nothing.
+    run(&["contact", "show", "--tenant", "points", "c1"])
+        .assert()
+        .failure();
+    run(&["contact", "erase", "c1"]).assert().success();
+    run(&["contact", "show", "c1"]).assert().failure();
+    // Tenant erase needs --yes.
+    run(&["tenant", "erase"]).assert().failure();
+    run(&["tenant", "erase", "--yes"]).assert().success();
+}
+
+#[test]
+fn a_wrong_key_is_a_clear_error_and_rotation_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(args).arg("--data").arg(&data);
+        cmd
+    };
+    run(&["ingest", "--contact", "c1", "budget 450k"])
+        .assert()
+        .success();
+    // Dev key rotation, then the data still opens.
+    let out = json_out(
+        &run(&["keys", "rotate"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(out["rewrapped_tenant_keys"], 1);
+    run(&["contact", "show", "c1"]).assert().success();
+    // Someone else's key: refused, one line.
+    let other = dir.path().join("other.key");
+    let key = qualify().args(["keys", "generate"]).stdout_ok();
+    std::fs::write(&other, key).unwrap();
+    let assert = run(&[
+        "contact",
+        "show",
+        "c1",
+        "--key-file",
+        other.to_str().unwrap(),
+    ])
+    .assert()
+    .failure();
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("wrong master key"), "{err}");
+    // Rotating to that key makes it the one.
+    run(&["keys", "rotate", "--new-key-file", other.to_str().unwrap()])
+        .assert()
+        .success();
+    run(&[
+        "contact",
+        "show",
+        "c1",
+        "--key-file",
+        other.to_str().unwrap(),
+    ])
+    .assert()
+    .success();
+}
+
+#[test]
+fn redact_prints_text_and_findings() {
+    let out = qualify()
+        .args(["redact", "SSN 123-45-6789 and jo@example.com"])
+        .stdout_ok();
+    let v = json_out(&out);
+    assert_eq!(v["text"], "SSN [REDACTED_SSN] and [REDACTED_EMAIL]");
+    assert_eq!(
+        v["findings"][0],
+        serde_json::json!({"entity": "US_SSN", "start": 4, "end": 15})
+    );
+    assert_eq!(v["findings"][1]["entity"], "EMAIL_ADDRESS");
+}
+
+#[test]
+fn serve_prints_a_curl_that_returns_a_score() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qualify"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .current_dir(common::repo_root())
+        .env_remove("QUALIFY_MASTER_KEY")
+        .env_remove("QUALIFY_ADMIN_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let curl = lines
+        .map(|l| l.unwrap())
+        .find(|l| l.trim_start().starts_with("curl "))
+        .expect("a curl line");
+    let key = curl
+        .split("Bearer ")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = curl.split_whitespace().last().unwrap().to_string();
+    let body = curl
+        .split("-d '")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let v: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(v["class"], "warm", "{v}");
+    assert_eq!(v["score"], 2);
+}
+
+#[test]
+fn tenant_add_list_rotate_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(args).arg("--data").arg(&data);
+        cmd
+    };
+    let added = json_out(
+        &run(&["tenant", "add", "loc_123", "--tier", "professional"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(added["tenant"], "loc_123");
+    let key = added["api_key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("qfy_loc_123."));
+    run(&["tenant", "add", "loc_123"]).assert().failure();
+    run(&["tenant", "add", "../etc"]).assert().failure();
+    run(&["tenant", "add", "x", "--tier", "gold"])
+        .assert()
+        .failure();
+    let list = json_out(
+        &run(&["tenant", "list"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(list[0]["tenant"], "loc_123");
+    assert_eq!(list[0]["tier"], "professional");
+    assert!(
+        !list.to_string().contains(&key[12..]),
+        "keys are never listed"
+    );
+    // The key is stored only as a hash: not in the database file.
+    let bytes = std::fs::read(data.join("qualify.redb")).unwrap();
+    assert!(!bytes.windows(20).any(|w| w == &key.as_bytes()[12..32]));
+    let rotated = json_out(
+        &run(&["tenant", "rotate-key", "loc_123"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_ne!(rotated["api_key"], added["api_key"]);
+    run(&["tenant", "remove", "loc_123"]).assert().failure();
+    run(&["tenant", "remove", "loc_123", "--yes"])
+        .assert()
+        .success();
+    let list = json_out(
+        &run(&["tenant", "list"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(list, serde_json::json!([]));
+}
+
+#[test]
+fn sms_info_and_reengage_through_the_cli() {
+    let out = qualify().args(["sms-info", "Price: 5€ {ok}"]).stdout_ok();
+    assert_eq!(
+        json_out(&out),
+        serde_json::json!({"encoding": "GSM-7", "segments": 1, "units": 17, "non_gsm": []})
+    );
+    let out = qualify().args(["sms-info", "It’s great"]).stdout_ok();
+    assert_eq!(json_out(&out)["non_gsm"], serde_json::json!(["’"]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(args).arg("--data").arg(&data);
+        cmd
+    };
+    run(&[
+        "ingest",
+        "--contact",
+        "c1",
+        "--tag",
+        "Hit List",
+        "selling my house",
+    ])
+    .assert()
+    .success();
+    let now = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(25);
+    let at = now.to_string();
+    let dry = run(&["reengage", "--dry-run", "--now", &at]).stdout_ok();
+    let dry = String::from_utf8(dry).unwrap();
+    assert!(
+        dry.lines().last().unwrap().contains("\"dry_run\":true"),
+        "{dry}"
+    );
+    let out = run(&["reengage", "--now", &at]).stdout_ok();
+    let out = String::from_utf8(out).unwrap();
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    // Sent, or deferred if 25 h from now falls outside 09:00-20:00 in Chicago.
+    assert!(
+        first["outcome"] == "sent" || first["outcome"] == "deferred",
+        "{out}"
+    );
+    qualify()
+        .args(["reengage", "--now", "yesterday"])
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .failure();
+}
