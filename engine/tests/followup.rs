@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{cid, tid};
+use common::{cid, say, stored, tid};
 
 use qualify_engine::conversation::{FollowUpOptions, Outcome};
 use qualify_engine::text::compliance::{classify, Request};
@@ -53,16 +53,15 @@ fn run_at(
 #[test]
 fn each_stage_once_per_silence_and_nothing_after_the_last() {
     let (engine, clock) = setup();
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("c1"),
-            &Inbound {
-                name: Some("Maria".into()),
-                ..msg("We want to buy a house")
-            },
-        )
-        .unwrap();
+    say(
+        &engine,
+        "default",
+        "c1",
+        &Inbound {
+            name: Some("Maria".into()),
+            ..msg("We want to buy a house")
+        },
+    );
     assert!(run_at(&engine, &clock, 23).is_empty());
     let r = run_at(&engine, &clock, 24);
     assert_eq!(r.len(), 1);
@@ -81,30 +80,18 @@ fn each_stage_once_per_silence_and_nothing_after_the_last() {
         run_at(&engine, &clock, 200).is_empty(),
         "nothing after the last stage"
     );
-    let c = engine
-        .contacts()
-        .get(&tid("default"), &cid("c1"))
-        .unwrap()
-        .unwrap();
+    let c = stored(&engine, "default", "c1");
     assert_eq!(c.followup.stage, 3);
 }
 
 #[test]
 fn a_reply_resets_the_silence() {
     let (engine, clock) = setup();
-    engine
-        .ingest(&tid("default"), &cid("c1"), &msg("selling my place"))
-        .unwrap();
+    say(&engine, "default", "c1", &msg("selling my place"));
     assert_eq!(run_at(&engine, &clock, 24)[0].1, Some(24));
     // The lead answers at +30 h: the next follow-up is a 24 h one again, from +30 h.
     clock.set(T0.parse::<jiff::Timestamp>().unwrap() + jiff::SignedDuration::from_hours(30));
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("c1"),
-            &Inbound::text("still thinking"),
-        )
-        .unwrap();
+    say(&engine, "default", "c1", &Inbound::text("still thinking"));
     assert!(
         run_at(&engine, &clock, 48).is_empty(),
         "the old 48 h stage is gone"
@@ -121,9 +108,7 @@ fn a_reply_resets_the_silence() {
 #[test]
 fn after_downtime_only_the_latest_due_stage_is_sent() {
     let (engine, clock) = setup();
-    engine
-        .ingest(&tid("default"), &cid("c1"), &msg("hi"))
-        .unwrap();
+    say(&engine, "default", "c1", &msg("hi"));
     let r = run_at(&engine, &clock, 73);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].1, Some(72));
@@ -134,16 +119,15 @@ fn after_downtime_only_the_latest_due_stage_is_sent() {
 fn general_templates_need_no_action_and_names_never_read_none() {
     let (engine, clock) = setup();
     // "listen" is not "list": the goal stays unknown, so the general template is used.
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("c1"),
-            &Inbound {
-                name: Some("None".into()),
-                ..msg("listen, call me later")
-            },
-        )
-        .unwrap();
+    say(
+        &engine,
+        "default",
+        "c1",
+        &Inbound {
+            name: Some("None".into()),
+            ..msg("listen, call me later")
+        },
+    );
     let r = run_at(&engine, &clock, 24);
     let text = r[0].2.clone().unwrap();
     assert_eq!(text, "Hey there! Just checking in - are you still thinking about buying or selling, or have you put it on hold?");
@@ -160,26 +144,24 @@ fn quiet_hours_defer_in_the_contacts_time_zone() {
     let (engine, clock) = setup();
     // Ingest at 03:00 UTC on Jan 13 = 22:00 in New York (EST, UTC-5).
     clock.set("2026-01-13T03:00:00Z".parse().unwrap());
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("ny"),
-            &Inbound {
-                timezone: Some("America/New_York".into()),
-                ..msg("buying")
-            },
-        )
-        .unwrap();
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("la"),
-            &Inbound {
-                timezone: Some("America/Los_Angeles".into()),
-                ..msg("buying")
-            },
-        )
-        .unwrap();
+    say(
+        &engine,
+        "default",
+        "ny",
+        &Inbound {
+            timezone: Some("America/New_York".into()),
+            ..msg("buying")
+        },
+    );
+    say(
+        &engine,
+        "default",
+        "la",
+        &Inbound {
+            timezone: Some("America/Los_Angeles".into()),
+            ..msg("buying")
+        },
+    );
     clock.set("2026-01-14T03:00:00Z".parse().unwrap()); // 22:00 NY, 19:00 LA
     let report = engine.followups().run(&FollowUpOptions::default()).unwrap();
     let ny = report.outcomes.iter().find(|o| o.contact == "ny").unwrap();
@@ -207,16 +189,15 @@ fn quiet_hours_across_a_dst_change() {
     // deferred to 09:00 EDT on Mar 8, which is 13:00 UTC (not 14:00 as in winter).
     let (engine, clock) = setup();
     clock.set("2026-03-07T03:30:00Z".parse().unwrap());
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("ny"),
-            &Inbound {
-                timezone: Some("America/New_York".into()),
-                ..msg("buying")
-            },
-        )
-        .unwrap();
+    say(
+        &engine,
+        "default",
+        "ny",
+        &Inbound {
+            timezone: Some("America/New_York".into()),
+            ..msg("buying")
+        },
+    );
     clock.set("2026-03-08T03:30:00Z".parse().unwrap());
     let r = engine.followups().run(&FollowUpOptions::default()).unwrap();
     assert_eq!(r.outcomes[0].outcome, Outcome::Deferred);
@@ -229,50 +210,27 @@ fn quiet_hours_across_a_dst_change() {
 #[test]
 fn opt_out_stops_everything_and_start_resubscribes() {
     let (engine, clock) = setup();
-    engine
-        .ingest(&tid("default"), &cid("c1"), &msg("buying in Plano"))
-        .unwrap();
+    say(&engine, "default", "c1", &msg("buying in Plano"));
     clock.advance_secs(3600);
-    let r = engine
-        .ingest(&tid("default"), &cid("c1"), &Inbound::text("STOP"))
-        .unwrap();
+    let r = say(&engine, "default", "c1", &Inbound::text("STOP"));
     assert_eq!(r.compliance, Some(Request::OptOut));
     assert!(r.decision.next_question.is_none() && !r.decision.active);
     assert_eq!(r.actions.len(), 1, "one confirmation: {:?}", r.actions);
     assert!(format!("{:?}", r.actions[0]).contains("unsubscribed"));
     // A second STOP: no second confirmation.
-    let r = engine
-        .ingest(&tid("default"), &cid("c1"), &Inbound::text("stop"))
-        .unwrap();
+    let r = say(&engine, "default", "c1", &Inbound::text("stop"));
     assert!(r.actions.is_empty(), "{:?}", r.actions);
     // Other messages while opted out: no question, no follow-ups.
-    let r = engine
-        .ingest(
-            &tid("default"),
-            &cid("c1"),
-            &Inbound::text("what about 450k"),
-        )
-        .unwrap();
+    let r = say(&engine, "default", "c1", &Inbound::text("what about 450k"));
     assert!(r.decision.next_question.is_none() && r.actions.is_empty());
     assert!(run_at(&engine, &clock, 100).is_empty());
     // START: resubscribed, follow-ups again after the next silence.
-    let r = engine
-        .ingest(&tid("default"), &cid("c1"), &Inbound::text("START"))
-        .unwrap();
+    let r = say(&engine, "default", "c1", &Inbound::text("START"));
     assert_eq!(r.compliance, Some(Request::Resubscribe));
-    assert!(
-        !engine
-            .contacts()
-            .get(&tid("default"), &cid("c1"))
-            .unwrap()
-            .unwrap()
-            .opted_out
-    );
+    assert!(!stored(&engine, "default", "c1").opted_out);
     assert_eq!(run_at(&engine, &clock, 124)[0].0, "sent");
     // HELP answers with the contact line.
-    let r = engine
-        .ingest(&tid("default"), &cid("c1"), &Inbound::text("help"))
-        .unwrap();
+    let r = say(&engine, "default", "c1", &Inbound::text("help"));
     assert!(format!("{:?}", r.actions).contains("Call (214) 555-0100"));
 }
 
@@ -312,29 +270,23 @@ fn opt_out_phrases_in_english_and_spanish() {
 #[test]
 fn deactivated_and_handed_off_contacts_are_skipped() {
     let (engine, clock) = setup();
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("hot"),
-            &msg("buying in Plano, 450k, asap"),
-        )
-        .unwrap();
-    engine
-        .ingest(&tid("default"), &cid("off"), &msg("buying"))
-        .unwrap();
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("off"),
-            &Inbound {
-                tags: Some(vec!["Hit List".into(), "AI-Off".into()]),
-                ..Inbound::text("ok")
-            },
-        )
-        .unwrap();
-    engine
-        .ingest(&tid("default"), &cid("ok"), &msg("buying"))
-        .unwrap();
+    say(
+        &engine,
+        "default",
+        "hot",
+        &msg("buying in Plano, 450k, asap"),
+    );
+    say(&engine, "default", "off", &msg("buying"));
+    say(
+        &engine,
+        "default",
+        "off",
+        &Inbound {
+            tags: Some(vec!["Hit List".into(), "AI-Off".into()]),
+            ..Inbound::text("ok")
+        },
+    );
+    say(&engine, "default", "ok", &msg("buying"));
     let r = run_at(&engine, &clock, 25);
     let sent: Vec<_> = r.iter().filter(|(o, _, _)| o == "sent").collect();
     assert_eq!(sent.len(), 1, "{r:?}");

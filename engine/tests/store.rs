@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cid, shipped_rules, tid};
+use common::{cid, say, shipped_rules, stored, tid};
 use qualify_engine::{ContactId, Engine, Error, Inbound, ManualClock, SecretKey, Store, TenantId};
 use redb::{ReadableDatabase, TableDefinition};
 use std::path::Path;
@@ -35,59 +35,42 @@ fn a_conversation_accumulates_and_survives_reopening() {
     let key = SecretKey::generate();
     {
         let engine = engine_on(&file, &key);
-        let r = engine
-            .ingest(
-                &tid("default"),
-                &cid("lead-1"),
-                &hit("Hi! Looking to buy a place"),
-            )
-            .unwrap();
+        let r = say(
+            &engine,
+            "default",
+            "lead-1",
+            &hit("Hi! Looking to buy a place"),
+        );
         assert_eq!((r.decision.score, r.decision.class.as_str()), (0, "cold"));
         assert_eq!(r.decision.question.as_ref().unwrap().id, "budget");
-        let r = engine
-            .ingest(
-                &tid("default"),
-                &cid("lead-1"),
-                &Inbound::text("around 450k"),
-            )
-            .unwrap();
+        let r = say(&engine, "default", "lead-1", &Inbound::text("around 450k"));
         assert_eq!((r.decision.score, r.decision.class.as_str()), (1, "cold"));
-        let r = engine
-            .ingest(
-                &tid("default"),
-                &cid("lead-1"),
-                &Inbound::text("somewhere in Frisco"),
-            )
-            .unwrap();
+        let r = say(
+            &engine,
+            "default",
+            "lead-1",
+            &Inbound::text("somewhere in Frisco"),
+        );
         assert_eq!((r.decision.score, r.decision.class.as_str()), (2, "warm"));
         assert_eq!(r.decision.question.as_ref().unwrap().id, "timeline");
     }
     // Reopen the real file: everything is still there, and the next message goes hot.
     let engine = engine_on(&file, &key);
-    let c = engine
-        .contacts()
-        .get(&tid("default"), &cid("lead-1"))
-        .unwrap()
-        .unwrap();
+    let c = stored(&engine, "default", "lead-1");
     assert_eq!(c.facts["budget"], 450_000);
     assert_eq!(c.facts["location"], "Frisco");
     assert!(c.tags.contains(&"Warm-Lead".to_string()));
     // Three inbound messages and the three questions asked after them.
     assert_eq!(c.history.len(), 6);
-    let r = engine
-        .ingest(
-            &tid("default"),
-            &cid("lead-1"),
-            &Inbound::text("not sure, maybe asap"),
-        )
-        .unwrap();
+    let r = say(
+        &engine,
+        "default",
+        "lead-1",
+        &Inbound::text("not sure, maybe asap"),
+    );
     assert_eq!(r.decision.class.as_str(), "hot");
     assert_eq!(r.decision.remove_tags, ["Warm-Lead", "AI-Engaged"]);
-    let c = engine
-        .contacts()
-        .get(&tid("default"), &cid("lead-1"))
-        .unwrap()
-        .unwrap();
+    let c = stored(&engine, "default", "lead-1");
     assert!(c.tags.contains(&"Hot-Lead".to_string()) && !c.tags.contains(&"Warm-Lead".to_string()));
 }
 
@@ -97,17 +80,14 @@ fn an_unsure_answer_to_the_stored_question_is_recorded_not_counted() {
         .store(Store::in_memory(SecretKey::generate()).unwrap())
         .build()
         .unwrap();
-    let r = engine
-        .ingest(&tid("default"), &cid("c"), &hit("hello, we want to buy"))
-        .unwrap();
+    let r = say(&engine, "default", "c", &hit("hello, we want to buy"));
     assert_eq!(r.decision.question.unwrap().id, "budget");
-    let r = engine
-        .ingest(
-            &tid("default"),
-            &cid("c"),
-            &Inbound::text("honestly no idea yet"),
-        )
-        .unwrap();
+    let r = say(
+        &engine,
+        "default",
+        "c",
+        &Inbound::text("honestly no idea yet"),
+    );
     assert_eq!(r.decision.facts["budget"], "no idea");
     assert_eq!(r.decision.score, 0);
 }
@@ -125,19 +105,14 @@ fn history_keeps_the_last_n_messages() {
         .build()
         .unwrap();
     for i in 0..5 {
-        engine
-            .ingest(
-                &tid("short"),
-                &cid("c"),
-                &Inbound::text(format!("message {i}")),
-            )
-            .unwrap();
+        say(
+            &engine,
+            "short",
+            "c",
+            &Inbound::text(format!("message {i}")),
+        );
     }
-    let c = engine
-        .contacts()
-        .get(&tid("short"), &cid("c"))
-        .unwrap()
-        .unwrap();
+    let c = stored(&engine, "short", "c");
     assert_eq!(c.history.len(), 3);
     assert_eq!(
         c.history.last().unwrap().from,
@@ -152,26 +127,10 @@ fn tenants_are_isolated() {
         .store(Store::in_memory(SecretKey::generate()).unwrap())
         .build()
         .unwrap();
-    engine
-        .ingest(
-            &tid("default"),
-            &cid("same-id"),
-            &hit("budget 450k in Plano"),
-        )
-        .unwrap();
-    engine
-        .ingest(&tid("points"), &cid("same-id"), &hit("just looking"))
-        .unwrap();
-    let a = engine
-        .contacts()
-        .get(&tid("default"), &cid("same-id"))
-        .unwrap()
-        .unwrap();
-    let b = engine
-        .contacts()
-        .get(&tid("points"), &cid("same-id"))
-        .unwrap()
-        .unwrap();
+    say(&engine, "default", "same-id", &hit("budget 450k in Plano"));
+    say(&engine, "points", "same-id", &hit("just looking"));
+    let a = stored(&engine, "default", "same-id");
+    let b = stored(&engine, "points", "same-id");
     assert_eq!(a.facts["budget"], 450_000);
     assert!(b.facts.get("budget").is_none());
     // Another tenant (even one without rules) sees nothing, and cannot erase.
@@ -252,15 +211,9 @@ fn tampered_and_moved_values_fail_to_open_clearly() {
     let key = SecretKey::generate();
     {
         let engine = engine_on(&file, &key);
-        engine
-            .ingest(&tid("default"), &cid("alice"), &hit("450k in Plano"))
-            .unwrap();
-        engine
-            .ingest(&tid("default"), &cid("bob"), &hit("hello"))
-            .unwrap();
-        engine
-            .ingest(&tid("points"), &cid("carol"), &hit("hello"))
-            .unwrap();
+        say(&engine, "default", "alice", &hit("450k in Plano"));
+        say(&engine, "default", "bob", &hit("hello"));
+        say(&engine, "points", "carol", &hit("hello"));
     }
     let alice = raw(&file, "default", "alice");
     // A flipped ciphertext byte.
@@ -329,12 +282,8 @@ fn nothing_readable_in_the_database_file() {
             name: Some("Marguerite".into()),
             ..hit("I'm relocating, want 450k in Bishop Arts. Call 214-555-0199 or marguerite.dupont@example.com")
         };
-        engine.ingest(&tid("default"), &cid("c-1"), &msg).unwrap();
-        let c = engine
-            .contacts()
-            .get(&tid("default"), &cid("c-1"))
-            .unwrap()
-            .unwrap();
+        say(&engine, "default", "c-1", &msg);
+        let c = stored(&engine, "default", "c-1");
         assert_eq!(c.facts["name"], "Marguerite");
         assert_eq!(c.facts["location"], "Bishop Arts");
     }
@@ -355,24 +304,19 @@ fn redacted_history_keeps_nothing_raw_but_extraction_saw_it() {
         .store(Store::in_memory(SecretKey::generate()).unwrap())
         .build()
         .unwrap();
-    let r = engine
-        .ingest(
-            &tid("default"),
-            &cid("c"),
-            &hit("my card is 4111 1111 1111 1111, budget 300k"),
-        )
-        .unwrap();
+    let r = say(
+        &engine,
+        "default",
+        "c",
+        &hit("my card is 4111 1111 1111 1111, budget 300k"),
+    );
     assert_eq!(
         r.stored_text,
         "my card is [REDACTED_CREDIT_CARD], budget 300k"
     );
     assert_eq!(r.findings.len(), 1);
     assert_eq!(r.decision.facts["budget"], 300_000);
-    let c = engine
-        .contacts()
-        .get(&tid("default"), &cid("c"))
-        .unwrap()
-        .unwrap();
+    let c = stored(&engine, "default", "c");
     assert!(c.history.iter().all(|m| !m.text.contains("4111")));
 }
 
@@ -382,15 +326,9 @@ fn export_erase_and_crypto_shredding() {
     let file = dir.path().join("q.redb");
     let key = SecretKey::generate();
     let engine = engine_on(&file, &key);
-    engine
-        .ingest(&tid("default"), &cid("c1"), &hit("buying in Allen"))
-        .unwrap();
-    engine
-        .ingest(&tid("default"), &cid("c2"), &hit("selling"))
-        .unwrap();
-    engine
-        .ingest(&tid("points"), &cid("c1"), &hit("hi"))
-        .unwrap();
+    say(&engine, "default", "c1", &hit("buying in Allen"));
+    say(&engine, "default", "c2", &hit("selling"));
+    say(&engine, "points", "c1", &hit("hi"));
     let export = engine
         .contacts()
         .export(&tid("default"), &cid("c1"))
@@ -429,19 +367,8 @@ fn export_erase_and_crypto_shredding() {
         "other tenants untouched"
     );
     // The tenant starts afresh with a new data key.
-    engine
-        .ingest(&tid("default"), &cid("c2"), &hit("hello again"))
-        .unwrap();
-    assert_eq!(
-        engine
-            .contacts()
-            .get(&tid("default"), &cid("c2"))
-            .unwrap()
-            .unwrap()
-            .history
-            .len(),
-        2
-    );
+    say(&engine, "default", "c2", &hit("hello again"));
+    assert_eq!(stored(&engine, "default", "c2").history.len(), 2);
 }
 
 #[test]
@@ -452,17 +379,13 @@ fn a_shredded_tenant_copy_cannot_be_opened() {
     let key = SecretKey::generate();
     {
         let engine = engine_on(&file, &key);
-        engine
-            .ingest(&tid("default"), &cid("c1"), &hit("450k"))
-            .unwrap();
+        say(&engine, "default", "c1", &hit("450k"));
     }
     let backup = raw(&file, "default", "c1");
     {
         let engine = engine_on(&file, &key);
         engine.accounts().erase_data(&tid("default")).unwrap();
-        engine
-            .ingest(&tid("default"), &cid("other"), &hit("hi"))
-            .unwrap(); // new key version 1
+        say(&engine, "default", "other", &hit("hi")); // new key version 1
     }
     tamper(&file, |t| {
         t.insert(("default", "c1"), backup.as_slice()).unwrap();
@@ -482,16 +405,12 @@ fn master_and_tenant_key_rotation() {
     let new = SecretKey::generate();
     {
         let engine = engine_on(&file, &old);
-        engine
-            .ingest(&tid("default"), &cid("c1"), &hit("450k"))
-            .unwrap();
+        say(&engine, "default", "c1", &hit("450k"));
         assert_eq!(
             engine.accounts().rotate_data_key(&tid("default")).unwrap(),
             2
         );
-        engine
-            .ingest(&tid("default"), &cid("c2"), &hit("300k"))
-            .unwrap(); // sealed under v2
+        say(&engine, "default", "c2", &hit("300k")); // sealed under v2
         assert_eq!(
             engine
                 .store()
@@ -501,39 +420,15 @@ fn master_and_tenant_key_rotation() {
             2
         );
         // Still serving after rotation, no restart.
-        assert_eq!(
-            engine
-                .contacts()
-                .get(&tid("default"), &cid("c1"))
-                .unwrap()
-                .unwrap()
-                .facts["budget"],
-            450_000
-        );
+        assert_eq!(stored(&engine, "default", "c1").facts["budget"], 450_000);
     }
     assert!(matches!(
         Store::open(&file, old),
         Err(Error::WrongMasterKey)
     ));
     let engine = engine_on(&file, &new);
-    assert_eq!(
-        engine
-            .contacts()
-            .get(&tid("default"), &cid("c1"))
-            .unwrap()
-            .unwrap()
-            .facts["budget"],
-        450_000
-    );
-    assert_eq!(
-        engine
-            .contacts()
-            .get(&tid("default"), &cid("c2"))
-            .unwrap()
-            .unwrap()
-            .facts["budget"],
-        300_000
-    );
+    assert_eq!(stored(&engine, "default", "c1").facts["budget"], 450_000);
+    assert_eq!(stored(&engine, "default", "c2").facts["budget"], 300_000);
 }
 
 #[test]
@@ -544,14 +439,8 @@ fn the_clock_is_an_argument() {
         .clock(ManualClock::new(at))
         .build()
         .unwrap();
-    engine
-        .ingest(&tid("default"), &cid("c"), &hit("hi"))
-        .unwrap();
-    let c = engine
-        .contacts()
-        .get(&tid("default"), &cid("c"))
-        .unwrap()
-        .unwrap();
+    say(&engine, "default", "c", &hit("hi"));
+    let c = stored(&engine, "default", "c");
     assert_eq!(c.last_inbound_at, Some(at));
     assert_eq!(c.created_at, at);
 }

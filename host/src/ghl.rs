@@ -54,39 +54,7 @@ impl GhlClient {
         action: &Action,
     ) -> Result<(), CallError> {
         self.per_location.until_key_ready(location).await;
-        let contact = &action.contact;
-        let (method, path, version, body) = match &action.kind {
-            ActionKind::AddTags { tags } => (
-                reqwest::Method::POST,
-                format!("/contacts/{contact}/tags"),
-                VERSION_CONTACTS,
-                json!({"tags": tags}),
-            ),
-            ActionKind::RemoveTags { tags } => (
-                reqwest::Method::DELETE,
-                format!("/contacts/{contact}/tags"),
-                VERSION_CONTACTS,
-                json!({"tags": tags}),
-            ),
-            ActionKind::SendMessage { message, channel } => (
-                reqwest::Method::POST,
-                "/conversations/messages".to_string(),
-                VERSION_CONVERSATIONS,
-                json!({"type": channel, "contactId": contact, "message": message}),
-            ),
-            ActionKind::TriggerWorkflow { workflow_id } => (
-                reqwest::Method::POST,
-                format!("/contacts/{contact}/workflow/{workflow_id}"),
-                VERSION_CONTACTS,
-                json!({}),
-            ),
-            ActionKind::UpdateCustomField { field, value } => (
-                reqwest::Method::PUT,
-                format!("/contacts/{contact}"),
-                VERSION_CONTACTS,
-                json!({"customFields": [{"id": field, "value": value}]}),
-            ),
-        };
+        let (method, path, version, body) = request(action);
         let resp = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -104,34 +72,61 @@ impl GhlClient {
         if status.is_success() {
             return Ok(());
         }
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs)
-            .or_else(|| {
-                // GHL's own hint: remaining budget zero -> wait out the interval.
-                let h = resp.headers();
-                let remaining = h
-                    .get("x-ratelimit-remaining")?
-                    .to_str()
-                    .ok()?
-                    .parse::<u64>()
-                    .ok()?;
-                let interval = h
-                    .get("x-ratelimit-interval-milliseconds")?
-                    .to_str()
-                    .ok()?
-                    .parse::<u64>()
-                    .ok()?;
-                (remaining == 0).then(|| Duration::from_millis(interval))
-            });
         Err(CallError {
             message: format!("GoHighLevel answered {status}"),
-            retry_after,
+            retry_after: retry_after(resp.headers()),
         })
     }
+}
+
+/// The API call for an action: method, path, API version and JSON body.
+fn request(action: &Action) -> (reqwest::Method, String, &'static str, serde_json::Value) {
+    let contact = &action.contact;
+    match &action.kind {
+        ActionKind::AddTags { tags } => (
+            reqwest::Method::POST,
+            format!("/contacts/{contact}/tags"),
+            VERSION_CONTACTS,
+            json!({"tags": tags}),
+        ),
+        ActionKind::RemoveTags { tags } => (
+            reqwest::Method::DELETE,
+            format!("/contacts/{contact}/tags"),
+            VERSION_CONTACTS,
+            json!({"tags": tags}),
+        ),
+        ActionKind::SendMessage { message, channel } => (
+            reqwest::Method::POST,
+            "/conversations/messages".to_string(),
+            VERSION_CONVERSATIONS,
+            json!({"type": channel, "contactId": contact, "message": message}),
+        ),
+        ActionKind::TriggerWorkflow { workflow_id } => (
+            reqwest::Method::POST,
+            format!("/contacts/{contact}/workflow/{workflow_id}"),
+            VERSION_CONTACTS,
+            json!({}),
+        ),
+        ActionKind::UpdateCustomField { field, value } => (
+            reqwest::Method::PUT,
+            format!("/contacts/{contact}"),
+            VERSION_CONTACTS,
+            json!({"customFields": [{"id": field, "value": value}]}),
+        ),
+    }
+}
+
+/// How long GoHighLevel asked us to wait: `Retry-After` (seconds), else its own hint
+/// (no requests remaining: wait out the interval).
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let number = |name: &str| h.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    number(reqwest::header::RETRY_AFTER.as_str())
+        .map(Duration::from_secs)
+        .or_else(|| {
+            let remaining = number("x-ratelimit-remaining")?;
+            let interval = number("x-ratelimit-interval-milliseconds")?;
+            (remaining == 0).then(|| Duration::from_millis(interval))
+        })
 }
 
 /// Backoff before retry number `attempts + 1`: `base` doubled per attempt, at most 5 min.

@@ -18,14 +18,29 @@ fn json_out(out: &[u8]) -> Value {
     serde_json::from_slice(out).unwrap()
 }
 
-/// Runs a command that must succeed; its standard output.
-trait StdoutOk {
-    fn stdout_ok(&mut self) -> Vec<u8>;
+/// What a failed command printed.
+struct Failed {
+    stdout: String,
+    stderr: String,
 }
 
-impl StdoutOk for Command {
+/// Runs a command that must succeed (its standard output) or fail (what it printed).
+trait Outcome {
+    fn stdout_ok(&mut self) -> Vec<u8>;
+    fn fails(&mut self) -> Failed;
+}
+
+impl Outcome for Command {
     fn stdout_ok(&mut self) -> Vec<u8> {
         self.assert().success().get_output().stdout.clone()
+    }
+
+    fn fails(&mut self) -> Failed {
+        let out = self.assert().failure().get_output().clone();
+        Failed {
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
     }
 }
 
@@ -79,12 +94,11 @@ fn jsonl_scores_every_line_in_order_and_reports_bad_ones() {
         r#"{"tags": ["Hit List"], "facts": {"budget": 1, "location": "Plano", "timeline": "asap"}}"#,
         "\n",
     );
-    let assert = qualify()
+    let failed = qualify()
         .args(["score", "--jsonl"])
         .write_stdin(input)
-        .assert()
-        .failure();
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+        .fails();
+    let out = failed.stdout.clone();
     let lines: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -97,36 +111,33 @@ fn jsonl_scores_every_line_in_order_and_reports_bad_ones() {
         .unwrap()
         .starts_with("invalid lead"));
     assert_eq!(lines[2]["class"], "hot");
-    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    let err = failed.stderr.clone();
     assert!(err.contains("line 2: invalid lead"), "{err}");
 }
 
 #[test]
 fn malformed_json_is_one_line_on_stderr_and_a_failure() {
-    let assert = qualify()
+    let failed = qualify()
         .args(["score", "-"])
         .write_stdin("{\"facts\": [1,")
-        .assert()
-        .failure();
-    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        .fails();
+    let err = failed.stderr.clone();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("qualify: error: invalid lead:"), "{err}");
-    assert!(assert.get_output().stdout.is_empty());
+    assert!(failed.stdout.is_empty());
 }
 
 #[test]
 fn unknown_and_invalid_tenants_are_clear_errors() {
-    let assert = qualify()
+    let failed = qualify()
         .args(["score", "--tenant", "nobody", "examples/lead.json"])
-        .assert()
-        .failure();
-    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        .fails();
+    let err = failed.stderr.clone();
     assert_eq!(err.trim(), "qualify: error: unknown tenant \"nobody\"");
-    let assert = qualify()
+    let failed = qualify()
         .args(["score", "--tenant", "../etc", "examples/lead.json"])
-        .assert()
-        .failure();
-    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        .fails();
+    let err = failed.stderr.clone();
     assert!(err.contains("invalid tenant id \"../etc\""), "{err}");
     qualify()
         .args(["score", "no-such-file.json"])
@@ -152,13 +163,12 @@ fn check_fails_with_file_line_column() {
         &file,
         "fn score(lead, cfg) {\n    let x = 1 +;\n}\nfn next_question(a, b, c) { () }\n",
     );
-    let assert = qualify()
+    let failed = qualify()
         .arg("check")
         .arg("--rules")
         .arg(dir.path())
-        .assert()
-        .failure();
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+        .fails();
+    let out = failed.stdout.clone();
     let line = out.lines().next().unwrap();
     assert!(
         line.starts_with(&format!("{}:2:16: ", file.display())),
@@ -174,13 +184,12 @@ fn check_rejects_a_question_over_the_segment_budget() {
         &dir.path().join("wordy/tenant.yaml"),
         &format!("questions:\n  buyer:\n    budget: \"{long}\"\n"),
     );
-    let assert = qualify()
+    let failed = qualify()
         .arg("check")
         .arg("--rules")
         .arg(dir.path())
-        .assert()
-        .failure();
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+        .fails();
+    let out = failed.stdout.clone();
     assert!(
         out.contains("wordy/tenant.yaml: questions.buyer.budget: 2 SMS segments"),
         "{out}"
@@ -204,13 +213,8 @@ fn test_fails_when_a_case_fails() {
         &dir.path().join("points/cases.yaml"),
         "- name: wrong\n  lead: {tags: [Hit List]}\n  expect: {class: hot}\n",
     );
-    let assert = qualify()
-        .arg("test")
-        .arg("--rules")
-        .arg(dir.path())
-        .assert()
-        .failure();
-    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let failed = qualify().arg("test").arg("--rules").arg(dir.path()).fails();
+    let out = failed.stdout.clone();
     assert!(
         out.contains("FAIL points: wrong\n       class: expected hot, got cold"),
         "{out}"
@@ -308,16 +312,15 @@ fn a_wrong_key_is_a_clear_error_and_rotation_keeps_data() {
     let other = dir.path().join("other.key");
     let key = qualify().args(["keys", "generate"]).stdout_ok();
     std::fs::write(&other, key).unwrap();
-    let assert = run(&[
+    let failed = run(&[
         "contact",
         "show",
         "c1",
         "--key-file",
         other.to_str().unwrap(),
     ])
-    .assert()
-    .failure();
-    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    .fails();
+    let err = failed.stderr.clone();
     assert!(err.contains("wrong master key"), "{err}");
     // Rotating to that key makes it the one.
     run(&["keys", "rotate", "--new-key-file", other.to_str().unwrap()])

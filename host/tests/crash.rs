@@ -4,7 +4,7 @@
 #[path = "../../engine/tests/common/mod.rs"]
 mod common;
 
-use common::{cid, tid};
+use common::{cid, say, stored, tid};
 
 use qualify_engine::model::Author;
 use qualify_engine::{Engine, SecretKey, Store};
@@ -89,13 +89,12 @@ fn every_acknowledged_message_survives_a_kill() {
         assert_eq!(*t, format!("message number {i}"));
     }
     // And the store still takes writes.
-    engine
-        .ingest(
-            &tid("points"),
-            &cid("lead-7"),
-            &qualify_engine::Inbound::text("after the crash"),
-        )
-        .unwrap();
+    say(
+        &engine,
+        "points",
+        "lead-7",
+        &qualify_engine::Inbound::text("after the crash"),
+    );
 }
 
 #[test]
@@ -121,9 +120,7 @@ fn a_killed_follow_up_run_neither_double_sends_nor_skips() {
                 tags: Some(vec!["Hit List".into()]),
                 ..qualify_engine::Inbound::text("we want to buy")
             };
-            engine
-                .ingest(&tid("default"), &cid(&format!("c{i}")), &msg)
-                .unwrap();
+            say(&engine, "default", &format!("c{i}"), &msg);
         }
     }
     let run = || {
@@ -158,11 +155,7 @@ fn a_killed_follow_up_run_neither_double_sends_nor_skips() {
         .build()
         .unwrap();
     for i in 0..contacts {
-        let c = engine
-            .contacts()
-            .get(&tid("default"), &cid(&format!("c{i}")))
-            .unwrap()
-            .unwrap();
+        let c = stored(&engine, "default", &format!("c{i}"));
         let followups = c
             .history
             .iter()

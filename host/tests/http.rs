@@ -71,16 +71,32 @@ fn config() -> Config {
 }
 
 async fn add_tenant(http: &reqwest::Client, base: &str, body: Value) -> String {
-    let r = http
-        .post(format!("{base}/admin/tenants"))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        http,
+        Method::POST,
+        format!("{base}/admin/tenants"),
+        ADMIN,
+        Some(&body),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let v: Value = r.json().await.unwrap();
     v["api_key"].as_str().unwrap().to_string()
+}
+
+/// One request with a bearer key and, optionally, a JSON body.
+async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: impl reqwest::IntoUrl,
+    key: &str,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut req = http.request(method, url).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    req.send().await.unwrap()
 }
 
 async fn error_of(r: reqwest::Response) -> (StatusCode, String) {
@@ -104,13 +120,14 @@ async fn scoring_conversations_privacy_and_every_error_status() {
     let key_b = add_tenant(&http, base, json!({"tenant": "team-b"})).await;
 
     // Stateless scoring: same output as `qualify score`.
-    let r = http
-        .post(format!("{base}/v1/score"))
-        .bearer_auth(&key_a)
-        .json(&json!({"tags": ["Hit List"], "facts": {"budget": 450000, "location": "Plano"}}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::POST,
+        format!("{base}/v1/score"),
+        &key_a,
+        Some(&json!({"tags": ["Hit List"], "facts": {"budget": 450000, "location": "Plano"}})),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let d: Value = r.json().await.unwrap();
     assert_eq!(
@@ -135,13 +152,14 @@ async fn scoring_conversations_privacy_and_every_error_status() {
         if i == 0 {
             body["tags"] = json!(["Hit List"]);
         }
-        let r = http
-            .post(format!("{base}/v1/contacts/lead-1/messages"))
-            .bearer_auth(&key_a)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = send(
+            &http,
+            Method::POST,
+            format!("{base}/v1/contacts/lead-1/messages"),
+            &key_a,
+            Some(&body),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK);
         let v: Value = r.json().await.unwrap();
         classes.push(v["decision"]["class"].as_str().unwrap().to_string());
@@ -152,39 +170,52 @@ async fn scoring_conversations_privacy_and_every_error_status() {
     }
     assert_eq!(classes, ["cold", "cold", "warm", "hot"]);
 
-    let r = http
-        .get(format!("{base}/v1/contacts/lead-1"))
-        .bearer_auth(&key_a)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::GET,
+        format!("{base}/v1/contacts/lead-1"),
+        &key_a,
+        None,
+    )
+    .await;
     let c: Value = r.json().await.unwrap();
     assert_eq!(c["facts"]["location"], "Frisco");
-    let r = http
-        .get(format!("{base}/v1/contacts/lead-1/export"))
-        .bearer_auth(&key_a)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::GET,
+        format!("{base}/v1/contacts/lead-1/export"),
+        &key_a,
+        None,
+    )
+    .await;
     assert_eq!(r.json::<Value>().await.unwrap()["contact"]["id"], "lead-1");
 
     // Tenant B's key on tenant A's contact: not found, nothing leaked, nothing erased.
     for r in [
-        http.get(format!("{base}/v1/contacts/lead-1"))
-            .bearer_auth(&key_b)
-            .send()
-            .await
-            .unwrap(),
-        http.get(format!("{base}/v1/contacts/lead-1/export"))
-            .bearer_auth(&key_b)
-            .send()
-            .await
-            .unwrap(),
-        http.delete(format!("{base}/v1/contacts/lead-1"))
-            .bearer_auth(&key_b)
-            .send()
-            .await
-            .unwrap(),
+        send(
+            &http,
+            Method::GET,
+            format!("{base}/v1/contacts/lead-1"),
+            &key_b,
+            None,
+        )
+        .await,
+        send(
+            &http,
+            Method::GET,
+            format!("{base}/v1/contacts/lead-1/export"),
+            &key_b,
+            None,
+        )
+        .await,
+        send(
+            &http,
+            Method::DELETE,
+            format!("{base}/v1/contacts/lead-1"),
+            &key_b,
+            None,
+        )
+        .await,
     ] {
         let status = r.status();
         let text = r.text().await.unwrap();
@@ -192,31 +223,37 @@ async fn scoring_conversations_privacy_and_every_error_status() {
         assert!(!text.contains("Frisco"), "{text}");
     }
     // A tenant key on the admin API.
-    let r = http
-        .get(format!("{base}/admin/tenants"))
-        .bearer_auth(&key_a)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::GET,
+        format!("{base}/admin/tenants"),
+        &key_a,
+        None,
+    )
+    .await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::FORBIDDEN, "forbidden".into())
     );
 
     // Erase.
-    let r = http
-        .delete(format!("{base}/v1/contacts/lead-1"))
-        .bearer_auth(&key_a)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::DELETE,
+        format!("{base}/v1/contacts/lead-1"),
+        &key_a,
+        None,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = http
-        .get(format!("{base}/v1/contacts/lead-1"))
-        .bearer_auth(&key_a)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::GET,
+        format!("{base}/v1/contacts/lead-1"),
+        &key_a,
+        None,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Errors, each with the JSON error shape.
@@ -226,13 +263,14 @@ async fn scoring_conversations_privacy_and_every_error_status() {
         error_of(r).await,
         (StatusCode::UNAUTHORIZED, "unauthorized".into())
     );
-    let r = http
-        .post(&score)
-        .bearer_auth("qfy_team-a.0000")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::POST,
+        score.clone(),
+        "qfy_team-a.0000",
+        Some(&json!({})),
+    )
+    .await;
     assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
     let r = http
         .post(&score)
@@ -246,74 +284,66 @@ async fn scoring_conversations_privacy_and_every_error_status() {
         error_of(r).await,
         (StatusCode::BAD_REQUEST, "malformed_json".into())
     );
-    let r = http
-        .post(&score)
-        .bearer_auth(&key_a)
-        .json(&json!({"tags": "Hit List"}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::POST,
+        score.clone(),
+        &key_a,
+        Some(&json!({"tags": "Hit List"})),
+    )
+    .await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid".into())
     );
     let huge = json!({"facts": {"note": "x".repeat(70 * 1024)}});
-    let r = http
-        .post(&score)
-        .bearer_auth(&key_a)
-        .json(&huge)
-        .send()
-        .await
-        .unwrap();
+    let r = send(&http, Method::POST, score.clone(), &key_a, Some(&huge)).await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
     );
     let long = json!({"text": "y".repeat(11 * 1024)});
-    let r = http
-        .post(format!("{base}/v1/contacts/c/messages"))
-        .bearer_auth(&key_a)
-        .json(&long)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::POST,
+        format!("{base}/v1/contacts/c/messages"),
+        &key_a,
+        Some(&long),
+    )
+    .await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
     );
-    let r = http
-        .post(format!("{base}/v1/contacts/bad.id/messages"))
-        .bearer_auth(&key_a)
-        .json(&json!({"text": "hi"}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::POST,
+        format!("{base}/v1/contacts/bad.id/messages"),
+        &key_a,
+        Some(&json!({"text": "hi"})),
+    )
+    .await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid".into())
     );
     let r = http.get(format!("{base}/nope")).send().await.unwrap();
     assert_eq!(error_of(r).await.0, StatusCode::NOT_FOUND);
-    let r = http
-        .post(format!("{base}/admin/tenants"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"tenant": "team-a"}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::POST,
+        format!("{base}/admin/tenants"),
+        ADMIN,
+        Some(&json!({"tenant": "team-a"})),
+    )
+    .await;
     assert_eq!(error_of(r).await.0, StatusCode::CONFLICT);
 
     // Rate limit: starter is burst 10, 60/min; the 11th quick request is refused with
     // Retry-After, and a request after that wait succeeds.
     let mut limited = None;
     for _ in 0..12 {
-        let r = http
-            .post(&score)
-            .bearer_auth(&key_b)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
+        let r = send(&http, Method::POST, score.clone(), &key_b, Some(&json!({}))).await;
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
             limited = Some(r);
             break;
@@ -329,23 +359,15 @@ async fn scoring_conversations_privacy_and_every_error_status() {
     assert_eq!(error_of(r).await.1, "rate_limited");
     // Tenant A (another tenant, enterprise) is unaffected.
     assert_eq!(
-        http.post(&score)
-            .bearer_auth(&key_a)
-            .json(&json!({}))
-            .send()
+        send(&http, Method::POST, score.clone(), &key_a, Some(&json!({})))
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_secs(wait)).await;
     assert_eq!(
-        http.post(&score)
-            .bearer_auth(&key_b)
-            .json(&json!({}))
-            .send()
+        send(&http, Method::POST, score.clone(), &key_b, Some(&json!({})))
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );
@@ -581,13 +603,14 @@ async fn actions_reach_ghl_once_with_retries_and_across_an_outage_and_restart() 
     // One message: tags are added with POST (never PUT) and the question is sent once.
     // The first call fails with a 500 and is retried.
     fake.fail_next.store(1, Ordering::SeqCst);
-    let r = http
-        .post(format!("{}/v1/contacts/c1/messages", server.base))
-        .bearer_auth(&api)
-        .json(&json!({"text": "hi, looking to buy around 400k", "tags": ["Hit List"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &http,
+        Method::POST,
+        format!("{}/v1/contacts/c1/messages", server.base),
+        &api,
+        Some(&json!({"text": "hi, looking to buy around 400k", "tags": ["Hit List"]})),
+    )
+    .await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["queued"], true);
     let expected = v["actions"].as_array().unwrap().len();
@@ -622,12 +645,14 @@ async fn actions_reach_ghl_once_with_retries_and_across_an_outage_and_restart() 
         .is_err());
     let before = fake.calls.lock().unwrap().len();
     for text in ["Frisco please", "we are pre-approved"] {
-        http.post(format!("{}/v1/contacts/c1/messages", server.base))
-            .bearer_auth(&api)
-            .json(&json!({"text": text}))
-            .send()
-            .await
-            .unwrap();
+        send(
+            &http,
+            Method::POST,
+            format!("{}/v1/contacts/c1/messages", server.base),
+            &api,
+            Some(&json!({"text": text})),
+        )
+        .await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let queued = server.engine.outbox().len().unwrap();

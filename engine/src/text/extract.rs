@@ -377,6 +377,95 @@ fn not_a_place(word: &str) -> bool {
     STOP.contains(&word)
 }
 
+/// The label of the first pattern that matches.
+fn first_label(list: &[(Regex, &'static str)], text: &str) -> Option<Value> {
+    list.iter()
+        .find(|(r, _)| r.is_match(text))
+        .map(|(_, v)| json!(v))
+}
+
+impl Builtins {
+    /// The fact one category finds in the lower-cased `text` (`original` for names,
+    /// whose capitals matter), as (fact name, value).
+    fn fact(&self, cat: Cat, text: &str, original: &str) -> Option<(&'static str, Value)> {
+        let number = |r: &Regex| r.captures(text).and_then(|c| number_word(&c[1]));
+        Some(match cat {
+            Cat::Budget => ("budget", json!(self.budget(text)?)),
+            Cat::Bedrooms => ("bedrooms", number(&self.bedrooms)?),
+            Cat::Bathrooms => ("bathrooms", number(&self.bathrooms)?),
+            Cat::MustHaves => ("must_haves", self.must_haves(text)?),
+            Cat::Timeline => (
+                "timeline",
+                json!(self.timeline.find(text)?.as_str().to_lowercase()),
+            ),
+            Cat::Financing => ("financing", first_label(&self.financing, text)?),
+            Cat::Motivation => ("motivation", first_label(&self.motivation, text)?),
+            Cat::Condition => ("home_condition", first_label(&self.condition, text)?),
+            Cat::Goal => ("goal", json!(self.goal(text)?)),
+            Cat::Pathway => ("pathway", json!(self.pathway(text)?)),
+            Cat::Name => {
+                let c = self.name.captures(original)?;
+                let name = c.get(1)?.as_str();
+                if not_a_place(name) {
+                    return None;
+                }
+                ("name", json!(name))
+            }
+            Cat::Place | Cat::Unsure => return None,
+        })
+    }
+
+    /// The largest amount written as money (or, after budget words, a bare number of at
+    /// least 10,000), in whole dollars.
+    fn budget(&self, text: &str) -> Option<i64> {
+        let context = self.budget_context.is_match(text);
+        money_mentions(text)
+            .filter(|(n, explicit)| (*explicit || (context && *n >= 10_000.0)) && *n >= 1_000.0)
+            .map(|(n, _)| n)
+            .fold(None, |m: Option<f64>, n| Some(m.map_or(n, |m| m.max(n))))
+            .map(|n| n.round() as i64)
+    }
+
+    /// Must-haves, only after a verb of wanting ("need", "want", "must have").
+    fn must_haves(&self, text: &str) -> Option<Value> {
+        if !self.must_have_verb.is_match(text) {
+            return None;
+        }
+        let list: Vec<Value> = self
+            .must_haves
+            .iter()
+            .filter(|(r, _)| r.is_match(text))
+            .map(|(_, v)| json!(v))
+            .collect();
+        (!list.is_empty()).then_some(Value::Array(list))
+    }
+
+    /// `buy` or `sell`, whichever the message says first.
+    fn goal(&self, text: &str) -> Option<&'static str> {
+        let buy = self.buy.find(text).map(|m| m.start());
+        let sell = self.sell.find(text).map(|m| m.start());
+        match (buy, sell) {
+            (Some(x), Some(y)) => Some(if x <= y { "buy" } else { "sell" }),
+            (Some(_), None) => Some("buy"),
+            (None, Some(_)) => Some("sell"),
+            (None, None) => None,
+        }
+    }
+
+    /// `wholesale` or `listing`, from the prototype's phrases.
+    fn pathway(&self, text: &str) -> Option<&'static str> {
+        if self.wholesale.is_match(text) {
+            Some("wholesale")
+        } else if self.listing.is_match(text)
+            || (self.worth.is_match(text) && self.worth_object.is_match(text))
+        {
+            Some("listing")
+        } else {
+            None
+        }
+    }
+}
+
 /// A tenant's extra patterns for one fact: each regex with the value it records
 /// (`None`: the matched text).
 type FactPatterns = (String, Vec<(Regex, Option<Value>)>);
@@ -476,10 +565,8 @@ impl Extractor {
             .map(|(_, t)| t.to_string())
     }
 
-    /// Extracts facts from one lead message into `out` (later values override older ones).
-    /// `asked` is the data point the previous agent message asked about, if any.
-    pub fn extract_into(&self, text: &str, asked: Option<&str>, out: &mut Facts) {
-        let b = &*BUILTINS;
+    /// The tenant's own patterns, first match per fact (on the raw text).
+    fn custom_facts(&self, text: &str) -> Facts {
         let mut found = Facts::new();
         for (fact, list) in &self.custom {
             if let Some(v) = list.iter().find_map(|(r, v)| {
@@ -489,121 +576,35 @@ impl Extractor {
                 found.insert(fact.clone(), v);
             }
         }
+        found
+    }
+
+    /// Extracts facts from one lead message into `out` (later values override older ones).
+    /// `asked` is the data point the previous agent message asked about, if any.
+    pub fn extract_into(&self, text: &str, asked: Option<&str>, out: &mut Facts) {
+        let b = &*BUILTINS;
+        let mut found = self.custom_facts(text);
         // ASCII lower-casing keeps byte offsets, so spans found in `lower` index `text` too.
-        let original = text;
         let lower = text.to_ascii_lowercase();
-        let text = lower.as_str();
-        let hits = b.set.matches(text);
-        let set = |found: &mut Facts, fact: &str, v: Value| {
-            if self.builtin(fact) && !found.contains_key(fact) {
-                found.insert(fact.to_string(), v);
-            }
-        };
+        let hits = b.set.matches(&lower);
         let mut unsure = None;
         for i in hits.iter() {
-            match CATS[i] {
-                Cat::Budget => {
-                    let context = b.budget_context.is_match(text);
-                    let best = money_mentions(text)
-                        .filter(|(n, explicit)| {
-                            (*explicit || (context && *n >= 10_000.0)) && *n >= 1_000.0
-                        })
-                        .map(|(n, _)| n)
-                        .fold(None, |m: Option<f64>, n| Some(m.map_or(n, |m| m.max(n))));
-                    if let Some(n) = best {
-                        set(&mut found, "budget", json!(n.round() as i64));
-                    }
+            if let Cat::Unsure = CATS[i] {
+                unsure = b.unsure.find(&lower).map(|m| m.as_str().to_lowercase());
+            } else if let Some((fact, v)) = b.fact(CATS[i], &lower, text) {
+                if self.builtin(fact) && !found.contains_key(fact) {
+                    found.insert(fact.to_string(), v);
                 }
-                Cat::Bedrooms => {
-                    if let Some(v) = b.bedrooms.captures(text).and_then(|c| number_word(&c[1])) {
-                        set(&mut found, "bedrooms", v);
-                    }
-                }
-                Cat::Bathrooms => {
-                    if let Some(v) = b.bathrooms.captures(text).and_then(|c| number_word(&c[1])) {
-                        set(&mut found, "bathrooms", v);
-                    }
-                }
-                Cat::MustHaves => {
-                    if b.must_have_verb.is_match(text) {
-                        let list: Vec<Value> = b
-                            .must_haves
-                            .iter()
-                            .filter(|(r, _)| r.is_match(text))
-                            .map(|(_, v)| json!(v))
-                            .collect();
-                        if !list.is_empty() {
-                            set(&mut found, "must_haves", Value::Array(list));
-                        }
-                    }
-                }
-                Cat::Timeline => {
-                    if let Some(m) = b.timeline.find(text) {
-                        set(&mut found, "timeline", json!(m.as_str().to_lowercase()));
-                    }
-                }
-                Cat::Financing => {
-                    if let Some((_, v)) = b.financing.iter().find(|(r, _)| r.is_match(text)) {
-                        set(&mut found, "financing", json!(v));
-                    }
-                }
-                Cat::Motivation => {
-                    if let Some((_, v)) = b.motivation.iter().find(|(r, _)| r.is_match(text)) {
-                        set(&mut found, "motivation", json!(v));
-                    }
-                }
-                Cat::Condition => {
-                    if let Some((_, v)) = b.condition.iter().find(|(r, _)| r.is_match(text)) {
-                        set(&mut found, "home_condition", json!(v));
-                    }
-                }
-                Cat::Goal => {
-                    let buy = b.buy.find(text).map(|m| m.start());
-                    let sell = b.sell.find(text).map(|m| m.start());
-                    let goal = match (buy, sell) {
-                        (Some(x), Some(y)) => Some(if x <= y { "buy" } else { "sell" }),
-                        (Some(_), None) => Some("buy"),
-                        (None, Some(_)) => Some("sell"),
-                        (None, None) => None,
-                    };
-                    if let Some(g) = goal {
-                        set(&mut found, "goal", json!(g));
-                    }
-                }
-                Cat::Pathway => {
-                    let pathway = if b.wholesale.is_match(text) {
-                        Some("wholesale")
-                    } else if b.listing.is_match(text)
-                        || (b.worth.is_match(text) && b.worth_object.is_match(text))
-                    {
-                        Some("listing")
-                    } else {
-                        None
-                    };
-                    if let Some(p) = pathway {
-                        set(&mut found, "pathway", json!(p));
-                    }
-                }
-                Cat::Name => {
-                    if let Some(c) = b.name.captures(original) {
-                        let name = &c[1];
-                        if !not_a_place(name) {
-                            set(&mut found, "name", json!(name));
-                        }
-                    }
-                }
-                Cat::Place => {}
-                Cat::Unsure => unsure = b.unsure.find(text).map(|m| m.as_str().to_lowercase()),
             }
         }
-        self.locations(original, hits.matched(Cat::Place as usize), &mut found);
+        self.locations(text, hits.matched(Cat::Place as usize), &mut found);
         if let Some(phrase) = unsure {
             // File the unsure answer under the topic the message names, else the one
             // the agent just asked about; never over a value this message gave.
             let topic = b
                 .topics
                 .iter()
-                .find(|(r, _)| r.is_match(text))
+                .find(|(r, _)| r.is_match(&lower))
                 .map(|(_, t)| *t)
                 .or(asked);
             if let Some(topic) = topic {

@@ -62,3 +62,26 @@ pub fn tid(id: &str) -> qualify_engine::TenantId {
 pub fn cid(id: &str) -> qualify_engine::ContactId {
     qualify_engine::ContactId::new(id).unwrap()
 }
+
+/// Ingests `message` for `contact` of `tenant`; it must succeed.
+pub fn say(
+    engine: &qualify_engine::Engine,
+    tenant: &str,
+    contact: &str,
+    message: &qualify_engine::Inbound,
+) -> qualify_engine::Ingested {
+    engine.ingest(&tid(tenant), &cid(contact), message).unwrap()
+}
+
+/// The stored contact, which must exist.
+pub fn stored(
+    engine: &qualify_engine::Engine,
+    tenant: &str,
+    contact: &str,
+) -> qualify_engine::model::Contact {
+    engine
+        .contacts()
+        .get(&tid(tenant), &cid(contact))
+        .unwrap()
+        .unwrap()
+}

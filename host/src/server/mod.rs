@@ -316,16 +316,23 @@ fn no_contact(id: &ContactId) -> ApiError {
     ApiError::not_found(format!("no contact {:?}", id.as_str()))
 }
 
+/// 200 with the value, or 404 naming the contact.
+fn found(value: Option<impl serde::Serialize>, id: &ContactId) -> Result<Response, ApiError> {
+    value
+        .map(|v| Json(v).into_response())
+        .ok_or_else(|| no_contact(id))
+}
+
 async fn get_contact(
     State(s): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     ContactPath(id): ContactPath,
 ) -> Result<Response, ApiError> {
     let c = id.clone();
-    match blocking(&s, move |e| e.contacts().get(&tenant, &c)).await? {
-        Some(contact) => Ok(Json(contact).into_response()),
-        None => Err(no_contact(&id)),
-    }
+    found(
+        blocking(&s, move |e| e.contacts().get(&tenant, &c)).await?,
+        &id,
+    )
 }
 
 async fn export_contact(
@@ -334,10 +341,10 @@ async fn export_contact(
     ContactPath(id): ContactPath,
 ) -> Result<Response, ApiError> {
     let c = id.clone();
-    match blocking(&s, move |e| e.contacts().export(&tenant, &c)).await? {
-        Some(v) => Ok(Json(v).into_response()),
-        None => Err(no_contact(&id)),
-    }
+    found(
+        blocking(&s, move |e| e.contacts().export(&tenant, &c)).await?,
+        &id,
+    )
 }
 
 async fn delete_contact(
