@@ -67,8 +67,8 @@ criterion_main!(benches);
 /// 1,000,000 contacts of which 1,000 are due: a follow-up run (dry, so every iteration
 /// sees the same due set) costs what is due, not what is stored.
 fn bench_reengage(c: &mut Criterion) {
+    use qualify_engine::clock::ManualClock;
     use qualify_engine::conversation::FollowUpOptions;
-    use qualify_engine::ManualClock;
     let t0: jiff::Timestamp = "2026-01-13T15:00:00Z".parse().expect("time");
     let clock = std::sync::Arc::new(ManualClock::new(t0));
     let engine = Engine::builder()

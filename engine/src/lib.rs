@@ -24,7 +24,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `error`, `ids`, `clock` | the error enum, checked tenant and contact ids, the clock |
+//! | `error`, `ids`, [`clock`] | the error enum, checked tenant and contact ids, the clock (settable in tests) |
 //! | [`model`] | the data: leads, messages, decisions, contacts, CRM actions, tiers |
 //! | [`text`] | pure text functions: what counts as an answer, fact extraction, opt-out keywords, PII redaction, SMS segments, templates |
 //! | [`rules`] | tenants' rule sets: folders and inheritance, settings, the Rhai sandbox and helpers, compiling, running hooks, the catalog that reloads, rule cases |
@@ -44,7 +44,7 @@
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
-mod clock;
+pub mod clock;
 pub mod conversation;
 mod decide;
 pub mod engine;
@@ -55,7 +55,6 @@ pub mod rules;
 mod store;
 pub mod text;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use conversation::{Inbound, Ingested};
 pub use engine::Engine;
 pub use error::{Error, Result};

@@ -8,9 +8,10 @@ mod common;
 
 use common::{cid, say, stored, tid};
 
+use qualify_engine::clock::ManualClock;
 use qualify_engine::conversation::{FollowUpOptions, Outcome};
 use qualify_engine::text::compliance::{classify, Request};
-use qualify_engine::{ContactId, Engine, Inbound, ManualClock, SecretKey, Store};
+use qualify_engine::{ContactId, Engine, Inbound, SecretKey, Store};
 use std::sync::Arc;
 
 /// 15:00 UTC = 09:00 in Chicago (CST, winter): inside the default window all afternoon.

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{cid, say, shipped_rules, stored, tid};
-use qualify_engine::{ContactId, Engine, Error, Inbound, ManualClock, SecretKey, Store, TenantId};
+use qualify_engine::clock::ManualClock;
+use qualify_engine::{ContactId, Engine, Error, Inbound, SecretKey, Store, TenantId};
 use redb::{ReadableDatabase, TableDefinition};
 use std::path::Path;
 

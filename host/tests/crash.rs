@@ -112,7 +112,7 @@ fn a_killed_follow_up_run_neither_double_sends_nor_skips() {
         let engine = Engine::builder()
             .rules_dir(common::shipped_rules())
             .store(store)
-            .clock(qualify_engine::ManualClock::new(t0))
+            .clock(qualify_engine::clock::ManualClock::new(t0))
             .build()
             .unwrap();
         for i in 0..contacts {
