@@ -70,33 +70,64 @@ fn config() -> Config {
     }
 }
 
-async fn add_tenant(http: &reqwest::Client, base: &str, body: Value) -> String {
-    let r = send(
-        http,
-        Method::POST,
-        format!("{base}/admin/tenants"),
-        ADMIN,
-        Some(&body),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let v: Value = r.json().await.unwrap();
-    v["api_key"].as_str().unwrap().to_string()
+/// A test's view of a running server: requests with a bearer key and a JSON body.
+struct Api {
+    http: reqwest::Client,
+    base: String,
 }
 
-/// One request with a bearer key and, optionally, a JSON body.
-async fn send(
-    http: &reqwest::Client,
-    method: Method,
-    url: impl reqwest::IntoUrl,
-    key: &str,
-    body: Option<&Value>,
-) -> reqwest::Response {
-    let mut req = http.request(method, url).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(b);
+impl Api {
+    fn new(server: &Server) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.base.clone(),
+        }
     }
-    req.send().await.unwrap()
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.call(Method::GET, path, key, None).await
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
+        self.call(Method::POST, path, key, Some(&body)).await
+    }
+
+    async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
+        self.call(Method::DELETE, path, key, None).await
+    }
+
+    /// Registers a tenant through the admin API; its API key.
+    async fn add_tenant(&self, body: Value) -> String {
+        let r = self.post("/admin/tenants", ADMIN, body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        v["api_key"].as_str().unwrap().to_string()
+    }
+}
+
+/// A server on a fresh store in a temporary folder.
+async fn fresh(config: Config) -> (tempfile::TempDir, Server, Api) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("q.redb"), &SecretKey::generate(), config).await;
+    let api = Api::new(&server);
+    (dir, server, api)
 }
 
 async fn error_of(r: reqwest::Response) -> (StatusCode, String) {
@@ -106,28 +137,15 @@ async fn error_of(r: reqwest::Response) -> (StatusCode, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scoring_conversations_privacy_and_every_error_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("q.redb"), &SecretKey::generate(), config()).await;
-    let base = &server.base;
-    let http = reqwest::Client::new();
-    let key_a = add_tenant(
-        &http,
-        base,
-        json!({"tenant": "team-a", "tier": "enterprise"}),
-    )
-    .await;
-    let key_b = add_tenant(&http, base, json!({"tenant": "team-b"})).await;
+async fn scoring_and_a_conversation_through_messages() {
+    let (_dir, server, api) = fresh(config()).await;
+    let key = api
+        .add_tenant(json!({"tenant": "team-a", "tier": "enterprise"}))
+        .await;
 
     // Stateless scoring: same output as `qualify score`.
-    let r = send(
-        &http,
-        Method::POST,
-        format!("{base}/v1/score"),
-        &key_a,
-        Some(&json!({"tags": ["Hit List"], "facts": {"budget": 450000, "location": "Plano"}})),
-    )
-    .await;
+    let lead = json!({"tags": ["Hit List"], "facts": {"budget": 450000, "location": "Plano"}});
+    let r = api.post("/v1/score", &key, lead).await;
     assert_eq!(r.status(), StatusCode::OK);
     let d: Value = r.json().await.unwrap();
     assert_eq!(
@@ -140,26 +158,21 @@ async fn scoring_conversations_privacy_and_every_error_status() {
     );
 
     // A conversation through /messages goes cold -> warm -> hot.
-    let msgs = [
+    let mut classes = Vec::new();
+    for (i, text) in [
         "Hi, we want to buy",
         "around 450k",
         "in Frisco",
         "asap please",
-    ];
-    let mut classes = Vec::new();
-    for (i, text) in msgs.iter().enumerate() {
+    ]
+    .iter()
+    .enumerate()
+    {
         let mut body = json!({"text": text});
         if i == 0 {
             body["tags"] = json!(["Hit List"]);
         }
-        let r = send(
-            &http,
-            Method::POST,
-            format!("{base}/v1/contacts/lead-1/messages"),
-            &key_a,
-            Some(&body),
-        )
-        .await;
+        let r = api.post("/v1/contacts/lead-1/messages", &key, body).await;
         assert_eq!(r.status(), StatusCode::OK);
         let v: Value = r.json().await.unwrap();
         classes.push(v["decision"]["class"].as_str().unwrap().to_string());
@@ -169,53 +182,37 @@ async fn scoring_conversations_privacy_and_every_error_status() {
         );
     }
     assert_eq!(classes, ["cold", "cold", "warm", "hot"]);
-
-    let r = send(
-        &http,
-        Method::GET,
-        format!("{base}/v1/contacts/lead-1"),
-        &key_a,
-        None,
-    )
-    .await;
-    let c: Value = r.json().await.unwrap();
+    let c: Value = api
+        .get("/v1/contacts/lead-1", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(c["facts"]["location"], "Frisco");
-    let r = send(
-        &http,
-        Method::GET,
-        format!("{base}/v1/contacts/lead-1/export"),
-        &key_a,
-        None,
-    )
-    .await;
-    assert_eq!(r.json::<Value>().await.unwrap()["contact"]["id"], "lead-1");
+    let export: Value = api
+        .get("/v1/contacts/lead-1/export", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(export["contact"]["id"], "lead-1");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_never_see_each_other() {
+    let (_dir, server, api) = fresh(config()).await;
+    let key_a = api.add_tenant(json!({"tenant": "team-a"})).await;
+    let key_b = api.add_tenant(json!({"tenant": "team-b"})).await;
+    let msg = json!({"text": "buying in Frisco", "tags": ["Hit List"]});
+    let r = api.post("/v1/contacts/lead-1/messages", &key_a, msg).await;
+    assert_eq!(r.status(), StatusCode::OK);
 
     // Tenant B's key on tenant A's contact: not found, nothing leaked, nothing erased.
     for r in [
-        send(
-            &http,
-            Method::GET,
-            format!("{base}/v1/contacts/lead-1"),
-            &key_b,
-            None,
-        )
-        .await,
-        send(
-            &http,
-            Method::GET,
-            format!("{base}/v1/contacts/lead-1/export"),
-            &key_b,
-            None,
-        )
-        .await,
-        send(
-            &http,
-            Method::DELETE,
-            format!("{base}/v1/contacts/lead-1"),
-            &key_b,
-            None,
-        )
-        .await,
+        api.get("/v1/contacts/lead-1", &key_b).await,
+        api.get("/v1/contacts/lead-1/export", &key_b).await,
+        api.delete("/v1/contacts/lead-1", &key_b).await,
     ] {
         let status = r.status();
         let text = r.text().await.unwrap();
@@ -223,58 +220,41 @@ async fn scoring_conversations_privacy_and_every_error_status() {
         assert!(!text.contains("Frisco"), "{text}");
     }
     // A tenant key on the admin API.
-    let r = send(
-        &http,
-        Method::GET,
-        format!("{base}/admin/tenants"),
-        &key_a,
-        None,
-    )
-    .await;
+    let r = api.get("/admin/tenants", &key_a).await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::FORBIDDEN, "forbidden".into())
     );
+    // The owner erases it.
+    assert_eq!(
+        api.delete("/v1/contacts/lead-1", &key_a).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.get("/v1/contacts/lead-1", &key_a).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    server.stop().await;
+}
 
-    // Erase.
-    let r = send(
-        &http,
-        Method::DELETE,
-        format!("{base}/v1/contacts/lead-1"),
-        &key_a,
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let r = send(
-        &http,
-        Method::GET,
-        format!("{base}/v1/contacts/lead-1"),
-        &key_a,
-        None,
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-
-    // Errors, each with the JSON error shape.
-    let score = format!("{base}/v1/score");
-    let r = http.post(&score).json(&json!({})).send().await.unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_has_its_status_and_shape() {
+    let (_dir, server, api) = fresh(config()).await;
+    let key = api
+        .add_tenant(json!({"tenant": "team-a", "tier": "enterprise"}))
+        .await;
+    let score = format!("{}/v1/score", api.base);
+    let r = api.http.post(&score).json(&json!({})).send().await.unwrap();
     assert_eq!(
         error_of(r).await,
         (StatusCode::UNAUTHORIZED, "unauthorized".into())
     );
-    let r = send(
-        &http,
-        Method::POST,
-        score.clone(),
-        "qfy_team-a.0000",
-        Some(&json!({})),
-    )
-    .await;
+    let r = api.post("/v1/score", "qfy_team-a.0000", json!({})).await;
     assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
-    let r = http
+    let r = api
+        .http
         .post(&score)
-        .bearer_auth(&key_a)
+        .bearer_auth(&key)
         .header("content-type", "application/json")
         .body("{\"facts\": ")
         .send()
@@ -284,66 +264,58 @@ async fn scoring_conversations_privacy_and_every_error_status() {
         error_of(r).await,
         (StatusCode::BAD_REQUEST, "malformed_json".into())
     );
-    let r = send(
-        &http,
-        Method::POST,
-        score.clone(),
-        &key_a,
-        Some(&json!({"tags": "Hit List"})),
-    )
-    .await;
+    let r = api
+        .post("/v1/score", &key, json!({"tags": "Hit List"}))
+        .await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid".into())
     );
     let huge = json!({"facts": {"note": "x".repeat(70 * 1024)}});
-    let r = send(&http, Method::POST, score.clone(), &key_a, Some(&huge)).await;
+    let r = api.post("/v1/score", &key, huge).await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
     );
     let long = json!({"text": "y".repeat(11 * 1024)});
-    let r = send(
-        &http,
-        Method::POST,
-        format!("{base}/v1/contacts/c/messages"),
-        &key_a,
-        Some(&long),
-    )
-    .await;
+    let r = api.post("/v1/contacts/c/messages", &key, long).await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
     );
-    let r = send(
-        &http,
-        Method::POST,
-        format!("{base}/v1/contacts/bad.id/messages"),
-        &key_a,
-        Some(&json!({"text": "hi"})),
-    )
-    .await;
+    let r = api
+        .post("/v1/contacts/bad.id/messages", &key, json!({"text": "hi"}))
+        .await;
     assert_eq!(
         error_of(r).await,
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid".into())
     );
-    let r = http.get(format!("{base}/nope")).send().await.unwrap();
+    let r = api
+        .http
+        .get(format!("{}/nope", api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(r).await.0, StatusCode::NOT_FOUND);
-    let r = send(
-        &http,
-        Method::POST,
-        format!("{base}/admin/tenants"),
-        ADMIN,
-        Some(&json!({"tenant": "team-a"})),
-    )
-    .await;
+    let r = api
+        .post("/admin/tenants", ADMIN, json!({"tenant": "team-a"}))
+        .await;
     assert_eq!(error_of(r).await.0, StatusCode::CONFLICT);
+    server.stop().await;
+}
 
-    // Rate limit: starter is burst 10, 60/min; the 11th quick request is refused with
-    // Retry-After, and a request after that wait succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_by_tier_with_retry_after() {
+    let (_dir, server, api) = fresh(config()).await;
+    let key_a = api
+        .add_tenant(json!({"tenant": "team-a", "tier": "enterprise"}))
+        .await;
+    let key_b = api.add_tenant(json!({"tenant": "team-b"})).await;
+    // Starter is burst 10, 60/min: the 11th quick request is refused with Retry-After,
+    // and a request after that wait succeeds.
     let mut limited = None;
     for _ in 0..12 {
-        let r = send(&http, Method::POST, score.clone(), &key_b, Some(&json!({}))).await;
+        let r = api.post("/v1/score", &key_b, json!({})).await;
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
             limited = Some(r);
             break;
@@ -358,36 +330,31 @@ async fn scoring_conversations_privacy_and_every_error_status() {
     assert!((1..=2).contains(&wait), "{wait}");
     assert_eq!(error_of(r).await.1, "rate_limited");
     // Tenant A (another tenant, enterprise) is unaffected.
-    assert_eq!(
-        send(&http, Method::POST, score.clone(), &key_a, Some(&json!({})))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    let r = api.post("/v1/score", &key_a, json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_secs(wait)).await;
-    assert_eq!(
-        send(&http, Method::POST, score.clone(), &key_b, Some(&json!({})))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    let r = api.post("/v1/score", &key_b, json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    server.stop().await;
+}
 
-    assert_eq!(
-        http.get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    let ready: Value = http
-        .get(format!("{base}/readyz"))
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness() {
+    let (_dir, server, api) = fresh(config()).await;
+    let r = api
+        .http
+        .get(format!("{}/healthz", api.base))
         .send()
         .await
-        .unwrap()
-        .json()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = api
+        .http
+        .get(format!("{}/readyz", api.base))
+        .send()
         .await
         .unwrap();
+    let ready: Value = r.json().await.unwrap();
     assert_eq!(ready["ready"], true);
     server.stop().await;
 }
@@ -398,79 +365,60 @@ fn signed(key: &SigningKey, body: &Value) -> (String, String) {
     (raw, sig)
 }
 
+/// A GHL InboundMessage webhook with its `webhookId` and send time.
+fn inbound_event(id: &str, ts: jiff::Timestamp) -> Value {
+    json!({
+        "type": "InboundMessage", "locationId": "loc-1", "contactId": "ct-9", "conversationId": "cv-1",
+        "body": "We want to buy in Plano, budget 450k", "messageType": "SMS", "direction": "inbound",
+        "dateAdded": ts.to_string(), "messageId": "m-1", "webhookId": id, "timestamp": ts.to_string()
+    })
+}
+
+impl Api {
+    /// Posts a raw webhook body, with a signature header when one is given.
+    async fn webhook(&self, raw: &str, sig: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/webhooks/ghl", self.base))
+            .header("content-type", "application/json")
+            .body(raw.to_string());
+        if let Some(sig) = sig {
+            req = req.header("x-ghl-signature", sig);
+        }
+        req.send().await.unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhooks_are_verified() {
-    let dir = tempfile::tempdir().unwrap();
+async fn signed_webhooks_are_ingested_once_and_bad_ones_refused() {
     let signing = SigningKey::from_bytes(&[7u8; 32]);
     let cfg = Config {
         webhook_key: Some(signing.verifying_key()),
         ..config()
     };
-    let server = Server::start(&dir.path().join("q.redb"), &SecretKey::generate(), cfg).await;
-    let base = &server.base;
-    let http = reqwest::Client::new();
-    add_tenant(&http, base, json!({"tenant": "loc-1"})).await;
-    let url = format!("{base}/webhooks/ghl");
+    let (_dir, server, api) = fresh(cfg).await;
+    api.add_tenant(json!({"tenant": "loc-1"})).await;
     let now = jiff::Timestamp::now();
-    let event = |id: &str, ts: jiff::Timestamp| {
-        json!({
-            "type": "InboundMessage", "locationId": "loc-1", "contactId": "ct-9", "conversationId": "cv-1",
-            "body": "We want to buy in Plano, budget 450k", "messageType": "SMS", "direction": "inbound",
-            "dateAdded": ts.to_string(), "messageId": "m-1", "webhookId": id, "timestamp": ts.to_string()
-        })
-    };
 
-    let (raw, sig) = signed(&signing, &event("wh-1", now));
-    let r = http
-        .post(&url)
-        .header("x-ghl-signature", &sig)
-        .header("content-type", "application/json")
-        .body(raw.clone())
-        .send()
-        .await
-        .unwrap();
+    let (raw, sig) = signed(&signing, &inbound_event("wh-1", now));
+    let r = api.webhook(&raw, Some(&sig)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["result"]["decision"]["score"], 2);
-    assert!(server
-        .engine
-        .contacts()
-        .get(&tid("loc-1"), &cid("ct-9"))
-        .unwrap()
-        .is_some());
+    let stored = server.engine.contacts().get(&tid("loc-1"), &cid("ct-9"));
+    assert!(stored.unwrap().is_some());
 
     // The same delivery again: a replay.
-    let r = http
-        .post(&url)
-        .header("x-ghl-signature", &sig)
-        .body(raw.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = api.webhook(&raw, Some(&sig)).await;
     assert_eq!(error_of(r).await, (StatusCode::CONFLICT, "replay".into()));
     // A bad signature (the body changed), a missing one, a stale timestamp.
-    let tampered = raw.replace("450k", "950k");
-    let r = http
-        .post(&url)
-        .header("x-ghl-signature", &sig)
-        .body(tampered)
-        .send()
-        .await
-        .unwrap();
+    let r = api.webhook(&raw.replace("450k", "950k"), Some(&sig)).await;
     assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
-    let r = http.post(&url).body(raw.clone()).send().await.unwrap();
+    let r = api.webhook(&raw, None).await;
     assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
-    let (raw, sig) = signed(
-        &signing,
-        &event("wh-2", now - jiff::SignedDuration::from_mins(10)),
-    );
-    let r = http
-        .post(&url)
-        .header("x-ghl-signature", &sig)
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
+    let stale = now - jiff::SignedDuration::from_mins(10);
+    let (raw, sig) = signed(&signing, &inbound_event("wh-2", stale));
+    let r = api.webhook(&raw, Some(&sig)).await;
     assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
     // The prototype's payload shape, outbound direction: accepted and ignored.
     let (raw, sig) = signed(
@@ -478,46 +426,26 @@ async fn webhooks_are_verified() {
         &json!({"contactId": "ct-9", "locationId": "loc-1", "webhookId": "wh-3",
         "message": {"type": "SMS", "body": "agent text", "direction": "outbound"}, "contact": {"firstName": "Ana", "tags": ["Hit List"]}}),
     );
-    let r = http
-        .post(&url)
-        .header("x-ghl-signature", &sig)
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
+    let r = api.webhook(&raw, Some(&sig)).await;
     assert_eq!(
         r.json::<Value>().await.unwrap()["ignored"],
         "not an inbound message"
     );
     // Malformed JSON with a valid signature.
-    let raw = "{not json".to_string();
+    let raw = "{not json";
     let sig =
         base64::engine::general_purpose::STANDARD.encode(signing.sign(raw.as_bytes()).to_bytes());
-    let r = http
-        .post(&url)
-        .header("x-ghl-signature", &sig)
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
+    let r = api.webhook(raw, Some(&sig)).await;
     assert_eq!(error_of(r).await.0, StatusCode::BAD_REQUEST);
     server.stop().await;
+}
 
-    // No public key configured: unsigned (and signed) webhooks are refused.
-    let server = Server::start(
-        &dir.path().join("q2.redb"),
-        &SecretKey::generate(),
-        config(),
-    )
-    .await;
-    let (raw, sig) = signed(&signing, &event("wh-9", jiff::Timestamp::now()));
-    let r = http
-        .post(format!("{}/webhooks/ghl", server.base))
-        .header("x-ghl-signature", &sig)
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_public_key_every_webhook_is_refused() {
+    let signing = SigningKey::from_bytes(&[7u8; 32]);
+    let (_dir, server, api) = fresh(config()).await;
+    let (raw, sig) = signed(&signing, &inbound_event("wh-9", jiff::Timestamp::now()));
+    let r = api.webhook(&raw, Some(&sig)).await;
     assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
     server.stop().await;
 }
@@ -572,8 +500,69 @@ async fn wait_for(mut f: impl FnMut() -> bool) {
     panic!("condition not reached in 5 s");
 }
 
+/// The GHL calls recorded so far, in order.
+fn calls(fake: &FakeGhl) -> Vec<(String, String, Value)> {
+    fake.calls.lock().unwrap().clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn actions_reach_ghl_once_with_retries_and_across_an_outage_and_restart() {
+async fn actions_reach_ghl_once_with_a_retry() {
+    let (fake, ghl_url) = start_fake().await;
+    let cfg = Config {
+        ghl_base_url: ghl_url.clone(),
+        ..config()
+    };
+    let (_dir, server, api) = fresh(cfg).await;
+    // The onboarding token check goes to the configured API.
+    host::ghl::check_token(&ghl_url, "ghl-secret", "loc-7")
+        .await
+        .unwrap();
+    fake.calls.lock().unwrap().clear();
+    let key = api
+        .add_tenant(json!({"tenant": "loc-7", "tier": "professional", "ghl_token": "ghl-secret"}))
+        .await;
+    assert_eq!(
+        server.engine.accounts().tier(&tid("loc-7")),
+        Tier::Professional
+    );
+
+    // One message: tags are added with POST (never PUT) and the question is sent once.
+    // The first call fails with a 500 and is retried.
+    fake.fail_next.store(1, Ordering::SeqCst);
+    let msg = json!({"text": "hi, looking to buy around 400k", "tags": ["Hit List"]});
+    let v: Value = api
+        .post("/v1/contacts/c1/messages", &key, msg)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["queued"], true);
+    let expected = v["actions"].as_array().unwrap().len();
+    assert_eq!(expected, 2, "{v}"); // add tags + send message
+    wait_for(|| calls(&fake).len() >= expected).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // nothing more arrives
+    let calls = calls(&fake);
+    assert_eq!(calls.len(), expected, "{calls:?}");
+    assert!(calls.iter().all(|(m, _, _)| m != "PUT"));
+    let tags = calls
+        .iter()
+        .find(|(_, p, _)| p == "/contacts/c1/tags")
+        .expect("tags call");
+    assert_eq!(tags.0, "POST");
+    assert_eq!(tags.2["tags"], json!(["Cold-Lead", "Budget-300k-500k"]));
+    let sends: Vec<_> = calls
+        .iter()
+        .filter(|(_, p, _)| p == "/conversations/messages")
+        .collect();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].2["message"], "What area are you interested in?");
+    assert_eq!(sends[0].2["contactId"], "c1");
+    assert_eq!(server.engine.outbox().len().unwrap(), 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_actions_survive_an_outage_and_a_restart_and_go_out_once() {
     let (fake, ghl_url) = start_fake().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("q.redb");
@@ -583,59 +572,12 @@ async fn actions_reach_ghl_once_with_retries_and_across_an_outage_and_restart() 
         ..config()
     };
     let server = Server::start(&file, &key, cfg()).await;
-    let http = reqwest::Client::new();
-    // The onboarding token check goes to the configured API.
-    host::ghl::check_token(&ghl_url, "ghl-secret", "loc-7")
-        .await
-        .unwrap();
-    fake.calls.lock().unwrap().clear();
-    let api = add_tenant(
-        &http,
-        &server.base,
-        json!({"tenant": "loc-7", "tier": "professional", "ghl_token": "ghl-secret"}),
-    )
-    .await;
-    assert_eq!(
-        server.engine.accounts().tier(&tid("loc-7")),
-        Tier::Professional
-    );
-
-    // One message: tags are added with POST (never PUT) and the question is sent once.
-    // The first call fails with a 500 and is retried.
-    fake.fail_next.store(1, Ordering::SeqCst);
-    let r = send(
-        &http,
-        Method::POST,
-        format!("{}/v1/contacts/c1/messages", server.base),
-        &api,
-        Some(&json!({"text": "hi, looking to buy around 400k", "tags": ["Hit List"]})),
-    )
-    .await;
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["queued"], true);
-    let expected = v["actions"].as_array().unwrap().len();
-    assert_eq!(expected, 2, "{v}"); // add tags + send message
-    wait_for(|| fake.calls.lock().unwrap().len() >= expected).await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // nothing more arrives
-    {
-        let calls = fake.calls.lock().unwrap();
-        assert_eq!(calls.len(), expected, "{calls:?}");
-        assert!(calls.iter().all(|(m, _, _)| m != "PUT"));
-        let tags = calls
-            .iter()
-            .find(|(_, p, _)| p == "/contacts/c1/tags")
-            .expect("tags call");
-        assert_eq!(tags.0, "POST");
-        assert_eq!(tags.2["tags"], json!(["Cold-Lead", "Budget-300k-500k"]));
-        let sends: Vec<_> = calls
-            .iter()
-            .filter(|(_, p, _)| p == "/conversations/messages")
-            .collect();
-        assert_eq!(sends.len(), 1);
-        assert_eq!(sends[0].2["message"], "What area are you interested in?");
-        assert_eq!(sends[0].2["contactId"], "c1");
-    }
-    assert_eq!(server.engine.outbox().len().unwrap(), 0);
+    let api = Api::new(&server);
+    let token = json!({"tenant": "loc-7", "ghl_token": "ghl-secret"});
+    let api_key = api.add_tenant(token).await;
+    let first = json!({"text": "hi, looking to buy around 400k", "tags": ["Hit List"]});
+    api.post("/v1/contacts/c1/messages", &api_key, first).await;
+    wait_for(|| server.engine.outbox().len().unwrap() == 0).await;
 
     // GHL goes down; two more messages queue their actions; Qualify restarts; GHL comes
     // back: every queued action is delivered exactly once.
@@ -643,16 +585,10 @@ async fn actions_reach_ghl_once_with_retries_and_across_an_outage_and_restart() 
     assert!(host::ghl::check_token(&ghl_url, "ghl-secret", "loc-7")
         .await
         .is_err());
-    let before = fake.calls.lock().unwrap().len();
+    let before = calls(&fake).len();
     for text in ["Frisco please", "we are pre-approved"] {
-        send(
-            &http,
-            Method::POST,
-            format!("{}/v1/contacts/c1/messages", server.base),
-            &api,
-            Some(&json!({"text": text})),
-        )
-        .await;
+        let msg = json!({"text": text});
+        api.post("/v1/contacts/c1/messages", &api_key, msg).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let queued = server.engine.outbox().len().unwrap();
@@ -663,22 +599,19 @@ async fn actions_reach_ghl_once_with_retries_and_across_an_outage_and_restart() 
     let server = Server::start(&file, &key, cfg()).await;
     wait_for(|| server.engine.outbox().len().unwrap() == 0).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let calls = fake.calls.lock().unwrap().clone();
+    let calls = calls(&fake);
     assert_eq!(
         calls.len() - before,
         queued,
         "each queued action exactly once: {calls:?}"
     );
     // The hand-off went out once, and the removal of the old class tags used DELETE.
-    assert_eq!(
-        calls
-            .iter()
-            .filter(|(_, _, b)| b["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("call you")))
-            .count(),
-        1
-    );
+    let handoffs = calls.iter().filter(|(_, _, b)| {
+        b["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("call you"))
+    });
+    assert_eq!(handoffs.count(), 1);
     assert!(calls
         .iter()
         .any(|(m, p, _)| m == "DELETE" && p == "/contacts/c1/tags"));
