@@ -17,6 +17,14 @@ use std::sync::Arc;
 /// 15:00 UTC = 09:00 in Chicago (CST, winter): inside the default window all afternoon.
 const T0: &str = "2026-01-13T15:00:00Z";
 
+/// A message from a contact in time zone `tz`.
+fn msg_in(tz: &str, text: &str) -> Inbound {
+    Inbound {
+        timezone: Some(tz.into()),
+        ..msg(text)
+    }
+}
+
 fn setup() -> (Engine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0.parse().unwrap()));
     let engine = Engine::builder()
@@ -149,19 +157,13 @@ fn quiet_hours_defer_in_the_contacts_time_zone() {
         &engine,
         "default",
         "ny",
-        &Inbound {
-            timezone: Some("America/New_York".into()),
-            ..msg("buying")
-        },
+        &msg_in("America/New_York", "buying"),
     );
     say(
         &engine,
         "default",
         "la",
-        &Inbound {
-            timezone: Some("America/Los_Angeles".into()),
-            ..msg("buying")
-        },
+        &msg_in("America/Los_Angeles", "buying"),
     );
     clock.set("2026-01-14T03:00:00Z".parse().unwrap()); // 22:00 NY, 19:00 LA
     let report = engine.followups().run(&FollowUpOptions::default()).unwrap();
@@ -194,10 +196,7 @@ fn quiet_hours_across_a_dst_change() {
         &engine,
         "default",
         "ny",
-        &Inbound {
-            timezone: Some("America/New_York".into()),
-            ..msg("buying")
-        },
+        &msg_in("America/New_York", "buying"),
     );
     clock.set("2026-03-08T03:30:00Z".parse().unwrap());
     let r = engine.followups().run(&FollowUpOptions::default()).unwrap();

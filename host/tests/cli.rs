@@ -259,21 +259,9 @@ fn ingest_show_export_erase_through_the_cli() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let show = json_out(
-        &run(&["contact", "show", "c1"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    );
+    let show = json_out(&run(&["contact", "show", "c1"]).stdout_ok());
     assert_eq!(show["facts"]["budget"], 450000);
-    let export = json_out(
-        &run(&["contact", "export", "c1"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    );
+    let export = json_out(&run(&["contact", "export", "c1"]).stdout_ok());
     assert_eq!(export["contact"]["id"], "c1");
     // Another tenant sees nothing.
     run(&["contact", "show", "--tenant", "points", "c1"])
@@ -299,13 +287,7 @@ fn a_wrong_key_is_a_clear_error_and_rotation_keeps_data() {
         .assert()
         .success();
     // Dev key rotation, then the data still opens.
-    let out = json_out(
-        &run(&["keys", "rotate"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    );
+    let out = json_out(&run(&["keys", "rotate"]).stdout_ok());
     assert_eq!(out["rewrapped_tenant_keys"], 1);
     run(&["contact", "show", "c1"]).assert().success();
     // Someone else's key: refused, one line.
@@ -417,13 +399,7 @@ fn tenant_add_list_rotate_remove() {
         cmd.args(args).arg("--data").arg(&data);
         cmd
     };
-    let added = json_out(
-        &run(&["tenant", "add", "loc_123", "--tier", "professional"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    );
+    let added = json_out(&run(&["tenant", "add", "loc_123", "--tier", "professional"]).stdout_ok());
     assert_eq!(added["tenant"], "loc_123");
     let key = added["api_key"].as_str().unwrap().to_string();
     assert!(key.starts_with("qfy_loc_123."));
@@ -432,13 +408,7 @@ fn tenant_add_list_rotate_remove() {
     run(&["tenant", "add", "x", "--tier", "gold"])
         .assert()
         .failure();
-    let list = json_out(
-        &run(&["tenant", "list"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    );
+    let list = json_out(&run(&["tenant", "list"]).stdout_ok());
     assert_eq!(list[0]["tenant"], "loc_123");
     assert_eq!(list[0]["tier"], "professional");
     assert!(
@@ -448,25 +418,13 @@ fn tenant_add_list_rotate_remove() {
     // The key is stored only as a hash: not in the database file.
     let bytes = std::fs::read(data.join("qualify.redb")).unwrap();
     assert!(!bytes.windows(20).any(|w| w == &key.as_bytes()[12..32]));
-    let rotated = json_out(
-        &run(&["tenant", "rotate-key", "loc_123"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    );
+    let rotated = json_out(&run(&["tenant", "rotate-key", "loc_123"]).stdout_ok());
     assert_ne!(rotated["api_key"], added["api_key"]);
     run(&["tenant", "remove", "loc_123"]).assert().failure();
     run(&["tenant", "remove", "loc_123", "--yes"])
         .assert()
         .success();
-    let list = json_out(
-        &run(&["tenant", "list"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    );
+    let list = json_out(&run(&["tenant", "list"]).stdout_ok());
     assert_eq!(list, serde_json::json!([]));
 }
 
