@@ -267,6 +267,40 @@ fn opt_out_phrases_in_english_and_spanish() {
     assert_eq!(classify("HELP"), Some(Request::Help));
 }
 
+/// Issue 9, item 19: clear free-text revocations are opt-outs in English and Spanish;
+/// disqualifying signals ("not interested") and everyday uses of the words are not.
+#[test]
+fn revocations_and_look_alikes() {
+    let opt_outs = [
+        "please stop",
+        "Stop please!",
+        "stop it",
+        "stop texting me",
+        "basta",
+        "Basta ya",
+        "no más mensajes",
+        "ya no quiero recibir mensajes",
+        "Ya no quiero recibir más mensajes por favor",
+        "ya no me escriban",
+        "por favor parar",
+    ];
+    for text in opt_outs {
+        assert_eq!(classify(text), Some(Request::OptOut), "{text}");
+    }
+    let not_opt_outs = [
+        "I'll stop by Saturday",
+        "cancel my showing",
+        "not interested",
+        "no me interesa",
+        "please stop by the office",
+        "we want to end up in Plano",
+        "basta con una casa pequeña",
+    ];
+    for text in not_opt_outs {
+        assert_eq!(classify(text), None, "{text}");
+    }
+}
+
 #[test]
 fn deactivated_and_handed_off_contacts_are_skipped() {
     let (engine, clock) = setup();

@@ -26,6 +26,31 @@ fn ssn_with_validity_rules() {
     }
 }
 
+/// Issue 9, item 21: nine bare digits right after a context word are an SSN; without one
+/// they are not.
+#[test]
+fn bare_nine_digit_ssn_only_after_a_context_word() {
+    for text in [
+        "SSN 123456789",
+        "my ssn is 123456789",
+        "social security number: 123456789",
+        "Social Security 123456789 thanks",
+    ] {
+        assert_eq!(entities(text), [Entity::Ssn], "{text}");
+        assert!(redact(text).text.contains("[REDACTED_SSN]"), "{text}");
+    }
+    for text in [
+        "order 123456789",
+        "MLS 123456789",
+        "ssn 000123456",
+        "ssn 666123456",
+    ] {
+        assert!(!entities(text).contains(&Entity::Ssn), "{text}");
+    }
+    let f = &find("ssn: 123456789")[0];
+    assert_eq!((f.start, f.end), (5, 14));
+}
+
 #[test]
 fn cards_must_pass_luhn() {
     for text in [

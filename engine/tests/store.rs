@@ -461,3 +461,26 @@ fn stateful_calls_without_a_store_are_a_clear_error() {
         })
     ));
 }
+
+/// Issue 9, item 9: a key whose tenant part names another tenant is refused.
+#[test]
+fn a_key_must_name_its_own_tenant() {
+    let engine = Engine::builder()
+        .store(Store::in_memory(SecretKey::generate()).unwrap())
+        .build()
+        .unwrap();
+    let key = engine
+        .accounts()
+        .add(&tid("team-a"), "a", Default::default())
+        .unwrap();
+    engine
+        .accounts()
+        .add(&tid("team-b"), "b", Default::default())
+        .unwrap();
+    assert_eq!(engine.accounts().authenticate(&key).unwrap(), "team-a");
+    let forged = key.replacen("qfy_team-a.", "qfy_team-b.", 1);
+    assert!(matches!(
+        engine.accounts().authenticate(&forged),
+        Err(Error::Unauthorized)
+    ));
+}

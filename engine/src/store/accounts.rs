@@ -74,8 +74,12 @@ impl ReadTx<'_> {
 }
 
 impl Store {
-    /// Reloads the in-memory registry from the committed tenant records.
+    /// Reloads the in-memory registry from the committed tenant records. The write lock
+    /// is held across the read and the swap: two refreshes racing cannot install an older
+    /// snapshot over a newer one (a rotated key staying valid), since whichever swaps
+    /// last also read last, after every commit that preceded it.
     pub(crate) fn refresh_registry(&self) -> Result<()> {
+        let mut slot = self.registry.write().unwrap_or_else(|e| e.into_inner());
         let mut reg = Registry::default();
         for (id, rec) in self.read(|r| r.tenant_records())? {
             if !rec.registered {
@@ -89,7 +93,9 @@ impl Store {
             }
             reg.tiers.insert(id, rec.tier);
         }
-        *self.registry.write().unwrap_or_else(|e| e.into_inner()) = reg;
+        #[cfg(test)]
+        tests::between_read_and_swap();
+        *slot = reg;
         Ok(())
     }
 
@@ -111,18 +117,19 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// The tenant an API key belongs to, or [`Error::Unauthorized`].
+    /// The tenant an API key belongs to, or [`Error::Unauthorized`]. The key's tenant
+    /// part must name the tenant whose secret it carries.
     pub(crate) fn authenticate(&self, api_key: &str) -> Result<TenantId> {
-        let secret = api_key
+        let (named, secret) = api_key
             .strip_prefix("qfy_")
             .and_then(|rest| rest.split_once('.'))
-            .map(|(_, secret)| secret)
             .ok_or(Error::Unauthorized)?;
         let hash = hash_secret(secret);
         // The map lookup compares hashes of a random secret: timing reveals nothing usable.
         self.registry()
             .keys
             .get(&hash)
+            .filter(|tenant| tenant.as_str() == named)
             .cloned()
             .ok_or(Error::Unauthorized)
     }
@@ -246,5 +253,47 @@ impl WriteTx<'_> {
         Ok(self
             .tenant_record(tenant)?
             .is_some_and(|r| r.ghl_token.is_some()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    /// When set, the next refresh stalls between reading the records and swapping them
+    /// in: the interleaving that used to reinstate a rotated key.
+    static STALL_NEXT: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn between_read_and_swap() {
+        if STALL_NEXT.swap(false, Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Issue 9, item 7: a slow refresh that read before a rotation committed must not
+    /// swap its old snapshot in after the rotation's own refresh.
+    #[test]
+    fn a_stale_refresh_never_reinstates_a_rotated_key() {
+        let store = Store::in_memory(SecretKey::generate()).unwrap();
+        let tenant = TenantId::new("t").unwrap();
+        let (old_key, hash) = new_api_key(&tenant);
+        store
+            .register(&tenant, "t", Tier::Starter, hash, Timestamp::now())
+            .unwrap();
+        let (new_key, new_hash) = new_api_key(&tenant);
+        std::thread::scope(|s| {
+            STALL_NEXT.store(true, Ordering::SeqCst);
+            let slow = s.spawn(|| store.refresh_registry().unwrap());
+            // The slow refresh has read the records (with the old key) and stalls.
+            std::thread::sleep(Duration::from_millis(50));
+            store
+                .update_tenant(&tenant, |r| r.api_key_hashes = vec![new_hash])
+                .unwrap();
+            slow.join().unwrap();
+        });
+        assert!(store.authenticate(&old_key).is_err(), "old key valid");
+        assert_eq!(store.authenticate(&new_key).unwrap(), tenant);
     }
 }

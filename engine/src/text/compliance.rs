@@ -16,9 +16,17 @@ pub enum Request {
     Help,
 }
 
+/// A keyword alone (with "please" around it, or "it": "stop it"), surrounding
+/// punctuation ignored.
 static KEYWORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\W*(stop|stopall|stop all|unsubscribe|cancel|end|quit|revoke|optout|opt out|opt-out|parar|para|cancelar|baja|detener|alto|start|unstop|subscribe|help|info|ayuda)\W*$")
-        .expect("valid")
+    Regex::new(concat!(
+        r"(?i)^\W*(?:(?:please|pls|por\s+favor)\W+)?",
+        r"(stop|stopall|stop all|unsubscribe|cancel|end|quit|revoke|optout|opt out|opt-out",
+        r"|parar|para|cancelar|baja|detener|alto|basta",
+        r"|start|unstop|subscribe|help|info|ayuda)",
+        r"(?:\W+(?:it|please|pls|now|por\s+favor|ya))*\W*$"
+    ))
+    .expect("valid")
 });
 
 static REVOCATION: LazyLock<Regex> = LazyLock::new(|| {
@@ -31,6 +39,8 @@ static REVOCATION: LazyLock<Regex> = LazyLock::new(|| {
         r"|unsubscribe me|opt me out|i want to opt out",
         r"|no (m[aá]s|mas) mensajes|deja(n)? de (enviar|escribir|mandar)(me)?",
         r"|no me (escriban|escribas|env[ií]en|env[ií]es|manden|mandes)",
+        r"|ya no (me )?(escriban|escribas|env[ií]en|env[ií]es|manden|mandes)",
+        r"|(ya )?no quiero (recibir|que me (env[ií]en|manden|escriban))( m[aá]s)? (mensajes|textos)",
         r")\b"
     ))
     .expect("valid")

@@ -63,6 +63,7 @@ struct Patterns {
     email: Regex,
     card: Regex,
     ssn: Regex,
+    ssn_bare: Regex,
     phone: Regex,
     bank: Regex,
     bank_context: Regex,
@@ -74,6 +75,9 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     // 13-19 digits, optionally grouped by single spaces or dashes.
     card: Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").expect("valid"),
     ssn: Regex::new(r"\b(\d{3})([- ])(\d{2})([- ])(\d{4})\b").expect("valid"),
+    // Nine bare digits are an SSN only right after a context word ("SSN", "social
+    // security"); without one they are as likely an order or MLS number.
+    ssn_bare: Regex::new(r"(?i)\b(?:ssn|ss\#|social\s+security(?:\s+(?:number|no\.?|\#))?)\s*(?:is|was|:|\#|-|number)?\s*(\d{3})(\d{2})(\d{4})\b").expect("valid"),
     phone: Regex::new(r"(?:\+?\b1[ .-]?)?(?:\(\s*([2-9]\d{2})\s*\)|\b([2-9]\d{2}))[ .-]?([2-9]\d{2})[ .-]?(\d{4})\b").expect("valid"),
     bank: Regex::new(r"\b\d{8,17}\b").expect("valid"),
     bank_context: Regex::new(r"(?i)\b(?:account|acct|routing|aba|bank|checking|savings|deposit|wire|iban)\b").expect("valid"),
@@ -133,6 +137,15 @@ pub fn find(text: &str) -> Vec<Finding> {
         if c[2] == c[4] && valid_ssn(&c[1], &c[3], &c[5]) {
             let m = c.get(0).expect("group 0");
             add(&mut found, Entity::Ssn, m.start(), m.end());
+        }
+    }
+    for c in p.ssn_bare.captures_iter(text) {
+        if valid_ssn(&c[1], &c[2], &c[3]) {
+            let (start, end) = (
+                c.get(1).expect("area").start(),
+                c.get(3).expect("serial").end(),
+            );
+            add(&mut found, Entity::Ssn, start, end);
         }
     }
     for c in p.phone.captures_iter(text) {
