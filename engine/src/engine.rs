@@ -6,7 +6,8 @@
 
 use crate::clock::{millis, Clock, SystemClock};
 use crate::conversation::{
-    self, FollowUpOptions, FollowUpOutcome, FollowUpReport, Inbound, Ingested,
+    self, Begin, Delivered, FollowUpOptions, FollowUpOutcome, FollowUpReport, Inbound, Ingested,
+    WebhookDelivery,
 };
 use crate::decide;
 use crate::error::{Error, Result};
@@ -183,9 +184,14 @@ impl Engine {
     ) -> Result<Ingested> {
         let rules = self.rule_set(tenant)?;
         let now = self.now();
-        let result = self
-            .store()?
-            .write(|tx| conversation::ingest(tx, tenant, &rules, contact, message, now))?;
+        let store = self.store()?;
+        let result = store
+            .write(|tx| conversation::ingest(tx, tenant, &rules, contact, message, now))
+            .inspect_err(|e| {
+                if e.is_rules_failure() {
+                    self.keep_undecided(&rules, tenant, contact, message, None);
+                }
+            })?;
         tracing::debug!(
             tenant = %tenant,
             class = result.decision.class.as_str(),
@@ -210,6 +216,67 @@ impl Engine {
                 .map(|(c, m)| conversation::ingest(tx, tenant, &rules, c, m, now))
                 .collect()
         })
+    }
+
+    /// Ingests a message GoHighLevel delivered under a webhook id: a retry of a message
+    /// already decided gets the first result; a different body under a seen id is
+    /// [`Error::Replay`]; a retry after a failed decision decides again. The id is
+    /// remembered in the ingest's own transaction.
+    pub fn ingest_webhook(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        message: &Inbound,
+        delivery: &WebhookDelivery,
+    ) -> Result<Delivered> {
+        let rules = self.rule_set(tenant)?;
+        let now = self.now();
+        self.store()?
+            .write(|tx| {
+                conversation::ingest_delivery(tx, tenant, &rules, contact, message, delivery, now)
+            })
+            .inspect_err(|e| {
+                if e.is_rules_failure() {
+                    self.keep_undecided(&rules, tenant, contact, message, Some(delivery));
+                }
+            })
+    }
+
+    /// After the rules failed on a message: stores it undecided (and the delivery, without
+    /// a result), in its own transaction. A failure here is logged: the caller reports the
+    /// rules' error, which is what the sender must see.
+    fn keep_undecided(
+        &self,
+        rules: &RuleSet,
+        tenant: &TenantId,
+        contact: &ContactId,
+        message: &Inbound,
+        delivery: Option<&WebhookDelivery>,
+    ) {
+        let now = self.now();
+        let kept = self.store().and_then(|store| {
+            store.write(|tx| {
+                conversation::record_undecided(tx, tenant, rules, contact, message, now)?;
+                match delivery {
+                    Some(d) => conversation::remember_failed(tx, tenant, contact, d, now),
+                    None => Ok(()),
+                }
+            })
+        });
+        if let Err(e) = kept {
+            tracing::error!(tenant = %tenant, "could not keep an undecided message: {e}");
+        }
+    }
+
+    /// What a server runs now and then: forgets webhook ids past their replay window and
+    /// decides contacts whose rules failed on their last message (when the rules work
+    /// again). Returns (ids forgotten, contacts decided).
+    pub fn maintain(&self) -> Result<(usize, usize)> {
+        let forgotten = self
+            .store()?
+            .forget_expired_deliveries(millis(self.now()))?;
+        let decided = self.contacts().decide_pending(100)?;
+        Ok((forgotten, decided))
     }
 
     /// Tenants' rules: reload, check, cases.
@@ -317,9 +384,44 @@ impl Contacts<'_> {
         }))
     }
 
-    /// Erases a contact of this tenant; true when it existed.
+    /// Erases a contact of this tenant from every table that names it (its queued texts,
+    /// follow-up entries and remembered deliveries included); true when it existed.
     pub fn erase(&self, tenant: &TenantId, id: &ContactId) -> Result<bool> {
-        self.0.store()?.write(|tx| tx.delete_contact(tenant, id))
+        self.0.store()?.write(|tx| tx.erase_contact(tenant, id))
+    }
+
+    /// Sets a contact's tags as the CRM now has them (GoHighLevel's tag update): turning
+    /// automation off stops its follow-ups and queued texts; turning it on decides it
+    /// again. The new decision, when one was made.
+    pub fn set_tags(
+        &self,
+        tenant: &TenantId,
+        id: &ContactId,
+        tags: Vec<String>,
+    ) -> Result<Option<Decision>> {
+        let rules = self.0.rule_set(tenant)?;
+        let now = self.0.now();
+        self.0
+            .store()?
+            .write(|tx| conversation::update_tags(tx, tenant, &rules, id, tags, now))
+    }
+
+    /// Decides contacts whose last message no decision covered (their rules failed then),
+    /// at most `limit`; returns how many were decided. Those whose rules still fail wait.
+    pub fn decide_pending(&self, limit: usize) -> Result<usize> {
+        let store = self.0.store()?;
+        let mut decided = 0;
+        for (tenant, contact) in store.pending(limit)? {
+            let Ok(rules) = self.0.rule_set(&tenant) else {
+                continue;
+            };
+            let now = self.0.now();
+            match store.write(|tx| conversation::decide_again(tx, &tenant, &rules, &contact, now)) {
+                Ok(_) => decided += 1,
+                Err(e) => tracing::warn!(tenant = %tenant, "pending decision failed again: {e}"),
+            }
+        }
+        Ok(decided)
     }
 }
 
@@ -411,10 +513,28 @@ impl Accounts<'_> {
 /// The outbox, from [`Engine::outbox`].
 pub struct Outbox<'e>(&'e Engine);
 
+/// Attempts before the dead letters when a tenant's settings cannot be read.
+const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
 impl Outbox<'_> {
-    /// Actions due for delivery now, at most `limit`.
-    pub fn due(&self, limit: usize) -> Result<Vec<Action>> {
-        self.0.store()?.due_actions(millis(self.0.now()), limit)
+    /// Actions due for delivery now: each tenant's oldest first, at most `per_tenant` of
+    /// each (tenants take turns). Rows that do not open are set aside in the quarantine
+    /// and reported in the log; they never block the others.
+    pub fn due(&self, per_tenant: usize) -> Result<Vec<Action>> {
+        let store = self.0.store()?;
+        let found = store.due_actions(millis(self.0.now()), per_tenant)?;
+        store.quarantine_outbox(&found.unreadable)?;
+        Ok(found.actions)
+    }
+
+    /// Whether `action` may go out now (see [`Begin`]); when it may, it is marked in
+    /// flight in the same transaction, before any call.
+    pub fn begin(&self, action: &Action) -> Result<Begin> {
+        let rules = self.0.rule_set(&action.tenant).ok();
+        let now = self.0.now();
+        self.0
+            .store()?
+            .write(|tx| conversation::begin(tx, rules.as_deref(), action, now))
     }
 
     /// Records an action as delivered: it leaves the outbox.
@@ -422,21 +542,39 @@ impl Outbox<'_> {
         self.0.store()?.write(|tx| tx.dequeue(action).map(|_| ()))
     }
 
-    /// Reschedules a failed action `delay_ms` from now, recording the error.
-    pub fn failed(&self, action: &Action, error: &str, delay_ms: u64) -> Result<()> {
-        let mut next = action.clone();
-        next.attempts += 1;
-        next.last_error = Some(error.chars().take(300).collect());
-        next.due_ms = millis(self.0.now()) + delay_ms;
-        self.0.store()?.write(|tx| {
-            tx.dequeue(action)?;
-            tx.put_action(&next)
-        })
+    /// Records a failed attempt: retried `delay_ms` from now, or moved to the dead letters
+    /// when the tenant's attempts are spent (true then).
+    pub fn failed(&self, action: &Action, error: &str, delay_ms: u64) -> Result<bool> {
+        let max = self
+            .0
+            .rule_set(&action.tenant)
+            .map_or(DEFAULT_MAX_ATTEMPTS, |r| r.settings.outbox.max_attempts);
+        let now = self.0.now();
+        self.0
+            .store()?
+            .write(|tx| conversation::failed(tx, max, action, error, delay_ms, now))
+    }
+
+    /// After a restart: actions left in flight may or may not have reached the CRM, which
+    /// has no idempotency key, so they are never resent; they move to the dead letters.
+    /// Returns how many.
+    pub fn recover(&self) -> Result<usize> {
+        let store = self.0.store()?;
+        let stuck = store.due_actions(u64::MAX, usize::MAX)?.in_flight;
+        let why = "in flight when the process stopped: it may or may not have been received, \
+                   so it is not sent again (at most once)";
+        store.write(|tx| stuck.iter().try_for_each(|a| tx.dead_letter(a, why)))?;
+        Ok(stuck.len())
+    }
+
+    /// Actions that will not be delivered, with why (`last_error`): one tenant's or all.
+    pub fn dead_letters(&self, tenant: Option<&TenantId>) -> Result<Vec<Action>> {
+        self.0.store()?.dead_letters(tenant)
     }
 
     /// Actions waiting in the outbox (all tenants).
     pub fn len(&self) -> Result<usize> {
-        Ok(self.0.store()?.due_actions(u64::MAX, usize::MAX)?.len())
+        self.0.store()?.outbox_len()
     }
 
     /// True when nothing waits in the outbox.

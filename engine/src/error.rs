@@ -89,9 +89,32 @@ pub enum Error {
     #[error("invalid lead: {0}")]
     InvalidLead(String),
 
+    /// A message that cannot be right: empty text, a time in the future or too far in
+    /// the past, an unknown time zone.
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
+
+    /// Input over one of the tenant's limits (fact counts and sizes).
+    #[error("{what} exceeds the limit of {limit}")]
+    Limit {
+        /// What is over (e.g. `facts per message`).
+        what: String,
+        /// The limit in force.
+        limit: usize,
+    },
+
+    /// A webhook id seen before with a different body.
+    #[error("webhook {0:?} already received with a different body")]
+    Replay(String),
+
     /// The store file could not be opened, read or written.
     #[error("store: {0}")]
     Store(String),
+
+    /// The store hit an I/O error it cannot recover from in this process (redb refuses
+    /// every later operation): the process must restart.
+    #[error("store unusable after an I/O error, restart the process: {0}")]
+    StoreBroken(String),
 
     /// The master key given is not the one this store was created with (or last rotated to).
     #[error("wrong master key: this store was sealed with a different key")]
@@ -130,6 +153,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// True when a tenant's rules failed at run time (a script error, a limit, a hook's
+    /// result of the wrong shape): the input was fine, the rules were not.
+    pub fn is_rules_failure(&self) -> bool {
+        matches!(self, Error::Script { .. } | Error::HookResult { .. })
+    }
 }
 
 /// Shorthand for results of engine calls.

@@ -10,7 +10,7 @@ use super::template::stage_text;
 use crate::clock::millis;
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
-use crate::model::{ActionKind, Contact, Message};
+use crate::model::{ActionKind, Contact, Message, Origin};
 use crate::rules::{RuleSet, Settings};
 use crate::store::{DueEntry, Store, WriteTx};
 use crate::text::sms;
@@ -124,19 +124,14 @@ impl FollowUpReport {
     }
 }
 
-fn parse_hm(s: &str) -> Option<jiff::civil::Time> {
-    let (h, m) = s.trim().split_once(':')?;
-    jiff::civil::Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
-}
-
-/// `None` when `now` is inside the window in `tz`; else the next window start.
+/// `None` when `now` is inside the window `[start, end)` in `tz`; else the next window
+/// start.
 pub fn next_window_start(
     now: Timestamp,
     tz: &TimeZone,
-    start: &str,
-    end: &str,
+    start: jiff::civil::Time,
+    end: jiff::civil::Time,
 ) -> Option<Timestamp> {
-    let (start, end) = (parse_hm(start)?, parse_hm(end)?);
     let local = now.to_zoned_datetime(tz.clone());
     let t = local.time();
     if t >= start && t < end {
@@ -152,6 +147,35 @@ pub fn next_window_start(
         .to_zoned_datetime(tz.clone())
         .ok()
         .map(|z| z.timestamp())
+}
+
+/// The contact's time zone (the tenant's default when unknown) and its name.
+fn zone(c: &Contact, settings: &Settings) -> (TimeZone, String) {
+    let name = c
+        .timezone
+        .clone()
+        .unwrap_or_else(|| settings.followup.default_timezone.clone());
+    let tz = TimeZone::get(&name)
+        .or_else(|_| TimeZone::get(&settings.followup.default_timezone))
+        .unwrap_or(TimeZone::UTC);
+    (tz, name)
+}
+
+/// When a text the bot starts may go to `c`, if not now: the next start of the contact's
+/// window, and never within the tenant's minimum gap after the last text it was sent.
+pub(crate) fn window_wait(c: &Contact, settings: &Settings, now: Timestamp) -> Option<Timestamp> {
+    let gap = jiff::SignedDuration::from_mins(i64::from(settings.followup.min_gap_minutes));
+    let after_gap = c
+        .last_sent_at()
+        .and_then(|t| t.checked_add(gap).ok())
+        .filter(|t| *t > now);
+    let at = after_gap.unwrap_or(now);
+    let (tz, _) = zone(c, settings);
+    let w = &settings.followup.window;
+    match next_window_start(at, &tz, w.start.0, w.end.0) {
+        Some(start) => Some(start),
+        None => after_gap,
+    }
 }
 
 /// What is due for a contact now.
@@ -196,22 +220,29 @@ pub(crate) fn due_stage(c: &Contact, settings: &Settings, now: Timestamp) -> Due
     else {
         return Due::Skip("no stage due".into());
     };
-    let tz_name = c
-        .timezone
-        .clone()
-        .unwrap_or_else(|| settings.followup.default_timezone.clone());
-    let tz = TimeZone::get(&tz_name)
-        .or_else(|_| TimeZone::get(&settings.followup.default_timezone))
-        .unwrap_or(TimeZone::UTC);
-    let window = &settings.followup.window;
-    match next_window_start(now, &tz, &window.start, &window.end) {
-        Some(until) => Due::Defer {
-            hours: stages[stage],
-            until,
-            reason: format!("outside {}-{} in {tz_name}", window.start, window.end),
-        },
-        None => Due::Send { stage },
+    let Some(until) = window_wait(c, settings, now) else {
+        return Due::Send { stage };
+    };
+    let (tz, tz_name) = zone(c, settings);
+    let w = &settings.followup.window;
+    let reason = if next_window_start(now, &tz, w.start.0, w.end.0).is_some() {
+        format!("outside {}-{} in {tz_name}", w.start, w.end)
+    } else {
+        let gap = settings.followup.min_gap_minutes;
+        format!("within {gap} min of the last text sent")
+    };
+    Due::Defer {
+        hours: stages[stage],
+        until,
+        reason,
     }
+}
+
+/// The wait before trying a contact's follow-up again after `failures` failed runs:
+/// 5 minutes, doubling, at most a day.
+fn retry_after(failures: u32) -> jiff::SignedDuration {
+    let mins = 5i64.saturating_mul(1 << failures.min(9)).min(24 * 60);
+    jiff::SignedDuration::from_mins(mins)
 }
 
 /// Sends (or defers, or skips) every follow-up due at `now`, calling `each` with every
@@ -245,10 +276,19 @@ pub(crate) fn run(
                 report.outcomes.push(o);
             }
             Err(e) => {
+                // Rolled back; the entry stays due. Push it out so a failing hook is not
+                // retried every second (nothing is written in a dry run).
                 tracing::warn!(tenant = %entry.tenant, "follow-up failed: {e}");
-                report
-                    .outcomes
-                    .push(FollowUpOutcome::skipped(&entry, format!("error: {e}")));
+                let until = if opts.dry_run {
+                    None
+                } else {
+                    store.write(|tx| back_off(tx, &entry, now)).ok().flatten()
+                };
+                report.outcomes.push(FollowUpOutcome {
+                    outcome: Outcome::Deferred,
+                    until,
+                    ..FollowUpOutcome::skipped(&entry, format!("error, tried again later: {e}"))
+                });
             }
         }
     }
@@ -264,11 +304,20 @@ fn handle_due(
 ) -> Result<(FollowUpOutcome, usize)> {
     let (tenant, id) = (&entry.tenant, &entry.contact);
     let skipped = |reason: String| FollowUpOutcome::skipped(entry, reason);
-    tx.unschedule(entry.due_ms, tenant, id)?;
     let rules = match rules_for(tenant) {
         Ok(r) => r,
-        Err(e) => return Ok((skipped(format!("no rules: {e}")), 0)),
+        Err(e) => {
+            // Kept, not dropped: tried again when the rules may be back.
+            let until = back_off(tx, entry, now)?;
+            let outcome = FollowUpOutcome {
+                outcome: Outcome::Deferred,
+                until,
+                ..skipped(format!("rules unavailable, kept: {e}"))
+            };
+            return Ok((outcome, 1));
+        }
     };
+    tx.unschedule(entry.due_ms, tenant, id)?;
     let Some(mut c) = tx.contact(tenant, id)? else {
         return Ok((skipped("contact erased".into()), 1));
     };
@@ -326,6 +375,7 @@ fn record_send(
     let hours = stages[stage];
     c.followup.stage = stage as u32 + 1;
     c.followup.last_sent_at = Some(now);
+    c.followup.failures = 0;
     if let (Some(next), Some(silent_since)) = (stages.get(stage + 1), c.last_inbound_at) {
         let at = millis(silent_since) + u64::from(*next) * 3_600_000;
         tx.schedule(at, tenant, id)?;
@@ -338,7 +388,8 @@ fn record_send(
     c.updated_at = now;
     tx.put_contact(tenant, &c)?;
     if tx.ghl_connected(tenant)? {
-        tx.enqueue(tenant, id, ActionKind::sms(text.clone()), millis(now))?;
+        let sms = ActionKind::sms(text.clone());
+        tx.enqueue(tenant, id, sms, Origin::BotInitiated, millis(now))?;
     }
     let outcome = FollowUpOutcome {
         tenant: tenant.clone(),
@@ -350,4 +401,27 @@ fn record_send(
         reason: format!("{hours} h of silence"),
     };
     Ok((outcome, 1))
+}
+
+/// Moves a due entry whose run failed further out (growing with each failure); the
+/// contact's next try, if the contact still exists and the entry is still its own.
+fn back_off(tx: &mut WriteTx<'_>, entry: &DueEntry, now: Timestamp) -> Result<Option<Timestamp>> {
+    let (tenant, id) = (&entry.tenant, &entry.contact);
+    let Some(mut c) = tx.contact(tenant, id)? else {
+        tx.unschedule(entry.due_ms, tenant, id)?;
+        return Ok(None);
+    };
+    if c.followup.due_ms != Some(entry.due_ms) {
+        tx.unschedule(entry.due_ms, tenant, id)?;
+        return Ok(None);
+    }
+    let until = now
+        .checked_add(retry_after(c.followup.failures))
+        .unwrap_or(now);
+    c.followup.failures = c.followup.failures.saturating_add(1);
+    tx.unschedule(entry.due_ms, tenant, id)?;
+    tx.schedule(millis(until), tenant, id)?;
+    c.followup.due_ms = Some(millis(until));
+    tx.put_contact(tenant, &c)?;
+    Ok(Some(until))
 }

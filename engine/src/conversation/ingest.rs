@@ -1,14 +1,18 @@
-//! Ingesting one inbound message, as named steps: redact it, merge it into the contact
-//! (extracting facts from the raw text), decide, apply compliance (opt-out, resubscribe,
-//! help), plan the CRM actions (a pure function of the decision and the contact), apply
-//! the decision to the contact, and record everything in the caller's write transaction.
+//! Ingesting one inbound message, as named steps: check it, redact it, merge it into the
+//! contact (extracting facts from the raw text), decide, apply compliance (opt-out,
+//! resubscribe, help), plan the CRM actions (a pure function of the decision and the
+//! contact), apply the decision to the contact, and record everything in the caller's
+//! write transaction. When the tenant's rules fail, the message is still stored, marked
+//! undecided, for a retry or a fixed rule set to decide ([`record_undecided`],
+//! [`decide_again`]).
 
 use crate::clock::millis;
 use crate::decide::evaluate;
+use crate::error::Error;
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
-use crate::model::{ActionKind, Author, Contact, Decision, Facts, LastDecision, Message};
-use crate::rules::{RuleSet, Settings};
+use crate::model::{ActionKind, Author, Contact, Decision, Facts, LastDecision, Message, Origin};
+use crate::rules::{LimitSettings, RuleSet, Settings};
 use crate::store::WriteTx;
 use crate::text::compliance::{self, Request};
 use crate::text::redact::{self, Finding};
@@ -71,6 +75,73 @@ fn same_tag(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
+/// Step 0: a message that cannot be right is refused before anything is written: empty
+/// text, an `at` in the future (a minute of clock skew allowed) or older than the tenant
+/// allows, an unknown time zone, supplied facts over the tenant's limits.
+fn check(message: &Inbound, limits: &LimitSettings, at: Timestamp, now: Timestamp) -> Result<()> {
+    let invalid = |m: String| Err(Error::InvalidMessage(m));
+    if message.text.trim().is_empty() {
+        return invalid("the text is empty".into());
+    }
+    if at.duration_since(now) > jiff::SignedDuration::from_mins(1) {
+        return invalid(format!("`at` {at} is in the future"));
+    }
+    let oldest = jiff::SignedDuration::from_hours(i64::from(limits.max_backdate_hours));
+    if now.duration_since(at) > oldest {
+        return invalid(format!(
+            "`at` {at} is more than {} hours ago (import dated transcripts instead)",
+            limits.max_backdate_hours
+        ));
+    }
+    if let Some(tz) = &message.timezone {
+        if jiff::tz::TimeZone::get(tz).is_err() {
+            return invalid(format!(
+                "unknown time zone {tz:?} (an IANA name such as America/Chicago)"
+            ));
+        }
+    }
+    check_facts(
+        &message.facts,
+        limits,
+        "facts per message",
+        limits.max_facts_per_message,
+    )
+}
+
+/// Fact count, name and value sizes against the limits.
+fn check_facts(facts: &Facts, limits: &LimitSettings, what: &str, most: usize) -> Result<()> {
+    let over = |what: String, limit: usize| Err(Error::Limit { what, limit });
+    if facts.len() > most {
+        return over(what.into(), most);
+    }
+    for (k, v) in facts {
+        if k.len() > limits.max_fact_key_bytes {
+            return over(
+                format!("fact name {:?}", k.chars().take(40).collect::<String>()),
+                limits.max_fact_key_bytes,
+            );
+        }
+        if v.to_string().len() > limits.max_fact_value_bytes {
+            return over(
+                format!("the value of fact {k:?}"),
+                limits.max_fact_value_bytes,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The stored text: redacted unless the tenant turned that off.
+fn stored_text(rules: &RuleSet, message: &Inbound) -> (String, Vec<Finding>) {
+    let redacted = redact::redact(&message.text);
+    let text = if rules.settings.redact_history {
+        redacted.text
+    } else {
+        message.text.clone()
+    };
+    (text, redacted.findings)
+}
+
 /// The whole of an ingest of `message` for `contact` of `tenant` (decided by `rules`),
 /// inside the caller's write transaction; nothing is written if it fails.
 pub(crate) fn ingest(
@@ -82,45 +153,100 @@ pub(crate) fn ingest(
     now: Timestamp,
 ) -> Result<Ingested> {
     let at = message.at.unwrap_or(now);
-    let redacted = redact::redact(&message.text);
-    let stored_text = if rules.settings.redact_history {
-        redacted.text.clone()
-    } else {
-        message.text.clone()
-    };
+    check(message, &rules.settings.limits, at, now)?;
+    let (stored_text, findings) = stored_text(rules, message);
     let mut c = tx
         .contact(tenant, contact)?
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
-    merge(&mut c, rules, message, &stored_text, at);
+    merge(&mut c, rules, message, &stored_text, at)?;
     let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size())?;
     let request = compliance::classify(&message.text);
     let reply = apply_compliance(&mut c, &mut decision, request, &rules.settings);
-    let mut actions = Vec::new();
+    if request == Some(Request::OptOut) {
+        // Nothing queued earlier may go out after STOP (the confirmation is queued below).
+        tx.drop_actions_of(tenant, contact, |a| {
+            matches!(a.kind, ActionKind::SendMessage { .. })
+        })?;
+    }
+    let mut planned = Vec::new();
     if decision.active {
-        actions = plan_actions(&decision, &c.tags, &rules.settings);
+        planned = plan_actions(&decision, &c.tags, &rules.settings, Origin::Reply);
         apply_decision(&mut c, &decision, now);
     }
     if let Some(text) = reply {
-        actions.push(ActionKind::sms(text.clone()));
+        planned.push((ActionKind::sms(text.clone()), Origin::Compliance));
         c.history.push(Message::from_agent(text, now));
     }
-    c.trim_history(rules.settings.history_limit);
-    remember(&mut c, &decision, at, now);
-    let queued = record(tx, tenant, rules, &mut c, decision.active, &actions, now)?;
+    let queued = finish(tx, tenant, rules, &mut c, &decision, &planned, now)?;
     Ok(Ingested {
         decision,
         stored_text,
-        findings: redacted.findings,
-        actions,
+        findings,
+        actions: planned.into_iter().map(|(kind, _)| kind).collect(),
         compliance: request,
         queued,
     })
 }
 
+/// When the tenant's rules failed on `message`: stores it anyway (merged into the contact,
+/// facts extracted) and marks the contact undecided, in its own transaction.
+pub(crate) fn record_undecided(
+    tx: &mut WriteTx<'_>,
+    tenant: &TenantId,
+    rules: &RuleSet,
+    contact: &ContactId,
+    message: &Inbound,
+    now: Timestamp,
+) -> Result<()> {
+    let at = message.at.unwrap_or(now);
+    check(message, &rules.settings.limits, at, now)?;
+    let (stored_text, _) = stored_text(rules, message);
+    let mut c = tx
+        .contact(tenant, contact)?
+        .unwrap_or_else(|| Contact::new(contact.clone(), now));
+    merge(&mut c, rules, message, &stored_text, at)?;
+    c.trim_history(rules.settings.history_limit);
+    c.undecided = true;
+    c.updated_at = now;
+    tx.put_contact(tenant, &c)?;
+    tx.set_pending(tenant, contact, true)
+}
+
+/// Decides a stored contact again without a new message (its rules were fixed, or its tags
+/// changed): the actions it calls for are texts the bot starts. `None` when there is no
+/// such contact.
+pub(crate) fn decide_again(
+    tx: &mut WriteTx<'_>,
+    tenant: &TenantId,
+    rules: &RuleSet,
+    contact: &ContactId,
+    now: Timestamp,
+) -> Result<Option<Decision>> {
+    let Some(mut c) = tx.contact(tenant, contact)? else {
+        tx.set_pending(tenant, contact, false)?;
+        return Ok(None);
+    };
+    let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size())?;
+    apply_compliance(&mut c, &mut decision, None, &rules.settings);
+    let mut planned = Vec::new();
+    if decision.active {
+        planned = plan_actions(&decision, &c.tags, &rules.settings, Origin::BotInitiated);
+        apply_decision(&mut c, &decision, now);
+    }
+    finish(tx, tenant, rules, &mut c, &decision, &planned, now)?;
+    Ok(Some(decision))
+}
+
 /// Step 1: the message into the contact. Facts are extracted from the raw text (a "not
 /// sure" is filed under what the last agent message asked), then supplied facts, name,
 /// time zone and tags override; the stored (redacted) text joins the history.
-fn merge(c: &mut Contact, rules: &RuleSet, message: &Inbound, stored_text: &str, at: Timestamp) {
+fn merge(
+    c: &mut Contact,
+    rules: &RuleSet,
+    message: &Inbound,
+    stored_text: &str,
+    at: Timestamp,
+) -> Result<()> {
     let asked = c
         .history
         .last()
@@ -141,12 +267,30 @@ fn merge(c: &mut Contact, rules: &RuleSet, message: &Inbound, stored_text: &str,
     if let Some(tags) = &message.tags {
         c.tags = tags.clone();
     }
-    // Trimmed at the end of the ingest: the hooks see the whole conversation first.
-    c.history.push(Message {
-        from: Author::Lead,
-        text: stored_text.to_string(),
-        at: Some(at.to_string()),
-    });
+    let limits = &rules.settings.limits;
+    check_facts(
+        &c.facts,
+        limits,
+        "facts per contact",
+        limits.max_facts_per_contact,
+    )?;
+    // A retry of the message the rules failed on is already in the history.
+    let retry = c.undecided
+        && c.history
+            .iter()
+            .rev()
+            .find(|m| m.from == Author::Lead)
+            .is_some_and(|m| m.text == stored_text);
+    if !retry {
+        // Trimmed at the end of the ingest: the hooks see the whole conversation first.
+        c.history.push(Message {
+            from: Author::Lead,
+            text: stored_text.to_string(),
+            at: Some(at.to_string()),
+        });
+    }
+    c.last_inbound_at = Some(at);
+    Ok(())
 }
 
 /// Step 3: compliance first. An opt-out, resubscribe or help message gets its fixed reply
@@ -187,8 +331,13 @@ fn apply_compliance(
 
 /// Step 4 (pure): the CRM actions an active decision calls for, given the tags the
 /// contact carries: class tags to remove and add, the question, the notify-agent workflow
-/// at hand-off, the score field.
-fn plan_actions(decision: &Decision, tags: &[String], settings: &Settings) -> Vec<ActionKind> {
+/// at hand-off, the score field; each with why it is queued.
+fn plan_actions(
+    decision: &Decision,
+    tags: &[String],
+    settings: &Settings,
+    origin: Origin,
+) -> Vec<(ActionKind, Origin)> {
     let carries = |t: &str| tags.iter().any(|have| same_tag(have, t));
     let removed: Vec<String> = decision
         .remove_tags
@@ -225,7 +374,7 @@ fn plan_actions(decision: &Decision, tags: &[String], settings: &Settings) -> Ve
             value: json!(decision.score),
         });
     }
-    actions
+    actions.into_iter().map(|a| (a, origin)).collect()
 }
 
 /// Step 5: an active decision's tags and question onto the contact.
@@ -242,8 +391,21 @@ fn apply_decision(c: &mut Contact, decision: &Decision, now: Timestamp) {
     }
 }
 
-/// Step 6: the decision and the start of the new silence onto the contact.
-fn remember(c: &mut Contact, decision: &Decision, at: Timestamp, now: Timestamp) {
+/// Steps 6 and 7: the decision onto the contact, then everything recorded: the
+/// follow-ups restart (a reply makes the next one the first stage again, counted from the
+/// lead's last message), the contact is written, and the actions are queued in the same
+/// transaction as the state they describe: a crash loses neither, and a GHL outage only
+/// delays them. Returns whether the actions were queued (the tenant is connected).
+fn finish(
+    tx: &mut WriteTx<'_>,
+    tenant: &TenantId,
+    rules: &RuleSet,
+    c: &mut Contact,
+    decision: &Decision,
+    planned: &[(ActionKind, Origin)],
+    now: Timestamp,
+) -> Result<bool> {
+    c.trim_history(rules.settings.history_limit);
     c.last = Some(LastDecision {
         score: decision.score,
         class: decision.class,
@@ -252,38 +414,24 @@ fn remember(c: &mut Contact, decision: &Decision, at: Timestamp, now: Timestamp)
         question: decision.question.as_ref().map(|q| q.id.clone()),
         at: now,
     });
-    c.last_inbound_at = Some(at);
+    c.undecided = false;
     c.updated_at = now;
-}
-
-/// Step 7: restarts the follow-ups (a reply makes the next one the first stage again),
-/// writes the contact, and queues the actions in the same transaction as the state they
-/// describe: a crash loses neither, and a GHL outage only delays them. Returns whether
-/// the actions were queued (the tenant is connected to GoHighLevel).
-fn record(
-    tx: &mut WriteTx<'_>,
-    tenant: &TenantId,
-    rules: &RuleSet,
-    c: &mut Contact,
-    active: bool,
-    actions: &[ActionKind],
-    now: Timestamp,
-) -> Result<bool> {
     if let Some(old) = c.followup.due_ms {
         tx.unschedule(old, tenant, &c.id)?;
     }
     c.followup = Default::default();
     let first_stage = rules.settings.followup.stages_hours.first();
-    if let (true, Some(hours), Some(at)) = (active, first_stage, c.last_inbound_at) {
+    if let (true, Some(hours), Some(at)) = (decision.active, first_stage, c.last_inbound_at) {
         let due = millis(at) + u64::from(*hours) * 3_600_000;
         tx.schedule(due, tenant, &c.id)?;
         c.followup.due_ms = Some(due);
     }
     tx.put_contact(tenant, c)?;
+    tx.set_pending(tenant, &c.id, false)?;
     let connected = tx.ghl_connected(tenant)?;
     if connected {
-        for kind in actions {
-            tx.enqueue(tenant, &c.id, kind.clone(), millis(now))?;
+        for (kind, origin) in planned {
+            tx.enqueue(tenant, &c.id, kind.clone(), *origin, millis(now))?;
         }
     }
     Ok(connected)

@@ -4,11 +4,17 @@
 //! named steps; the steps that decide are pure, the one that records takes the
 //! transaction.
 
+mod delivery;
 mod followup;
 mod ingest;
 mod template;
+mod webhook;
 
+pub use delivery::Begin;
+pub(crate) use delivery::{begin, failed};
 pub(crate) use followup::run as run_followups;
 pub use followup::{next_window_start, FollowUpOptions, FollowUpOutcome, FollowUpReport, Outcome};
-pub(crate) use ingest::ingest;
+pub(crate) use ingest::{decide_again, ingest, record_undecided};
 pub use ingest::{Inbound, Ingested};
+pub(crate) use webhook::{ingest_delivery, remember_failed, update_tags};
+pub use webhook::{Delivered, WebhookDelivery};

@@ -49,6 +49,22 @@ impl ActionKind {
     }
 }
 
+/// Why an action was queued, which decides what delivery re-checks just before sending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The answer to a lead's message: goes out at once, unless the lead opted out or was
+    /// erased since.
+    #[default]
+    Reply,
+    /// A compliance confirmation (opt-out, resubscribe, help): goes out even to a contact
+    /// who just opted out, once.
+    Compliance,
+    /// A text the bot starts (a follow-up): re-checked against opt-out, erasure and the
+    /// contact's quiet-hours window just before it is sent.
+    BotInitiated,
+}
+
 /// One queued action for one contact.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Action {
@@ -70,4 +86,11 @@ pub struct Action {
     /// Key of the queue entry (due time in ms).
     #[serde(default)]
     pub due_ms: u64,
+    /// Why it was queued (what delivery re-checks).
+    #[serde(default)]
+    pub origin: Origin,
+    /// Set in the store just before the call to the CRM: an action found in flight after
+    /// a crash may or may not have been received, and is never resent blindly.
+    #[serde(default)]
+    pub in_flight: bool,
 }

@@ -34,6 +34,10 @@ pub struct FollowUpState {
     /// When the next stage is due (its entry in the due index), if one is scheduled.
     #[serde(default)]
     pub due_ms: Option<u64>,
+    /// Consecutive runs that failed for this contact (the tenant's hook erred, its rules
+    /// were unavailable); each one pushes the next try further out.
+    #[serde(default)]
+    pub failures: u32,
 }
 
 /// Everything Qualify holds on one contact of one tenant.
@@ -58,6 +62,10 @@ pub struct Contact {
     /// True once the contact opted out of messages.
     #[serde(default)]
     pub opted_out: bool,
+    /// True while the last message stored has no decision yet (the tenant's rules failed
+    /// on it); a retry, the next message or a run after a fix decides it.
+    #[serde(default)]
+    pub undecided: bool,
     /// IANA time zone, when known.
     pub timezone: Option<String>,
     /// First seen.
@@ -78,6 +86,7 @@ impl Contact {
             last_inbound_at: None,
             followup: FollowUpState::default(),
             opted_out: false,
+            undecided: false,
             timezone: None,
             created_at: now,
             updated_at: now,
@@ -94,6 +103,15 @@ impl Contact {
     pub fn trim_history(&mut self, limit: usize) {
         let excess = self.history.len().saturating_sub(limit.max(1));
         self.history.drain(..excess);
+    }
+
+    /// When the bot last sent this contact a text, if the history says.
+    pub fn last_sent_at(&self) -> Option<Timestamp> {
+        self.history
+            .iter()
+            .rev()
+            .find(|m| m.from == super::lead::Author::Agent)
+            .and_then(|m| m.at.as_deref()?.parse().ok())
     }
 
     /// The conversation's size, as scripts see it.

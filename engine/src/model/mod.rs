@@ -9,7 +9,7 @@ mod decision;
 mod lead;
 
 pub use account::{TenantInfo, Tier};
-pub use action::{Action, ActionKind};
+pub use action::{Action, ActionKind, Origin};
 pub use contact::{Contact, FollowUpState, LastDecision};
 pub use decision::{Class, Decision, Explain, Question};
 pub use lead::{Author, ConversationSize, Facts, Goal, Lead, Message};

@@ -31,20 +31,47 @@ pub struct GhlSettings {
     pub lead_score_field: Option<String>,
 }
 
+/// A local time of day written `"HH:MM"` (24-hour). Anything else ("9am", "25:00") is an
+/// error at load, naming the setting: a window that cannot be read never silently turns
+/// quiet hours off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeOfDay(pub jiff::civil::Time);
+
+impl<'de> Deserialize<'de> for TimeOfDay {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let parsed = text.trim().split_once(':').and_then(|(h, m)| {
+            let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
+            jiff::civil::Time::new(h, m, 0, 0).ok()
+        });
+        parsed.map(TimeOfDay).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "time of day {text:?}: expected \"HH:MM\" on a 24-hour clock, e.g. \"09:00\""
+            ))
+        })
+    }
+}
+
+impl std::fmt::Display for TimeOfDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.0.hour(), self.0.minute())
+    }
+}
+
 /// The quiet-hours window, local to the contact (`"09:00"` to `"20:00"`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Window {
     /// First minute messages may go out.
-    pub start: String,
+    pub start: TimeOfDay,
     /// First minute they may not.
-    pub end: String,
+    pub end: TimeOfDay,
 }
 
 impl Default for Window {
     fn default() -> Self {
         Self {
-            start: "09:00".into(),
-            end: "20:00".into(),
+            start: TimeOfDay(jiff::civil::time(9, 0, 0, 0)),
+            end: TimeOfDay(jiff::civil::time(20, 0, 0, 0)),
         }
     }
 }
@@ -64,6 +91,13 @@ pub struct FollowUpSettings {
     /// Templates by goal (`buyer`, `seller`, `general`), one per stage.
     #[serde(default)]
     pub templates: BTreeMap<String, Vec<String>>,
+    /// Least time between two texts the bot sends a contact (default 60 minutes).
+    #[serde(default = "sixty")]
+    pub min_gap_minutes: u32,
+}
+
+fn sixty() -> u32 {
+    60
 }
 
 fn default_stages() -> Vec<u32> {
@@ -81,7 +115,50 @@ impl Default for FollowUpSettings {
             window: Window::default(),
             default_timezone: default_tz(),
             templates: BTreeMap::new(),
+            min_gap_minutes: sixty(),
         }
+    }
+}
+
+/// Bounds on what a live ingest accepts (`limits:` in `tenant.yaml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct LimitSettings {
+    /// Facts supplied with one message.
+    pub max_facts_per_message: usize,
+    /// Facts kept on one contact.
+    pub max_facts_per_contact: usize,
+    /// Bytes in a fact's name.
+    pub max_fact_key_bytes: usize,
+    /// Bytes in a fact's value (as JSON).
+    pub max_fact_value_bytes: usize,
+    /// How far back a message's `at` may lie (hours); later than now is never accepted.
+    pub max_backdate_hours: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_facts_per_message: 32,
+            max_facts_per_contact: 100,
+            max_fact_key_bytes: 64,
+            max_fact_value_bytes: 1024,
+            max_backdate_hours: 24,
+        }
+    }
+}
+
+/// Outbox delivery (`outbox:` in `tenant.yaml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct OutboxSettings {
+    /// Failed delivery attempts after which an action is moved to the dead letters.
+    pub max_attempts: u32,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self { max_attempts: 10 }
     }
 }
 
@@ -146,6 +223,12 @@ pub(crate) struct Settings {
     /// GoHighLevel settings: workflow to trigger at hand-off, custom field for the score.
     #[serde(default)]
     pub ghl: GhlSettings,
+    /// Bounds on live ingest: fact counts and sizes, how old a message may be.
+    #[serde(default)]
+    pub limits: LimitSettings,
+    /// Outbox delivery: attempts before the dead letters.
+    #[serde(default)]
+    pub outbox: OutboxSettings,
     /// Activation and deactivation tags, trimmed and lower-cased once for the gate.
     #[serde(skip)]
     gate_tags: (Vec<String>, Vec<String>),

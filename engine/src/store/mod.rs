@@ -9,12 +9,16 @@ mod accounts;
 mod contacts;
 mod crypto;
 mod due;
+mod erase;
 mod outbox;
+mod pending;
 mod tables;
+mod webhooks;
 
 pub(crate) use accounts::new_api_key;
 pub use crypto::SecretKey;
 pub(crate) use due::DueEntry;
+pub(crate) use webhooks::Delivery;
 
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
@@ -24,12 +28,20 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
-use tables::{CONTACTS, DUE, META, OUTBOX, TENANTS, TENANT_KEYS};
+use tables::{
+    CONTACTS, DEAD_LETTERS, DUE, META, OUTBOX, PENDING, QUARANTINE, TENANTS, TENANT_KEYS, WEBHOOKS,
+    WEBHOOK_EXPIRY,
+};
 
 const CANARY: &[u8] = b"qualify master key check";
 
 fn db(e: impl Into<redb::Error>) -> Error {
-    Error::Store(e.into().to_string())
+    match e.into() {
+        // redb refuses every operation after an I/O error: only a restart recovers.
+        e @ redb::Error::PreviousIo => Error::StoreBroken(e.to_string()),
+        redb::Error::Io(io) => Error::StoreBroken(io.to_string()),
+        e => Error::Store(e.to_string()),
+    }
 }
 
 /// Associated data binding a sealed value to its place.
@@ -115,6 +127,11 @@ impl Store {
             tx.open_table(CONTACTS).map_err(db)?;
             tx.open_table(OUTBOX).map_err(db)?;
             tx.open_table(DUE).map_err(db)?;
+            tx.open_table(DEAD_LETTERS).map_err(db)?;
+            tx.open_table(WEBHOOKS).map_err(db)?;
+            tx.open_table(WEBHOOK_EXPIRY).map_err(db)?;
+            tx.open_table(PENDING).map_err(db)?;
+            tx.open_table(QUARANTINE).map_err(db)?;
             let mut meta = tx.open_table(META).map_err(db)?;
             let canary_aad = aad("meta", "", "canary", 0);
             let existing = meta.get("canary").map_err(db)?.map(|v| v.value().to_vec());
@@ -248,37 +265,6 @@ impl Store {
         drop(w);
         tx.abort().map_err(db)?;
         out
-    }
-
-    /// Deletes a tenant: its data keys first (crypto-shredding: whatever copy of its
-    /// records survives in freed pages or backups can no longer be opened), then its
-    /// records, then compacts the file. Returns the number of contacts removed.
-    pub(crate) fn erase_tenant(&self, tenant: &TenantId) -> Result<usize> {
-        let t = tenant.as_str();
-        let removed = self.write(|w| {
-            let mut keys = w.tx.open_table(TENANT_KEYS).map_err(db)?;
-            let versions: Vec<u32> = keys
-                .range((t, 0)..=(t, u32::MAX))
-                .map_err(db)?
-                .filter_map(|r| r.ok().map(|(k, _)| k.value().1))
-                .collect();
-            for v in versions {
-                keys.remove((t, v)).map_err(db)?;
-            }
-            let removed = w.delete_contacts_of(tenant)?;
-            w.tx.open_table(TENANTS)
-                .map_err(db)?
-                .remove(t)
-                .map_err(db)?;
-            Ok(removed)
-        })?;
-        self.deks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(k, _), _| k != t);
-        self.refresh_registry()?;
-        self.compact()?;
-        Ok(removed)
     }
 
     /// Returns freed space to the file system (no transaction may be open).

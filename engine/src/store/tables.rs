@@ -1,8 +1,9 @@
 //! Every table of the store file, in one place. Keys name a tenant (and most a contact) in
 //! plain text so rows can be found and erased; values are sealed (see the module docs of
-//! `store`), except the due index, which is keys only.
+//! `store`), except the index tables, which are keys only, and quarantined rows, which
+//! are kept as found.
 //!
-//! What erasure removes, table by table:
+//! What erasure removes, table by table (both in one transaction):
 //!
 //! | table | erasing a contact | erasing a tenant |
 //! |---|---|---|
@@ -10,8 +11,12 @@
 //! | `tenant_keys` | — | its data keys, first (crypto-shredding) |
 //! | `tenants` | — | its record (registration, API key hashes, GHL token) |
 //! | `contacts` | the contact's row | every contact row |
-//! | `due` | — | — |
-//! | `outbox` | — | — |
+//! | `due` | the contact's entries | every entry naming the tenant |
+//! | `outbox` | the contact's queued actions | every queued action |
+//! | `dead_letters` | the contact's failed actions | every failed action |
+//! | `webhooks`, `webhook_expiry` | the contact's remembered deliveries | all of them |
+//! | `pending` | the contact's row | every row |
+//! | `quarantine` | — (unreadable: its contact is unknown) | every row naming the tenant |
 
 use redb::TableDefinition;
 
@@ -31,3 +36,22 @@ pub(super) const DUE: TableDefinition<(u64, &str, &str), ()> = TableDefinition::
 /// Actions waiting for delivery to the CRM (sealed `Action` JSON).
 /// Key: (tenant, due ms, action id).
 pub(super) const OUTBOX: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("outbox");
+/// Actions that will not be delivered: too many failed attempts, or found in flight after
+/// a crash (sealed `Action` JSON, its `last_error` saying why). Key: (tenant, action id).
+pub(super) const DEAD_LETTERS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("dead_letters");
+/// GoHighLevel deliveries already received, for replay checks: the body's hash and the
+/// first result (sealed). Key: (tenant, contact, webhook id).
+pub(super) const WEBHOOKS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("webhooks");
+/// When each remembered delivery may be forgotten. Key: (expires ms, tenant, contact,
+/// webhook id); no value.
+pub(super) const WEBHOOK_EXPIRY: TableDefinition<(u64, &str, &str, &str), ()> =
+    TableDefinition::new("webhook_expiry");
+/// Contacts with a stored message that no decision has covered yet (the tenant's rules
+/// failed). Key: (tenant, contact); no value.
+pub(super) const PENDING: TableDefinition<(&str, &str), ()> = TableDefinition::new("pending");
+/// Rows that could not be opened (tampered, or their key is gone), set aside so they never
+/// block the others. Key: (table, tenant, record key); value: the row as found.
+pub(super) const QUARANTINE: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("quarantine");
