@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ContactId, TenantId};
 use crate::model::{Action, Contact, Decision, Facts, Lead, Question, TenantInfo, Tier};
 use crate::rules::{self, CasesReport, Catalog, Limits, Lookup, ReloadReport, RuleSet};
-use crate::store::{new_api_key, Store};
+use crate::store::{api_key_from, new_api_key, SecretKey, Store};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -457,6 +457,26 @@ impl Accounts<'_> {
         Ok(key)
     }
 
+    /// Makes `secret` the tenant's only API key secret, registering the tenant first when
+    /// needed; the key. For keys derived elsewhere (dev mode derives its tenant's key from
+    /// the dev master key, so it survives restarts); nothing changes when it already is.
+    pub fn ensure_key(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        tier: Tier,
+        secret: &SecretKey,
+    ) -> Result<Zeroizing<String>> {
+        let (key, hash) = api_key_from(tenant, secret);
+        let store = self.0.store()?;
+        if !self.is_registered(tenant) {
+            store.register(tenant, name, tier, hash, self.0.now())?;
+        } else if self.authenticate(&key).is_err() {
+            store.update_tenant(tenant, |r| r.api_key_hashes = vec![hash])?;
+        }
+        Ok(key)
+    }
+
     /// Registered tenants, sorted by id.
     pub fn list(&self) -> Result<Vec<TenantInfo>> {
         self.0.store()?.list_tenants()
@@ -565,6 +585,16 @@ impl Outbox<'_> {
                    so it is not sent again (at most once)";
         store.write(|tx| stuck.iter().try_for_each(|a| tx.dead_letter(a, why)))?;
         Ok(stuck.len())
+    }
+
+    /// Every action waiting in the outbox, due or not, in flight or not (one tenant's or
+    /// all), each tenant's oldest first.
+    pub fn queued(&self, tenant: Option<&TenantId>) -> Result<Vec<Action>> {
+        let found = self.0.store()?.due_actions(u64::MAX, usize::MAX)?;
+        let mut all: Vec<Action> = found.actions.into_iter().chain(found.in_flight).collect();
+        all.retain(|a| tenant.is_none_or(|t| a.tenant == *t));
+        all.sort_by(|a, b| (&a.tenant, a.due_ms, a.id).cmp(&(&b.tenant, b.due_ms, b.id)));
+        Ok(all)
     }
 
     /// Actions that will not be delivered, with why (`last_error`): one tenant's or all.

@@ -69,7 +69,19 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match &e {
-            Error::InvalidId { .. } | Error::InvalidLead(_) => Self::invalid(e.to_string()),
+            Error::InvalidId { .. }
+            | Error::InvalidLead(_)
+            | Error::InvalidMessage(_)
+            | Error::Limit { .. } => Self::invalid(e.to_string()),
+            Error::Replay(_) => Self::new(StatusCode::CONFLICT, "replay", e.to_string()),
+            Error::StoreBroken(_) => {
+                tracing::error!("{e}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the store is unavailable; the server is restarting",
+                )
+            }
             Error::UnknownTenant(_) => Self::not_found(e.to_string()),
             Error::Unauthorized => Self::unauthorized(e.to_string()),
             Error::TenantExists(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),

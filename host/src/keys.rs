@@ -187,3 +187,36 @@ pub fn rotate(store: &Store, source: &KeySource, new_file: Option<&Path>) -> Res
         ),
     }
 }
+
+/// Dev mode's tenant API key secret and admin key, derived from the dev master key: the
+/// same after every restart, and never stored in the clear beside it. `None` unless the
+/// master key is the dev key.
+pub fn dev_secrets(source: &KeySource) -> Result<Option<(SecretKey, SecretKey)>> {
+    let KeySource::Dev(path) = source else {
+        return Ok(None);
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let master = parse(&text, &path.display().to_string())?;
+    Ok(Some((
+        master.derive("qualify dev tenant api key"),
+        master.derive("qualify dev admin key"),
+    )))
+}
+
+/// Writes a secret to an owner-only file, replacing an older one.
+pub fn write_secret_file(path: &Path, secret: &str) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(f, "{secret}")?;
+    Ok(())
+}

@@ -19,6 +19,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Reengage(args) => conversation::reengage(args, out),
         Command::Tenant { action } => tenant::tenant(action, out),
         Command::Keys { action } => tenant::keys(action, out),
+        Command::Outbox { action } => tenant::outbox(action, out),
         Command::Serve(args) => serve::run(args),
         Command::SmsInfo(args) => text::sms_info(args, out),
         Command::Redact(args) => text::redact(args, out),

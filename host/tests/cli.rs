@@ -170,10 +170,7 @@ fn check_fails_with_file_line_column() {
         .fails();
     let out = failed.stdout.clone();
     let line = out.lines().next().unwrap();
-    assert!(
-        line.starts_with(&format!("{}:2:16: ", file.display())),
-        "{out}"
-    );
+    assert!(line.starts_with("points/score.rhai:2:16: "), "{out}");
 }
 
 #[test]
@@ -333,14 +330,13 @@ fn redact_prints_text_and_findings() {
     assert_eq!(v["findings"][1]["entity"], "EMAIL_ADDRESS");
 }
 
-#[test]
-fn serve_prints_a_curl_that_returns_a_score() {
+/// Starts `qualify serve` in dev mode on `data`; the child and its curl line.
+fn dev_serve(data: &std::path::Path) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qualify"))
         .args(["serve", "--addr", "127.0.0.1:0"])
         .arg("--data")
-        .arg(dir.path().join("data"))
+        .arg(data)
         .current_dir(common::repo_root())
         .env_remove("QUALIFY_MASTER_KEY")
         .env_remove("QUALIFY_ADMIN_KEY")
@@ -353,14 +349,24 @@ fn serve_prints_a_curl_that_returns_a_score() {
         .map(|l| l.unwrap())
         .find(|l| l.trim_start().starts_with("curl "))
         .expect("a curl line");
-    let key = curl
-        .split("Bearer ")
+    (child, curl)
+}
+
+/// Runs the printed curl: its key comes from the file it names (`$(cat FILE)`, since the
+/// output is not a terminal), never from the log.
+fn run_curl(curl: &str) -> (String, serde_json::Value) {
+    let key_file = curl
+        .split("$(cat ")
         .nth(1)
         .unwrap()
-        .split('\'')
+        .split(')')
         .next()
+        .unwrap();
+    let key = std::fs::read_to_string(key_file)
         .unwrap()
+        .trim()
         .to_string();
+    assert!(!curl.contains(&key), "the key is not in the output");
     let url = curl.split_whitespace().last().unwrap().to_string();
     let body = curl
         .split("-d '")
@@ -368,15 +374,14 @@ fn serve_prints_a_curl_that_returns_a_score() {
         .unwrap()
         .split('\'')
         .next()
-        .unwrap()
-        .to_string();
+        .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let v: serde_json::Value = rt.block_on(async {
+    let v = rt.block_on(async {
         reqwest::Client::new()
             .post(&url)
             .bearer_auth(&key)
             .header("content-type", "application/json")
-            .body(body)
+            .body(body.to_string())
             .send()
             .await
             .unwrap()
@@ -384,10 +389,43 @@ fn serve_prints_a_curl_that_returns_a_score() {
             .await
             .unwrap()
     });
+    (key, v)
+}
+
+/// Issue 9, item 18: dev mode's keys are written to owner-only files (the output is not a
+/// terminal) and stay the same across a restart, so yesterday's curl still works.
+#[test]
+fn serve_prints_a_curl_that_returns_a_score_and_its_key_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, curl) = dev_serve(&data);
+    let (key, v) = run_curl(&curl);
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(v["class"], "warm", "{v}");
     assert_eq!(v["score"], 2);
+    assert!(!common::too_open(&data.join("dev-api-key")));
+    let (mut child, curl) = dev_serve(&data);
+    let (again, v) = run_curl(&curl);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(again, key, "the same key after a restart");
+    assert_eq!(v["score"], 2);
+}
+
+/// Issue 9, item 18: the generated dev key is for loopback only.
+#[test]
+fn serve_refuses_a_public_address_without_a_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed = qualify()
+        .args(["serve", "--addr", "0.0.0.0:0", "--data"])
+        .arg(dir.path().join("data"))
+        .fails();
+    assert!(
+        failed.stderr.contains("refusing to serve on 0.0.0.0:0"),
+        "{}",
+        failed.stderr
+    );
 }
 
 #[test]

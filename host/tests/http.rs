@@ -1,140 +1,21 @@
 //! The HTTP server end to end: a real server on port 0, a real HTTP client, and a fake
 //! GoHighLevel on loopback that records every call.
 
-#[path = "../../engine/tests/common/mod.rs"]
-mod common;
+#![allow(clippy::unwrap_used)]
 
-use common::{cid, tid};
+mod support;
 
-use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use ed25519_dalek::{Signer, SigningKey};
-use host::{AppState, Config};
+use host::Config;
 use qualify_engine::model::Tier;
-use qualify_engine::{Engine, SecretKey, Store};
+use qualify_engine::SecretKey;
 use serde_json::{json, Value};
-use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-const ADMIN: &str = "admin-secret-for-tests";
-
-struct Server {
-    base: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-    engine: Engine,
-}
-
-impl Server {
-    async fn start(file: &Path, key: &SecretKey, config: Config) -> Self {
-        let store = Store::open(file, key.clone()).unwrap();
-        let engine = Engine::builder()
-            .rules_dir(common::shipped_rules())
-            .store(store)
-            .build()
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(engine.clone(), config);
-        let task = tokio::spawn(async move {
-            host::serve(listener, state, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            base,
-            stop: Some(tx),
-            task: Some(task),
-            engine,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap();
-    }
-}
-
-fn config() -> Config {
-    Config {
-        admin_key_hash: Some(host::server::hash_admin_key(ADMIN)),
-        tick: Duration::from_millis(50),
-        retry_base: Duration::from_millis(50),
-        ..Config::default()
-    }
-}
-
-/// A test's view of a running server: requests with a bearer key and a JSON body.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(server: &Server) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: server.base.clone(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<&Value>,
-    ) -> reqwest::Response {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        req.send().await.unwrap()
-    }
-
-    async fn get(&self, path: &str, key: &str) -> reqwest::Response {
-        self.call(Method::GET, path, key, None).await
-    }
-
-    async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
-        self.call(Method::POST, path, key, Some(&body)).await
-    }
-
-    async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
-        self.call(Method::DELETE, path, key, None).await
-    }
-
-    /// Registers a tenant through the admin API; its API key.
-    async fn add_tenant(&self, body: Value) -> String {
-        let r = self.post("/admin/tenants", ADMIN, body).await;
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let v: Value = r.json().await.unwrap();
-        v["api_key"].as_str().unwrap().to_string()
-    }
-}
-
-/// A server on a fresh store in a temporary folder.
-async fn fresh(config: Config) -> (tempfile::TempDir, Server, Api) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("q.redb"), &SecretKey::generate(), config).await;
-    let api = Api::new(&server);
-    (dir, server, api)
-}
-
-async fn error_of(r: reqwest::Response) -> (StatusCode, String) {
-    let status = r.status();
-    let v: Value = r.json().await.unwrap();
-    (status, v["error"]["type"].as_str().unwrap().to_string())
-}
+use support::common::{cid, tid};
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scoring_and_a_conversation_through_messages() {
@@ -359,36 +240,6 @@ async fn health_and_readiness() {
     server.stop().await;
 }
 
-fn signed(key: &SigningKey, body: &Value) -> (String, String) {
-    let raw = body.to_string();
-    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(raw.as_bytes()).to_bytes());
-    (raw, sig)
-}
-
-/// A GHL InboundMessage webhook with its `webhookId` and send time.
-fn inbound_event(id: &str, ts: jiff::Timestamp) -> Value {
-    json!({
-        "type": "InboundMessage", "locationId": "loc-1", "contactId": "ct-9", "conversationId": "cv-1",
-        "body": "We want to buy in Plano, budget 450k", "messageType": "SMS", "direction": "inbound",
-        "dateAdded": ts.to_string(), "messageId": "m-1", "webhookId": id, "timestamp": ts.to_string()
-    })
-}
-
-impl Api {
-    /// Posts a raw webhook body, with a signature header when one is given.
-    async fn webhook(&self, raw: &str, sig: Option<&str>) -> reqwest::Response {
-        let mut req = self
-            .http
-            .post(format!("{}/webhooks/ghl", self.base))
-            .header("content-type", "application/json")
-            .body(raw.to_string());
-        if let Some(sig) = sig {
-            req = req.header("x-ghl-signature", sig);
-        }
-        req.send().await.unwrap()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_webhooks_are_ingested_once_and_bad_ones_refused() {
     let signing = SigningKey::from_bytes(&[7u8; 32]);
@@ -408,9 +259,16 @@ async fn signed_webhooks_are_ingested_once_and_bad_ones_refused() {
     let stored = server.engine.contacts().get(&tid("loc-1"), &cid("ct-9"));
     assert!(stored.unwrap().is_some());
 
-    // The same delivery again: a replay.
+    // The same delivery again (GHL retrying): the first result, nothing ingested twice.
     let r = api.webhook(&raw, Some(&sig)).await;
-    assert_eq!(error_of(r).await, (StatusCode::CONFLICT, "replay".into()));
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap(), v);
+    let c = server.engine.contacts().get(&tid("loc-1"), &cid("ct-9"));
+    assert_eq!(
+        c.unwrap().unwrap().history.len(),
+        1,
+        "the message is stored once"
+    );
     // A bad signature (the body changed), a missing one, a stale timestamp.
     let r = api.webhook(&raw.replace("450k", "950k"), Some(&sig)).await;
     assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
@@ -423,7 +281,7 @@ async fn signed_webhooks_are_ingested_once_and_bad_ones_refused() {
     // The prototype's payload shape, outbound direction: accepted and ignored.
     let (raw, sig) = signed(
         &signing,
-        &json!({"contactId": "ct-9", "locationId": "loc-1", "webhookId": "wh-3",
+        &json!({"contactId": "ct-9", "locationId": "loc-1", "webhookId": "wh-3", "timestamp": now.to_string(),
         "message": {"type": "SMS", "body": "agent text", "direction": "outbound"}, "contact": {"firstName": "Ana", "tags": ["Hit List"]}}),
     );
     let r = api.webhook(&raw, Some(&sig)).await;
@@ -448,61 +306,6 @@ async fn without_a_public_key_every_webhook_is_refused() {
     let r = api.webhook(&raw, Some(&sig)).await;
     assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
     server.stop().await;
-}
-
-/// A fake GoHighLevel that records calls and can fail on demand.
-#[derive(Clone, Default)]
-struct FakeGhl {
-    calls: Arc<Mutex<Vec<(String, String, Value)>>>,
-    fail_next: Arc<AtomicU32>,
-    down: Arc<AtomicU32>,
-}
-
-async fn fake_handler(
-    State(f): State<FakeGhl>,
-    method: Method,
-    uri: Uri,
-    body: axum::body::Bytes,
-) -> (StatusCode, String) {
-    if f.down.load(Ordering::SeqCst) == 1 {
-        return (StatusCode::SERVICE_UNAVAILABLE, "down".into());
-    }
-    if f.fail_next.load(Ordering::SeqCst) > 0 {
-        f.fail_next.fetch_sub(1, Ordering::SeqCst);
-        return (StatusCode::INTERNAL_SERVER_ERROR, "oops".into());
-    }
-    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    f.calls
-        .lock()
-        .unwrap()
-        .push((method.to_string(), uri.path().to_string(), v));
-    (StatusCode::OK, "{}".into())
-}
-
-async fn start_fake() -> (FakeGhl, String) {
-    let fake = FakeGhl::default();
-    let app = axum::Router::new()
-        .fallback(fake_handler)
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (fake, url)
-}
-
-async fn wait_for(mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("condition not reached in 5 s");
-}
-
-/// The GHL calls recorded so far, in order.
-fn calls(fake: &FakeGhl) -> Vec<(String, String, Value)> {
-    fake.calls.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,8 +50,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 impl Folder {
-    /// Reads a tenant folder.
+    /// Reads a tenant folder. Files are named by the folder's own name and theirs
+    /// (`points/score.rhai`) in every message: errors reach tenants, and a tenant's error
+    /// never shows where the server keeps its files.
     pub fn read(dir: &Path) -> Result<Self, Error> {
+        let label = PathBuf::from(dir.file_name().unwrap_or(dir.as_os_str()));
         let mut folder = Folder::default();
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(io(dir))?
@@ -70,7 +73,10 @@ impl Folder {
                 continue;
             }
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            let source = Source { path, text };
+            let source = Source {
+                path: label.join(&name),
+                text,
+            };
             match name.as_str() {
                 "tenant.yaml" => folder.yaml = Some(source),
                 "cases.yaml" => folder.cases = Some(source),

@@ -51,7 +51,12 @@ fn hash_secret(secret: &str) -> [u8; 32] {
 
 /// A new API key for `tenant` (shown once) and the hash the store keeps.
 pub(crate) fn new_api_key(tenant: &TenantId) -> (Zeroizing<String>, String) {
-    let secret = SecretKey::generate().to_hex();
+    api_key_from(tenant, &SecretKey::generate())
+}
+
+/// The API key of `tenant` with `secret` as its secret part, and its hash.
+pub(crate) fn api_key_from(tenant: &TenantId, secret: &SecretKey) -> (Zeroizing<String>, String) {
+    let secret = secret.to_hex();
     let key = Zeroizing::new(format!("qfy_{tenant}.{}", secret.as_str()));
     (key, hex::encode(hash_secret(&secret)))
 }

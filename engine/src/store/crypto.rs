@@ -47,6 +47,19 @@ impl SecretKey {
         &self.0
     }
 
+    /// A key derived from this one for `purpose` (HMAC-SHA256): stable for the same key
+    /// and purpose, unrelated to it otherwise. Dev mode derives its tenant and admin keys
+    /// from the dev master key this way, so they survive a restart without being stored.
+    pub fn derive(&self, purpose: &str) -> SecretKey {
+        use hmac::{Mac, SimpleHmac};
+        let mut mac = <SimpleHmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_slice())
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(&mac.finalize().into_bytes());
+        Self(bytes)
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(&Key::<Aes256Gcm>::from(*self.0))
     }

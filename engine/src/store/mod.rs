@@ -15,7 +15,7 @@ mod pending;
 mod tables;
 mod webhooks;
 
-pub(crate) use accounts::new_api_key;
+pub(crate) use accounts::{api_key_from, new_api_key};
 pub use crypto::SecretKey;
 pub(crate) use due::DueEntry;
 pub(crate) use webhooks::Delivery;
@@ -91,6 +91,9 @@ pub struct Store {
     /// Registered tenants and their API key hashes, so authenticating never reads disk.
     registry: RwLock<Registry>,
     path: Option<PathBuf>,
+    /// Set by the first I/O error: redb refuses everything after one, so the store says
+    /// so (and `check` fails) until the process restarts.
+    broken: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -113,10 +116,44 @@ impl Store {
 
     /// A store in memory (tests, benchmarks): nothing touches the disk.
     pub fn in_memory(master: SecretKey) -> Result<Self> {
+        Self::with_backend(redb::backends::InMemoryBackend::new(), master)
+    }
+
+    /// A store over any redb storage backend (custom storage, fault injection in tests).
+    pub fn with_backend(backend: impl redb::StorageBackend, master: SecretKey) -> Result<Self> {
         let database = redb::Builder::new()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .create_with_backend(backend)
             .map_err(db)?;
         Self::init(database, master, None)
+    }
+
+    /// A real read of the store (the master-key check value): what readiness runs. After
+    /// an I/O error it is [`Error::StoreBroken`]: the process must restart.
+    pub fn check(&self) -> Result<()> {
+        if let Some(why) = self
+            .broken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(Error::StoreBroken(why));
+        }
+        self.read(|r| {
+            let meta = r.tx.open_table(META).map_err(db)?;
+            meta.get("canary")
+                .map_err(db)?
+                .map(|_| ())
+                .ok_or_else(|| Error::Store("the master-key check value is missing".into()))
+        })
+    }
+
+    /// Remembers an I/O failure: from now on the store reports itself broken.
+    fn note<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(Error::StoreBroken(why)) = &result {
+            let mut broken = self.broken.lock().unwrap_or_else(|e| e.into_inner());
+            broken.get_or_insert_with(|| why.clone());
+        }
+        result
     }
 
     fn init(database: Database, master: SecretKey, path: Option<PathBuf>) -> Result<Self> {
@@ -157,6 +194,7 @@ impl Store {
             deks: Mutex::new(HashMap::new()),
             registry: RwLock::new(Registry::default()),
             path,
+            broken: Mutex::new(None),
         };
         store.refresh_registry()?;
         Ok(store)
@@ -219,19 +257,25 @@ impl Store {
 
     /// Runs `f` over one read snapshot (never blocks writers).
     fn read<T>(&self, f: impl FnOnce(&ReadTx<'_>) -> Result<T>) -> Result<T> {
-        let database = self.database();
-        let tx = database.begin_read().map_err(db)?;
-        let keys = tx.open_table(TENANT_KEYS).map_err(db)?;
-        f(&ReadTx {
-            store: self,
-            tx: &tx,
-            keys: &keys,
-        })
+        self.note((|| {
+            let database = self.database();
+            let tx = database.begin_read().map_err(db)?;
+            let keys = tx.open_table(TENANT_KEYS).map_err(db)?;
+            f(&ReadTx {
+                store: self,
+                tx: &tx,
+                keys: &keys,
+            })
+        })())
     }
 
     /// Runs `f` in one write transaction and commits it durably (two-phase commit, since
     /// stored values derive from untrusted input). Nothing is written if `f` fails.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
+        self.note(self.write_once(f))
+    }
+
+    fn write_once<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
         let database = self.database();
         let mut tx = database.begin_write().map_err(db)?;
         tx.set_two_phase_commit(true);

@@ -85,3 +85,17 @@ pub fn stored(
         .unwrap()
         .unwrap()
 }
+
+/// True when a file can be read by others than its owner.
+pub fn too_open(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o077 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}

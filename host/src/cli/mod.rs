@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         action: tenant::TenantAction,
     },
+    /// The outbox of CRM actions: what waits, and (with --failed) what will not be sent.
+    Outbox {
+        /// What to do.
+        #[command(subcommand)]
+        action: tenant::OutboxAction,
+    },
     /// Master and tenant key management.
     Keys {
         /// What to do.

@@ -2,15 +2,13 @@
 //! ready-to-paste `curl`, and serves until SIGINT/SIGTERM.
 
 use super::{engine_builder, RulesArg, StoreArgs};
-use crate::keys::KeySource;
 use crate::server::{hash_admin_key, AppState, Config};
 use anyhow::{Context, Result};
 use qualify_engine::model::Tier;
-use qualify_engine::{Engine, SecretKey, TenantId};
+use qualify_engine::TenantId;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use zeroize::Zeroizing;
 
 /// Arguments of `qualify serve`.
 #[derive(clap::Args)]
@@ -44,30 +42,98 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let mut err = std::io::stderr();
     let (store, source) =
         crate::keys::open_store(&args.store.data, args.store.key_file.as_deref(), &mut err)?;
-    let dev = matches!(source, KeySource::Dev(_));
+    let dev = crate::keys::dev_secrets(&source)?;
+    if dev.is_some() {
+        refuse_dev_off_loopback(&args.addr)?;
+    }
     let engine = engine_builder(args.rules.rules.as_deref())
         .store(store)
         .build()?;
     for e in engine.rules().reload().errors {
         writeln!(err, "qualify: warning: {e}")?;
     }
-    let config = config(&args, dev, &mut err)?;
-    let dev_key = dev.then(|| dev_tenant_key(&engine)).transpose()?;
+    let mut config = config(&args, dev.is_some(), &mut err)?;
+    let dev_keys = match &dev {
+        Some((tenant_secret, admin)) => {
+            let key = engine.accounts().ensure_key(
+                &TenantId::default(),
+                "Dev tenant",
+                Tier::Starter,
+                tenant_secret,
+            )?;
+            let admin = admin.to_hex();
+            config.admin_key_hash = config.admin_key_hash.or(Some(hash_admin_key(&admin)));
+            Some((key, admin))
+        }
+        None => None,
+    };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
-        banner(
-            &listener.local_addr()?,
-            dev_key.as_ref().map(|k| k.as_str()),
-        )?;
+        let addr = listener.local_addr()?;
+        writeln!(std::io::stdout(), "qualify: listening on http://{addr}")?;
+        if let Some((key, admin)) = &dev_keys {
+            show_dev_keys(&addr, &args.store.data, key, admin)?;
+        }
         let state = AppState::new(engine, config);
         crate::server::serve(listener, state, crate::server::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
+/// Dev mode protects nothing (its key sits beside the data): loopback addresses only.
+fn refuse_dev_off_loopback(addr: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let resolved: Vec<_> = addr
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {addr}"))?
+        .collect();
+    if resolved.iter().any(|a| !a.ip().is_loopback()) {
+        anyhow::bail!(
+            "refusing to serve on {addr} with the generated dev master key: give a master key \
+             (--key-file or QUALIFY_MASTER_KEY) to listen beyond loopback"
+        );
+    }
+    Ok(())
+}
+
+/// The dev tenant's key, the dev admin key and a `curl` to try: printed on a terminal,
+/// otherwise (logs, pipes) written to owner-only files in the data folder whose paths
+/// are printed.
+fn show_dev_keys(
+    addr: &std::net::SocketAddr,
+    data: &std::path::Path,
+    key: &str,
+    admin: &str,
+) -> Result<()> {
+    let mut out = std::io::stdout();
+    let lead = r#"{"tags":["Hit List"],"facts":{"budget":450000,"location":"Plano"}}"#;
+    let bearer = if std::io::IsTerminal::is_terminal(&out) {
+        writeln!(out, "qualify: dev tenant \"default\", API key: {key}")?;
+        writeln!(out, "qualify: dev admin key: {admin}")?;
+        key.to_string()
+    } else {
+        let (key_file, admin_file) = (data.join("dev-api-key"), data.join("dev-admin-key"));
+        crate::keys::write_secret_file(&key_file, key)?;
+        crate::keys::write_secret_file(&admin_file, admin)?;
+        writeln!(
+            out,
+            "qualify: dev keys (the same after a restart) in {} and {} (owner-only)",
+            key_file.display(),
+            admin_file.display()
+        )?;
+        format!("$(cat {})", key_file.display())
+    };
+    writeln!(out, "Try it:")?;
+    writeln!(
+        out,
+        "  curl -s -H \"Authorization: Bearer {bearer}\" -H 'Content-Type: application/json' -d '{lead}' http://{addr}/v1/score"
+    )?;
+    out.flush()?;
+    Ok(())
+}
 /// The server's settings from the arguments, with a warning for each insecure choice.
 fn config(args: &ServeArgs, dev: bool, err: &mut impl Write) -> Result<Config> {
     let mut config = Config {
@@ -101,11 +167,7 @@ fn config(args: &ServeArgs, dev: bool, err: &mut impl Write) -> Result<Config> {
             std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
         ),
         (None, Ok(k)) => Some(k),
-        (None, Err(_)) if dev => {
-            let k = SecretKey::generate().to_hex().to_string();
-            writeln!(err, "qualify: dev admin key for this run: {k}")?;
-            Some(k)
-        }
+        (None, Err(_)) if dev => None, // derived from the dev master key
         _ => {
             writeln!(err, "qualify: note: no admin key (--admin-key-file or QUALIFY_ADMIN_KEY): the admin API is disabled")?;
             None
@@ -113,35 +175,4 @@ fn config(args: &ServeArgs, dev: bool, err: &mut impl Write) -> Result<Config> {
     };
     config.admin_key_hash = admin_key.as_deref().map(hash_admin_key);
     Ok(config)
-}
-
-/// Dev mode: the dev tenant `default` gets a fresh key each start, so the printed curl
-/// works.
-fn dev_tenant_key(engine: &Engine) -> Result<Zeroizing<String>> {
-    let tenant = TenantId::default();
-    let accounts = engine.accounts();
-    Ok(if accounts.is_registered(&tenant) {
-        accounts.rotate_key(&tenant)?
-    } else {
-        accounts.add(&tenant, "Dev tenant", Tier::Starter)?
-    })
-}
-
-/// Where the server listens and, in dev mode, the key and a `curl` to try.
-fn banner(addr: &std::net::SocketAddr, dev_key: Option<&str>) -> Result<()> {
-    let mut out = std::io::stdout();
-    writeln!(out, "qualify: listening on http://{addr}")?;
-    if let Some(key) = dev_key {
-        writeln!(
-            out,
-            "qualify: dev tenant \"default\", API key (shown once): {key}"
-        )?;
-        writeln!(out, "Try it:")?;
-        writeln!(
-            out,
-            "  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -d '{{\"tags\":[\"Hit List\"],\"facts\":{{\"budget\":450000,\"location\":\"Plano\"}}}}' http://{addr}/v1/score"
-        )?;
-    }
-    out.flush()?;
-    Ok(())
 }

@@ -180,3 +180,38 @@ pub fn keys(action: KeysAction, out: &mut impl Write) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `qualify outbox ...`.
+#[derive(Subcommand)]
+pub enum OutboxAction {
+    /// Print the queued actions as JSON; with --failed, the dead letters (each with why).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The actions that will not be delivered (attempts spent, or in flight at a crash).
+        #[arg(long)]
+        failed: bool,
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+/// Runs `qualify outbox ...`.
+pub fn outbox(action: OutboxAction, out: &mut impl Write) -> Result<ExitCode> {
+    let OutboxAction::List {
+        store,
+        failed,
+        tenant,
+    } = action;
+    let tenant = tenant.as_deref().map(TenantId::new).transpose()?;
+    let (engine, _) = open_with_store(None, &store)?;
+    let outbox = engine.outbox();
+    let list = if failed {
+        outbox.dead_letters(tenant.as_ref())?
+    } else {
+        outbox.queued(tenant.as_ref())?
+    };
+    print_json(out, &list)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -72,3 +72,19 @@ pub(super) async fn remove_tenant(
     let n = blocking(&s, move |e| e.accounts().remove(&t)).await?;
     Ok(Json(json!({"removed": tenant, "contacts_erased": n})).into_response())
 }
+
+/// `GET /admin/outbox/failed[?tenant=T]`: actions that will not be delivered, and why.
+pub(super) async fn failed_actions(
+    State(s): State<AppState>,
+    _: AdminAuth,
+    axum::extract::Query(q): axum::extract::Query<TenantFilter>,
+) -> Result<Response, ApiError> {
+    let tenant = q.tenant.as_deref().map(TenantId::new).transpose()?;
+    let dead = blocking(&s, move |e| e.outbox().dead_letters(tenant.as_ref())).await?;
+    Ok(Json(dead).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct TenantFilter {
+    tenant: Option<String>,
+}

@@ -6,7 +6,7 @@ mod admin;
 pub mod webhook;
 
 use crate::error::ApiError;
-use crate::ghl::{deliver_due, GhlClient};
+use crate::ghl::{Delivery, GhlClient};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
@@ -28,7 +28,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use webhook::ReplayGuard;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -51,6 +50,8 @@ pub struct Config {
     pub ghl_base_url: String,
     /// How often the outbox is delivered and rules are checked for changes.
     pub tick: Duration,
+    /// How long one call to GoHighLevel may take before it counts as failed.
+    pub ghl_timeout: Duration,
     /// First retry delay after a failed GHL call (doubles per attempt).
     pub retry_base: Duration,
     /// Enforce per-tenant rate limits (default on; off only for load tests).
@@ -66,6 +67,7 @@ impl Default for Config {
             admin_key_hash: None,
             ghl_base_url: "https://services.leadconnectorhq.com".into(),
             tick: Duration::from_secs(1),
+            ghl_timeout: Duration::from_secs(10),
             retry_base: Duration::from_secs(1),
             rate_limit: true,
         }
@@ -116,8 +118,10 @@ struct Shared {
     engine: Engine,
     config: Config,
     limiters: Limiters,
-    replays: ReplayGuard,
-    ghl: GhlClient,
+    delivery: Delivery,
+    /// Set once the store is unusable (an I/O error): the server stops and `serve`
+    /// returns the error, so a supervisor restarts the process.
+    broken: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -127,14 +131,27 @@ pub struct AppState(Arc<Shared>);
 impl AppState {
     /// State over an engine (with a store) and settings.
     pub fn new(engine: Engine, config: Config) -> Self {
-        let ghl = GhlClient::new(&config.ghl_base_url);
+        let ghl = GhlClient::with_timeout(&config.ghl_base_url, config.ghl_timeout);
+        let delivery = Delivery::new(engine.clone(), ghl, config.retry_base);
         Self(Arc::new(Shared {
             engine,
             config,
             limiters: Limiters::new(),
-            replays: ReplayGuard::default(),
-            ghl,
+            delivery,
+            broken: tokio::sync::watch::channel(None).0,
         }))
+    }
+
+    /// Notes an engine error: a broken store stops the server.
+    fn saw(&self, e: &qualify_engine::Error) {
+        if let qualify_engine::Error::StoreBroken(why) = e {
+            tracing::error!("store unusable, stopping: {why}");
+            self.0.broken.send_if_modified(|b| {
+                let first = b.is_none();
+                b.get_or_insert_with(|| why.clone());
+                first
+            });
+        }
     }
 
     /// The engine.
@@ -142,9 +159,14 @@ impl AppState {
         &self.0.engine
     }
 
-    /// One outbox delivery pass (the server runs this every tick).
+    /// One outbox delivery pass, waiting for the lanes it started; how many actions were
+    /// delivered. (The server starts a pass every tick without waiting.)
     pub async fn deliver_outbox(&self) -> usize {
-        deliver_due(&self.0.engine, &self.0.ghl, self.0.config.retry_base).await
+        let mut delivered = 0;
+        for lane in self.0.delivery.pass().await {
+            delivered += lane.await.unwrap_or(0);
+        }
+        delivered
     }
 }
 
@@ -157,7 +179,10 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&engine))
         .await
         .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
+        .map_err(|e| {
+            state.saw(&e);
+            ApiError::from(e)
+        })
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -364,10 +389,20 @@ async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
+/// Ready when a real read of the store succeeds and rules are loaded. Unauthenticated, so
+/// it says booleans and counts only, never a tenant id.
 async fn readyz(State(s): State<AppState>) -> Response {
-    let e = &s.0.engine;
-    let store = e.store().is_ok();
-    let tenants = e.rules().tenants();
+    let e = s.0.engine.clone();
+    let store = tokio::task::spawn_blocking(move || e.store().and_then(|st| st.check())).await;
+    let store_ok = match store {
+        Ok(Ok(())) => true,
+        Ok(Err(err)) => {
+            s.saw(&err);
+            false
+        }
+        Err(_) => false,
+    };
+    let tenants = s.0.engine.rules().tenants().len();
     let verification = if s.0.config.verify_webhooks {
         if s.0.config.webhook_key.is_some() {
             "on"
@@ -377,13 +412,14 @@ async fn readyz(State(s): State<AppState>) -> Response {
     } else {
         "OFF: unsigned webhooks accepted (insecure)"
     };
-    let ready = store && !tenants.is_empty();
+    let ready = store_ok && tenants > 0;
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({"ready": ready, "store": store, "rules_loaded": tenants, "webhook_verification": verification}))).into_response()
+    let body = json!({"ready": ready, "store": store_ok, "rules_loaded": tenants, "webhook_verification": verification});
+    (status, Json(body)).into_response()
 }
 
 async fn fallback() -> ApiError {
@@ -413,6 +449,7 @@ pub fn app(state: AppState) -> Router {
             "/admin/tenants/{tenant}/rotate-key",
             post(admin::rotate_key),
         )
+        .route("/admin/outbox/failed", get(admin::failed_actions))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(fallback)
@@ -420,48 +457,82 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests. Alongside: the
-/// outbox is delivered and rules folders are checked for changes every tick.
+/// Serves until `shutdown` resolves, then finishes in-flight requests and deliveries.
+/// Alongside, every tick: rules folders are checked for changes, follow-ups run, pending
+/// decisions and expired webhook ids are seen to, and outbox lanes start. Actions left in
+/// flight by a previous process go to the dead letters first. If the store becomes
+/// unusable the server stops and this returns the error.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let worker_state = state.clone();
-    let tick = state.0.config.tick;
-    let worker = tokio::spawn(async move {
-        let mut interval = tokio::time::interval(tick);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = stop_rx.changed() => break,
+    let e = state.0.engine.clone();
+    if e.store().is_ok() {
+        match tokio::task::spawn_blocking(move || e.outbox().recover()).await {
+            Ok(Ok(n)) if n > 0 => {
+                tracing::warn!("{n} outbox action(s) left in flight by the last process moved to the dead letters")
             }
-            let e = worker_state.0.engine.clone();
-            if let Ok(report) = tokio::task::spawn_blocking(move || e.rules().reload()).await {
-                for err in report.errors {
-                    tracing::warn!("rules reload: {err}");
-                }
-            }
-            if worker_state.0.engine.store().is_ok() {
-                let e = worker_state.0.engine.clone();
-                if let Ok(Err(err)) = tokio::task::spawn_blocking(move || {
-                    e.followups().run(&FollowUpOptions::default())
-                })
-                .await
-                {
-                    tracing::warn!("follow-up run failed: {err}");
-                }
-                worker_state.deliver_outbox().await;
-            }
+            Ok(Err(err)) => state.saw(&err),
+            _ => {}
         }
-    });
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(background(state.clone(), stop_rx));
+    let mut broken = state.0.broken.subscribe();
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = broken.wait_for(Option::is_some) => {}
+        }
+    };
+    let result = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(stop)
         .await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    if let Some(why) = state.0.broken.borrow().clone() {
+        return Err(std::io::Error::other(format!(
+            "store unusable after an I/O error: {why}"
+        )));
+    }
     result
+}
+
+/// The work beside the requests, one round per tick until `stop`; on stop it waits for
+/// the delivery lanes still running (each call has a timeout).
+async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(state.0.config.tick);
+    let mut lanes = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => break,
+        }
+        while lanes.try_join_next().is_some() {}
+        let e = state.0.engine.clone();
+        if let Ok(report) = tokio::task::spawn_blocking(move || e.rules().reload()).await {
+            for err in report.errors {
+                tracing::warn!("rules reload: {err}");
+            }
+        }
+        if state.0.engine.store().is_err() {
+            continue;
+        }
+        let e = state.0.engine.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            e.followups().run(&FollowUpOptions::default())?;
+            e.maintain()
+        });
+        if let Ok(Err(err)) = work.await {
+            tracing::warn!("follow-up run or maintenance failed: {err}");
+            state.saw(&err);
+        }
+        for lane in state.0.delivery.pass().await {
+            lanes.spawn(async move { lane.await.unwrap_or(0) });
+        }
+    }
+    while lanes.join_next().await.is_some() {}
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,22 +1,21 @@
-//! GoHighLevel webhooks: Ed25519 `X-GHL-Signature` over the raw body, freshness and
-//! replay checks, the two payload shapes (GHL's InboundMessage and the prototype's), and
-//! the handler that turns one into an ingest.
+//! GoHighLevel webhooks: Ed25519 `X-GHL-Signature` over the raw body, freshness, the
+//! payload shapes (GHL's InboundMessage, the prototype's, GHL's contact tag update), and
+//! the handler that turns one into an ingest (remembered in the store, so replays are
+//! caught across restarts) or a tag change.
 
 use super::{blocking, check_text, parse_json, AppState, RawBody};
 use crate::error::ApiError;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use qualify_engine::conversation::{Delivered, WebhookDelivery};
 use qualify_engine::{ContactId, Inbound, TenantId};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use sha2::Digest;
 
 /// Reads a public key: PEM (SPKI), or 32 bytes as base64 or hex.
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
@@ -47,24 +46,6 @@ pub fn verify(key: &VerifyingKey, signature_b64: &str, body: &[u8]) -> bool {
     key.verify(body, &Signature::from_bytes(&arr)).is_ok()
 }
 
-/// `webhookId`s seen within the freshness window.
-#[derive(Default)]
-pub struct ReplayGuard(Mutex<HashMap<String, Instant>>);
-
-impl ReplayGuard {
-    /// False when `id` was already seen within `window`; records it otherwise.
-    pub fn first_sighting(&self, id: &str, window: Duration) -> bool {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        seen.retain(|_, at| now.duration_since(*at) < window * 2);
-        if seen.contains_key(id) {
-            return false;
-        }
-        seen.insert(id.to_string(), now);
-        true
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NestedMessage {
@@ -80,10 +61,21 @@ struct NestedContact {
     timezone: Option<String>,
 }
 
-/// An inbound webhook in either shape.
+/// An inbound webhook in any of its shapes: GHL's InboundMessage, the prototype's
+/// `{contactId, locationId, message, contact}`, and GHL's contact tag update
+/// `{type, locationId, id, name, tags}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GhlWebhook {
+    /// The event type (`InboundMessage`, `ContactTagUpdate`, ...).
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// The contact, in contact events.
+    id: Option<String>,
+    /// The contact's full tag list, in contact events.
+    tags: Option<Vec<String>>,
+    /// GHL's id of the message, in message events.
+    message_id: Option<String>,
     #[serde(alias = "location_id")]
     location_id: Option<String>,
     #[serde(alias = "contact_id")]
@@ -119,7 +111,44 @@ pub struct InboundEvent {
     pub at: Option<jiff::Timestamp>,
 }
 
+/// A contact's tags as GHL now has them.
+pub struct TagEvent {
+    /// Tenant (the GHL location).
+    pub location: String,
+    /// Contact.
+    pub contact: String,
+    /// The full tag list.
+    pub tags: Vec<String>,
+}
+
 impl GhlWebhook {
+    /// The tag update this is, if it is one (`ContactTagUpdate`, or a contact event that
+    /// carries the tag list and no message).
+    pub fn tag_event(&self) -> Option<TagEvent> {
+        let is_tags = self
+            .kind
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case("ContactTagUpdate"))
+            || (self.body.is_none() && self.message.is_none() && self.tags.is_some());
+        if !is_tags {
+            return None;
+        }
+        Some(TagEvent {
+            location: self.location_id.clone()?,
+            contact: self.id.clone().or_else(|| self.contact_id.clone())?,
+            tags: self.tags.clone().unwrap_or_default(),
+        })
+    }
+
+    /// The id a delivery of this message is remembered under: GHL's `webhookId`, else its
+    /// `messageId`, else the body's hash (a byte-identical redelivery is the same one).
+    pub fn delivery_id(&self, body_sha256: &str) -> String {
+        self.webhook_id
+            .clone()
+            .or_else(|| self.message_id.clone())
+            .unwrap_or_else(|| format!("sha256:{body_sha256}"))
+    }
+
     /// The send time, if given.
     pub fn sent_at(&self) -> Option<jiff::Timestamp> {
         match self.timestamp.as_ref()? {
@@ -159,53 +188,80 @@ impl GhlWebhook {
     }
 }
 
-/// `POST /webhooks/ghl`: signature, freshness and replay checks, then one ingest.
+/// The signature over the raw body, when verification is on.
+fn check_signature(
+    cfg: &super::Config,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    if !cfg.verify_webhooks {
+        return Ok(());
+    }
+    let key = cfg.webhook_key.as_ref().ok_or_else(|| {
+        ApiError::unauthorized(
+            "webhook verification is on but no GHL public key is configured: refusing",
+        )
+    })?;
+    let sig = headers
+        .get("x-ghl-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("missing X-GHL-Signature"))?;
+    if !verify(key, sig, body) {
+        return Err(ApiError::unauthorized("bad X-GHL-Signature"));
+    }
+    Ok(())
+}
+
+/// A message webhook must say when it was sent (when verifying), and recently.
+fn check_fresh(s: &AppState, hook: &GhlWebhook) -> Result<(), ApiError> {
+    let cfg = &s.0.config;
+    match hook.sent_at() {
+        Some(sent) => {
+            let age = s.0.engine.now().duration_since(sent).unsigned_abs();
+            if age > cfg.webhook_max_age {
+                return Err(ApiError::unauthorized(format!(
+                    "stale webhook: sent {}s from now",
+                    age.as_secs()
+                )));
+            }
+            Ok(())
+        }
+        None if hook.timestamp.is_some() => Err(ApiError::invalid("unreadable webhook timestamp")),
+        None if cfg.verify_webhooks => Err(ApiError::invalid(
+            "a message webhook must carry its `timestamp`: without it a replay cannot be ruled out",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `POST /webhooks/ghl`: the signature, then a tag update or a message (fresh, and
+/// remembered under its id in the ingest's transaction: a retry gets the first result, a
+/// different body under a seen id is refused with 409).
 pub(super) async fn ghl_webhook(
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let cfg = &s.0.config;
-    if cfg.verify_webhooks {
-        let key = cfg.webhook_key.as_ref().ok_or_else(|| {
-            ApiError::unauthorized(
-                "webhook verification is on but no GHL public key is configured: refusing",
-            )
-        })?;
-        let sig = headers
-            .get("x-ghl-signature")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing X-GHL-Signature"))?;
-        if !verify(key, sig, &body) {
-            return Err(ApiError::unauthorized("bad X-GHL-Signature"));
-        }
-    }
+    check_signature(&s.0.config, &headers, &body)?;
     let hook: GhlWebhook = parse_json(&body)?;
-    if cfg.verify_webhooks && hook.timestamp.is_none() && hook.webhook_id.is_none() {
-        return Err(ApiError::invalid(
-            "webhook carries neither timestamp nor webhookId: cannot rule out a replay",
-        ));
+    if let Some(event) = hook.tag_event() {
+        let tenant = TenantId::new(&event.location)?;
+        let contact = ContactId::new(&event.contact)?;
+        let d = blocking(&s, move |e| {
+            e.contacts().set_tags(&tenant, &contact, event.tags)
+        })
+        .await?;
+        return Ok(
+            Json(json!({"success": true, "tags_updated": true, "decision": d})).into_response(),
+        );
     }
-    if let Some(sent) = hook.sent_at() {
-        let age = s.0.engine.now().duration_since(sent).unsigned_abs();
-        if age > cfg.webhook_max_age {
-            return Err(ApiError::unauthorized(format!(
-                "stale webhook: sent {}s from now",
-                age.as_secs()
-            )));
-        }
-    } else if hook.timestamp.is_some() {
-        return Err(ApiError::invalid("unreadable webhook timestamp"));
-    }
-    if let Some(id) = &hook.webhook_id {
-        if !s.0.replays.first_sighting(id, cfg.webhook_max_age) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "replay",
-                format!("webhook {id:?} already received"),
-            ));
-        }
-    }
+    check_fresh(&s, &hook)?;
+    let body_sha256 = hex::encode(sha2::Sha256::digest(&body));
+    let delivery = WebhookDelivery {
+        id: hook.delivery_id(&body_sha256),
+        body_sha256,
+        remember_for: s.0.config.webhook_max_age * 2,
+    };
     let event = hook.event().map_err(ApiError::invalid)?;
     if !event.inbound {
         return Ok(
@@ -223,6 +279,13 @@ pub(super) async fn ghl_webhook(
     };
     let tenant = TenantId::new(&event.location)?;
     let contact = ContactId::new(&event.contact)?;
-    let r = blocking(&s, move |e| e.ingest(&tenant, &contact, &msg)).await?;
-    Ok(Json(json!({"success": true, "result": r})).into_response())
+    let delivered = blocking(&s, move |e| {
+        e.ingest_webhook(&tenant, &contact, &msg, &delivery)
+    })
+    .await?;
+    let result = match delivered {
+        Delivered::Fresh(r) => json!(r),
+        Delivered::Replayed(first) => first,
+    };
+    Ok(Json(json!({"success": true, "result": result})).into_response())
 }
