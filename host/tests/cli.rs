@@ -516,3 +516,76 @@ fn sms_info_and_reengage_through_the_cli() {
         .assert()
         .failure();
 }
+
+/// Issue 9, item 1: `qualify outbox list` shows what waits; `--failed` the dead letters.
+#[test]
+fn outbox_list_shows_queued_and_failed_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "ghl-secret\n").unwrap();
+    let token = token.to_str().unwrap();
+    let mut add = qualify();
+    add.args([
+        "tenant",
+        "add",
+        "loc_1",
+        "--ghl-token-file",
+        token,
+        "--data",
+    ])
+    .arg(&data)
+    .stdout_ok();
+    let mut ingest = qualify();
+    ingest
+        .args([
+            "ingest",
+            "--tenant",
+            "loc_1",
+            "--contact",
+            "c1",
+            "--tag",
+            "Hit List",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("buying in Plano")
+        .stdout_ok();
+    let list = |extra: &[&str]| {
+        let mut cmd = qualify();
+        cmd.args(["outbox", "list", "--data"])
+            .arg(&data)
+            .args(extra);
+        json_out(&cmd.stdout_ok())
+    };
+    let queued = list(&[]);
+    assert_eq!(queued.as_array().unwrap().len(), 2, "{queued}");
+    assert_eq!(list(&["--failed"]), serde_json::json!([]));
+    {
+        let key = std::fs::read_to_string(data.join("master.key")).unwrap();
+        let store = qualify_engine::Store::open(
+            data.join("qualify.redb"),
+            qualify_engine::SecretKey::from_hex(&key).unwrap(),
+        )
+        .unwrap();
+        let engine = qualify_engine::Engine::builder()
+            .rules_dir(common::shipped_rules())
+            .store(store)
+            .build()
+            .unwrap();
+        let id = engine.outbox().queued(None).unwrap()[0].id;
+        for _ in 0..10 {
+            let queued = engine.outbox().queued(None).unwrap();
+            let a = queued.iter().find(|a| a.id == id).unwrap();
+            engine.outbox().failed(a, "GHL answered 500", 0).unwrap();
+        }
+    }
+    let failed = list(&["--failed", "--tenant", "loc_1"]);
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["contact"], "c1");
+    assert!(failed[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .starts_with("gave up after 10 attempts"));
+}

@@ -34,8 +34,13 @@ impl Server {
     }
 
     pub async fn start_with(store: Store, config: Config) -> Self {
+        Self::start_full(store, &common::shipped_rules(), config).await
+    }
+
+    /// A server over `store` and the rules folder `rules`.
+    pub async fn start_full(store: Store, rules: &Path, config: Config) -> Self {
         let engine = Engine::builder()
-            .rules_dir(common::shipped_rules())
+            .rules_dir(rules)
             .store(store)
             .build()
             .unwrap();
@@ -258,4 +263,24 @@ pub async fn wait_for(mut f: impl FnMut() -> bool) {
 /// The GHL calls recorded so far, in order.
 pub fn calls(fake: &FakeGhl) -> Vec<(String, String, Value)> {
     fake.calls.lock().unwrap().clone()
+}
+
+/// A signed GHL InboundMessage from `contact` of `location`, sent now.
+pub fn message_event(location: &str, contact: &str, id: &str, text: &str) -> Value {
+    let now = jiff::Timestamp::now().to_string();
+    json!({
+        "type": "InboundMessage", "locationId": location, "contactId": contact,
+        "body": text, "messageType": "SMS", "direction": "inbound",
+        "dateAdded": now, "messageId": format!("m-{id}"), "webhookId": id, "timestamp": now
+    })
+}
+
+/// The key every signed webhook of the tests is signed with, and a config that verifies it.
+pub fn signing() -> (SigningKey, Config) {
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let cfg = Config {
+        webhook_key: Some(key.verifying_key()),
+        ..config()
+    };
+    (key, cfg)
 }
