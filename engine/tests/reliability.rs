@@ -639,3 +639,38 @@ fn bot_texts_keep_the_minimum_gap() {
     let earliest: jiff::Timestamp = "2026-01-13T16:30:00Z".parse().unwrap();
     assert_eq!(o.until, Some(earliest));
 }
+
+/// Item 8: a delivery's id is remembered while a replay could arrive, then forgotten (the
+/// table does not grow without bound); a retry within that time gets the first result.
+#[test]
+fn webhook_ids_are_remembered_for_their_window_then_forgotten() {
+    use qualify_engine::conversation::{Delivered, WebhookDelivery};
+    let s = setup();
+    let delivery = WebhookDelivery {
+        id: "wh-1".into(),
+        body_sha256: "ab".repeat(32),
+        remember_for: std::time::Duration::from_secs(600),
+    };
+    let (t, c) = (tid("default"), cid("c1"));
+    let msg = hit("buying in Plano");
+    let first = s.engine.ingest_webhook(&t, &c, &msg, &delivery).unwrap();
+    let Delivered::Fresh(first) = first else {
+        panic!("a fresh delivery")
+    };
+    let again = s.engine.ingest_webhook(&t, &c, &msg, &delivery).unwrap();
+    assert_eq!(
+        again,
+        Delivered::Replayed(serde_json::to_value(&*first).unwrap())
+    );
+    let other = WebhookDelivery {
+        body_sha256: "cd".repeat(32),
+        ..delivery.clone()
+    };
+    assert!(matches!(
+        s.engine.ingest_webhook(&t, &c, &msg, &other),
+        Err(Error::Replay(_))
+    ));
+    assert_eq!(s.engine.maintain().unwrap().0, 0, "still within its window");
+    s.clock.advance_secs(601);
+    assert_eq!(s.engine.maintain().unwrap().0, 1, "forgotten after it");
+}
