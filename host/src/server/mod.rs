@@ -504,6 +504,9 @@ pub async fn serve(
 async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(state.0.config.tick);
     let mut lanes = tokio::task::JoinSet::new();
+    // Contacts whose rules failed are decided at the start and after rules change (not
+    // every tick: rules that still fail would fail again).
+    let mut rules_changed = true;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -512,6 +515,7 @@ async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
         while lanes.try_join_next().is_some() {}
         let e = state.0.engine.clone();
         if let Ok(report) = tokio::task::spawn_blocking(move || e.rules().reload()).await {
+            rules_changed |= !report.reloaded.is_empty();
             for err in report.errors {
                 tracing::warn!("rules reload: {err}");
             }
@@ -520,9 +524,14 @@ async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
             continue;
         }
         let e = state.0.engine.clone();
+        let decide_pending = std::mem::take(&mut rules_changed);
         let work = tokio::task::spawn_blocking(move || {
             e.followups().run(&FollowUpOptions::default())?;
-            e.maintain()
+            e.forget_expired_deliveries()?;
+            if decide_pending {
+                e.contacts().decide_pending(1000)?;
+            }
+            Ok::<_, qualify_engine::Error>(())
         });
         if let Ok(Err(err)) = work.await {
             tracing::warn!("follow-up run or maintenance failed: {err}");
