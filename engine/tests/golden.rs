@@ -153,7 +153,7 @@ fn record() -> String {
     let engine = Engine::open(common::shipped_rules()).unwrap();
     let mut out = String::new();
     for tenant in engine.rules().tenants() {
-        let mut rng = Rng(0x5EED_0F_0A11_DEC1);
+        let mut rng = Rng(0x005E_ED0F_0A11_DEC1);
         for i in 0..LEADS {
             let lead = lead(&mut rng);
             let line = match engine.score(&tenant, &lead) {
