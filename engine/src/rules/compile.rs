@@ -55,6 +55,7 @@ pub(crate) fn compile(
         .and_then(|d| d.try_cast::<rhai::Map>());
     match (errors.is_empty(), settings, extractor, cfg) {
         (true, Some(settings), Some(extractor), Some(cfg)) => Ok(RuleSet {
+            serial: super::next_serial(),
             id: id.clone(),
             sandbox: sandbox.clone(),
             settings,

@@ -26,17 +26,34 @@ use crate::ids::TenantId;
 pub use crate::ids::DEFAULT_TENANT;
 use crate::model::Question;
 use crate::text::extract::Extractor;
-use rhai::{CallFnOptions, Dynamic, Scope, AST, INT};
+use rhai::{Caches, Dynamic, EvalAltResult, EvalContext, GlobalRuntimeState, Scope, AST, INT};
 use sandbox::{line_col, locate, Cfg, Sandbox};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Script hooks every rule set defines, and the number of parameters each takes.
 const HOOKS: [(&str, usize); 2] = [("score", 2), ("next_question", 3)];
 
+/// Numbers every compiled rule set, so per-thread caches never serve one rule set's
+/// functions to another (Rhai's resolution cache is keyed by function hash only).
+static COMPILED: AtomicU64 = AtomicU64::new(0);
+
+/// Hook calls' state kept per thread and per compiled rule set: Rhai's function
+/// resolution cache and global state, which `call_fn` would rebuild (empty) on every
+/// call. At most this many rule sets per thread; past it the cache starts over.
+const HOT_RULE_SETS: usize = 64;
+
+thread_local! {
+    static HOT: RefCell<HashMap<u64, (GlobalRuntimeState, Caches)>> = RefCell::new(HashMap::new());
+}
+
 /// A tenant's compiled, ready-to-run rule set. Immutable: a reload builds a new one.
 pub(crate) struct RuleSet {
+    /// Unique per compile (see [`COMPILED`]).
+    serial: u64,
     pub id: TenantId,
     sandbox: Arc<Sandbox>,
     pub settings: Settings,
@@ -51,6 +68,11 @@ pub(crate) struct RuleSet {
     main_file: PathBuf,
     /// The settings file errors about settings are reported against.
     pub yaml_file: PathBuf,
+}
+
+/// A fresh serial for a rule set being compiled.
+fn next_serial() -> u64 {
+    COMPILED.fetch_add(1, Ordering::Relaxed)
 }
 
 impl RuleSet {
@@ -90,34 +112,54 @@ impl RuleSet {
         values::read_followup(self.id.as_str(), out)
     }
 
-    /// Runs one hook in the sandbox; an error names the file, line and column.
+    /// Runs one hook in the sandbox with this thread's warm caches for this rule set; the
+    /// operation count starts at zero for every call (the limit is per hook call). An
+    /// error names the file, line and column.
     fn call(&self, hook: &str, args: impl rhai::FuncArgs) -> Result<Dynamic> {
-        let mut scope = Scope::new();
-        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        self.sandbox
-            .rhai
-            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, hook, args)
-            .map_err(|e| {
-                let (func, pos, message) = locate(&e, &self.sandbox.limits);
-                let func = func.unwrap_or_else(|| hook.to_string());
-                let (file, def_line, def_col) = self
-                    .fn_locs
-                    .get(&func)
-                    .cloned()
-                    .unwrap_or_else(|| (self.main_file.clone(), 0, 0));
-                // Limit errors may carry no position: point at the function instead.
-                let (line, column) = match line_col(pos) {
-                    (0, _) => (def_line, def_col),
-                    lc => lc,
-                };
-                Error::Script {
-                    tenant: self.id.to_string(),
-                    hook: hook.to_string(),
-                    file,
-                    line,
-                    column,
-                    message: format!("in fn {func}: {message}"),
-                }
-            })
+        let rhai = &self.sandbox.rhai;
+        let result = HOT.with(|hot| {
+            let mut hot = hot.borrow_mut();
+            if hot.len() >= HOT_RULE_SETS && !hot.contains_key(&self.serial) {
+                hot.clear();
+            }
+            let (global, caches) = hot.entry(self.serial).or_insert_with(|| {
+                let mut global = rhai.new_global_runtime_state();
+                global.lib.push(self.ast.shared_lib().clone());
+                global.source = self.ast.source().map(Into::into);
+                (global, Caches::new())
+            });
+            global.num_operations = 0;
+            global.level = 0;
+            let mut scope = Scope::new();
+            EvalContext::new(rhai, global, caches, &mut scope, None)
+                .call_fn::<Dynamic>(hook, args)
+                .or_else(|e| match *e {
+                    // `exit(value)` ends the hook with that value, as `call_fn` would.
+                    EvalAltResult::Exit(value, _) => Ok(value),
+                    _ => Err(e),
+                })
+        });
+        result.map_err(|e| {
+            let (func, pos, message) = locate(&e, &self.sandbox.limits);
+            let func = func.unwrap_or_else(|| hook.to_string());
+            let (file, def_line, def_col) = self
+                .fn_locs
+                .get(&func)
+                .cloned()
+                .unwrap_or_else(|| (self.main_file.clone(), 0, 0));
+            // Limit errors may carry no position: point at the function instead.
+            let (line, column) = match line_col(pos) {
+                (0, _) => (def_line, def_col),
+                lc => lc,
+            };
+            Error::Script {
+                tenant: self.id.to_string(),
+                hook: hook.to_string(),
+                file,
+                line,
+                column,
+                message: format!("in fn {func}: {message}"),
+            }
+        })
     }
 }

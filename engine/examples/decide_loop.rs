@@ -1,0 +1,29 @@
+//! Runs the default decision in a loop, for profilers (`valgrind --tool=callgrind`,
+//! `perf`): the same lead as `score/default_facts` (or, with `messages`, as
+//! `score/default_messages`).
+//!
+//! Run with `cargo run --release -p qualify-engine --example decide_loop -- [facts|messages] [N]`.
+
+use qualify_engine::{Engine, Lead, TenantId};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let kind = args.get(1).map_or("facts", String::as_str);
+    let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let engine = Engine::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules")).expect("rules");
+    let lead = match kind {
+        "messages" => {
+            r#"{"tags": ["Hit List"], "messages": [{"from": "agent", "text": "Hey! Looking to buy or sell?"}, {"from": "lead", "text": "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Hoping to move in the next 2 months. Is that doable?? Thanks!!!"}]}"#
+        }
+        _ => {
+            r#"{"tags": ["Hit List", "Cold-Lead"], "facts": {"budget": 450000, "location": "Plano", "financing": "not sure"}}"#
+        }
+    };
+    let lead = Lead::from_json(lead).expect("lead");
+    let tenant = TenantId::default();
+    let mut total = 0i64;
+    for _ in 0..n {
+        total += engine.score(&tenant, &lead).expect("decides").score;
+    }
+    println!("{n} decisions, score sum {total}");
+}
