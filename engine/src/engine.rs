@@ -9,7 +9,7 @@ use crate::conversation::{
     self, Begin, Delivered, FollowUpOptions, FollowUpOutcome, FollowUpReport, Inbound, Ingested,
     WebhookDelivery,
 };
-use crate::decide;
+use crate::decide::{self, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, TenantId};
 use crate::model::{Action, Contact, Decision, Facts, Lead, Question, TenantInfo, Tier};
@@ -140,8 +140,34 @@ impl Engine {
     /// The full decision for a lead under a tenant's rules: score, class, percent, tags,
     /// next question (or hand-off) and why.
     pub fn score(&self, tenant: &TenantId, lead: &Lead) -> Result<Decision> {
+        self.score_with(tenant, lead, &ScoreOptions::default())
+    }
+
+    /// [`Engine::score`] with options (the explanation off, for throughput).
+    pub fn score_with(
+        &self,
+        tenant: &TenantId,
+        lead: &Lead,
+        options: &ScoreOptions,
+    ) -> Result<Decision> {
         let rules = self.rule_set(tenant)?;
-        decide::decide(tenant, &rules, lead)
+        decide::decide(tenant, &rules, lead, options)
+    }
+
+    /// Many leads of one tenant, decided on every core (rayon's pool), results in the
+    /// leads' order; one lead's error is its own entry.
+    pub fn score_batch(
+        &self,
+        tenant: &TenantId,
+        leads: &[Lead],
+        options: &ScoreOptions,
+    ) -> Result<Vec<Result<Decision>>> {
+        use rayon::prelude::*;
+        let rules = self.rule_set(tenant)?;
+        Ok(leads
+            .par_iter()
+            .map(|lead| decide::decide(tenant, &rules, lead, options))
+            .collect())
     }
 
     /// Only the next question (or hand-off line) for a lead; `None` when nothing should be
@@ -341,9 +367,9 @@ impl Rules<'_> {
     pub fn run_cases(&self, tenant: &TenantId) -> Result<CasesReport> {
         let rules = self.0.rule_set(tenant)?;
         match &rules.cases {
-            Some(source) => {
-                rules::run_cases(tenant, source, |lead| decide::decide(tenant, &rules, lead))
-            }
+            Some(source) => rules::run_cases(tenant, source, |lead| {
+                decide::decide(tenant, &rules, lead, &ScoreOptions::default())
+            }),
             None => Ok(CasesReport::default()),
         }
     }

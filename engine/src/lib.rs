@@ -28,7 +28,7 @@
 //! | [`model`] | the data: leads, messages, decisions, contacts, CRM actions, tiers |
 //! | [`text`] | pure text functions: what counts as an answer, fact extraction, opt-out keywords, PII redaction, SMS segments, templates |
 //! | [`rules`] | tenants' rule sets: folders and inheritance, settings, the Rhai sandbox and helpers, compiling, running hooks, the catalog that reloads, rule cases |
-//! | `decide` | the decision itself (pure): facts merged, hooks run, the gate, the explanation; `check` |
+//! | [`decide`] | the decision itself (pure): facts merged, hooks run, the gate, the explanation; `check`; [`decide::ScoreOptions`] |
 //! | `store` | the redb file: every table in one place, sealing (the crypto module is private to it), contacts, the due index, the outbox, accounts |
 //! | [`conversation`] | ingest as named steps, follow-ups as a pure `due_stage` plus recording |
 //! | [`engine`] | the facade: [`Engine`] and its sub-handles, delegating down |
@@ -46,7 +46,7 @@ struct ReadmeDoctests;
 
 pub mod clock;
 pub mod conversation;
-mod decide;
+pub mod decide;
 pub mod engine;
 mod error;
 mod ids;

@@ -4,7 +4,7 @@
 //! Run with `cargo run --release -- serve` (see the README).
 
 use clap::Parser;
-use host::cli::{conversation, rules, score, serve, tenant, text, Cli, Command};
+use host::cli::{bench, conversation, rules, score, serve, tenant, text, Cli, Command};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -13,6 +13,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Score(args) => score::run(args, out),
         Command::Check(args) => rules::run_check(args, out),
+        Command::Bench(args) => bench::run(args, out),
         Command::Test(args) => rules::run_test(args, out),
         Command::Ingest(args) => conversation::ingest(args, out),
         Command::Contact { action } => conversation::contact(action, out),

@@ -589,3 +589,62 @@ fn outbox_list_shows_queued_and_failed_actions() {
         .unwrap()
         .starts_with("gave up after 10 attempts"));
 }
+
+/// Issue 10: `qualify bench` measures a tenant's rules and prints its figures as JSON.
+#[test]
+fn bench_prints_its_measurements_and_refuses_bad_input() {
+    let out = qualify()
+        .args([
+            "bench",
+            "--seconds",
+            "0.3",
+            "--threads",
+            "1",
+            "--no-explain",
+        ])
+        .stdout_ok();
+    let v = json_out(&out);
+    assert_eq!(v["tenant"], "default");
+    assert_eq!(v["threads"], 1);
+    assert_eq!(v["explain"], false);
+    assert!(v["decisions"].as_u64().unwrap() > 0);
+    let (rate, per_core) = (
+        v["decisions_per_s"].as_f64().unwrap(),
+        v["per_core_per_s"].as_f64().unwrap(),
+    );
+    assert!(rate > 0.0 && (rate - per_core).abs() < 1e-6 * rate);
+    assert!(v["p50_ns"].as_u64().unwrap() <= v["p99_ns"].as_u64().unwrap());
+
+    let failed = qualify()
+        .args(["bench", "--seconds", "0.1", "--tenant", "nobody"])
+        .fails();
+    assert!(
+        failed.stderr.contains("unknown tenant \"nobody\""),
+        "{}",
+        failed.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n").unwrap();
+    let failed = qualify()
+        .args(["bench", "--seconds", "0.1"])
+        .arg(&empty)
+        .fails();
+    assert!(failed.stderr.contains("no leads"), "{}", failed.stderr);
+}
+
+/// Issue 10: `--no-explain` leaves the explanation out; the decision is the same.
+#[test]
+fn score_without_the_explanation() {
+    let with = json_out(&qualify().args(["score", "examples/lead.json"]).stdout_ok());
+    let without = json_out(
+        &qualify()
+            .args(["score", "--no-explain", "examples/lead.json"])
+            .stdout_ok(),
+    );
+    assert_eq!(without["explain"]["class_rule"], "");
+    assert_ne!(with["explain"]["class_rule"], "");
+    for key in ["score", "class", "tags", "question", "answered"] {
+        assert_eq!(with[key], without[key], "{key}");
+    }
+}

@@ -420,3 +420,44 @@ async fn queued_actions_survive_an_outage_and_a_restart_and_go_out_once() {
         .any(|(m, p, _)| m == "DELETE" && p == "/contacts/c1/tags"));
     server.stop().await;
 }
+
+/// Issue 10: a batch of leads in one request, decided in order; `?explain=false`; over
+/// 1,000 leads refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_scoring_in_order_with_its_own_limits() {
+    let (_dir, server, api) = fresh(config()).await;
+    let key = api
+        .add_tenant(json!({"tenant": "team-a", "tier": "enterprise"}))
+        .await;
+    let leads: Vec<Value> = (0..900)
+        .map(|i| {
+            let note = "a note the rules do not read ".repeat(2);
+            if i % 3 == 0 {
+                json!({"tags": ["Hit List"], "facts": {"budget": 450000, "location": "Plano", "note": note}})
+            } else {
+                json!({"tags": ["Hit List"], "facts": {"budget": 450000, "note": note}})
+            }
+        })
+        .collect();
+    let body = json!({"leads": leads});
+    assert!(
+        body.to_string().len() > 64 * 1024,
+        "bigger than a single request may be"
+    );
+    let r = api.post("/v1/score/batch?explain=false", &key, body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    let decisions = v["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 900);
+    for (i, d) in decisions.iter().enumerate() {
+        assert_eq!(d["score"], if i % 3 == 0 { 2 } else { 1 }, "{i}");
+        assert_eq!(d["explain"]["class_rule"], "");
+    }
+    let too_many = json!({"leads": vec![json!({}); 1001]});
+    let r = api.post("/v1/score/batch", &key, too_many).await;
+    assert_eq!(error_of(r).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = api.post("/v1/score?explain=false", &key, json!({})).await;
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(d["explain"]["gate"], "");
+    server.stop().await;
+}

@@ -89,7 +89,7 @@ fn followup_templates(rules: &RuleSet, errors: &mut Vec<Error>) {
 fn sample_decisions(rules: &RuleSet, errors: &mut Vec<Error>) {
     let budget = rules.settings.sms_segment_budget;
     for lead in sample_leads(&rules.settings.activation_tags) {
-        match decide(&rules.id, rules, &lead) {
+        match decide(&rules.id, rules, &lead, &Default::default()) {
             Ok(d) => {
                 if let Some(q) = d.question {
                     let n = sms::segments(&q.text);

@@ -14,13 +14,33 @@ use crate::model::Question;
 use crate::model::{ConversationSize, Decision, Explain, Facts, Lead};
 use crate::rules::{HookLead, RuleSet};
 use crate::text::{is_answered, is_unsure, DATA_POINTS, PROPERTY_FACTS};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// How a stateless decision is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreOptions {
+    /// Build the explanation (which facts counted, which rule set the class, why this
+    /// question). Off, `explain` comes back empty and the decision is cheaper.
+    pub explain: bool,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        Self { explain: true }
+    }
+}
 
 /// The full decision for a lead as a caller describes it: extraction over its messages,
 /// then its supplied facts (and goal, name, time zone) over what was extracted.
 /// `tenant` is the tenant asking: a registered tenant without a rules folder of its own
 /// is decided by the default rule set but named in its decisions.
-pub(crate) fn decide(tenant: &TenantId, rules: &RuleSet, lead: &Lead) -> Result<Decision> {
+pub(crate) fn decide(
+    tenant: &TenantId,
+    rules: &RuleSet,
+    lead: &Lead,
+    options: &ScoreOptions,
+) -> Result<Decision> {
     let mut facts = Facts::new();
     rules.extractor.extract_messages(&lead.messages, &mut facts);
     for (k, v) in &lead.facts {
@@ -35,12 +55,13 @@ pub(crate) fn decide(tenant: &TenantId, rules: &RuleSet, lead: &Lead) -> Result<
             facts.insert(key.to_string(), json!(v));
         }
     }
-    evaluate(
+    evaluate_with(
         tenant,
         rules,
         facts,
         &lead.tags,
         ConversationSize::of(&lead.messages),
+        options,
     )
 }
 
@@ -53,23 +74,39 @@ pub(crate) fn evaluate(
     tags: &[String],
     size: ConversationSize,
 ) -> Result<Decision> {
+    evaluate_with(tenant, rules, facts, tags, size, &ScoreOptions::default())
+}
+
+/// [`evaluate`], with the options of a stateless call.
+fn evaluate_with(
+    tenant: &TenantId,
+    rules: &RuleSet,
+    facts: Facts,
+    tags: &[String],
+    size: ConversationSize,
+    options: &ScoreOptions,
+) -> Result<Decision> {
     let lead = HookLead::new(&facts, tags, size);
-    let scored = rules.score(&lead)?;
+    let mut scored = rules.score(&lead)?;
     let (active, gate) = match rules.settings.gate(tags) {
         Ok(why) => (true, why),
         Err(why) => (false, why),
     };
     let question = if active {
-        rules.next_question(&lead, &scored)?
+        rules.next_question(lead, &mut scored)?
     } else {
         None
     };
-    let explain = Explain {
-        counted: counted(&facts, &scored.answered),
-        not_counted: not_counted(&facts, &scored.answered),
-        class_rule: scored.rule,
-        gate,
-        question: why_question(question.as_ref(), active),
+    let explain = if options.explain {
+        Explain {
+            counted: counted(&facts, &scored.answered),
+            not_counted: not_counted(&facts, &scored.answered),
+            class_rule: std::mem::take(&mut scored.rule),
+            gate,
+            question: why_question(question.as_ref(), active),
+        }
+    } else {
+        Explain::default()
     };
     Ok(Decision {
         tenant: tenant.clone(),

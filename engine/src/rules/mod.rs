@@ -88,11 +88,11 @@ impl RuleSet {
     }
 
     /// The `next_question(lead, result, cfg)` hook; `None` when nothing is to be asked.
-    pub fn next_question(&self, lead: &HookLead, scored: &Scored) -> Result<Option<Question>> {
-        let q = self.call(
-            "next_question",
-            (lead.0.clone(), scored.raw.clone(), self.cfg()),
-        )?;
+    /// The last hook of a decision: the lead and the score result are handed over, not
+    /// copied.
+    pub fn next_question(&self, lead: HookLead, scored: &mut Scored) -> Result<Option<Question>> {
+        let raw = std::mem::take(&mut scored.raw);
+        let q = self.call("next_question", (lead.0, raw, self.cfg()))?;
         values::read_question(self.id.as_str(), q)
     }
 

@@ -160,10 +160,104 @@ fn register_helpers(e: &mut rhai::Engine) {
         },
     );
     e.register_fn("sms_segments", |text: &str| sms::segments(text) as INT);
-    e.register_fn("answered_points", answered_points);
-    e.register_fn("tag_changes", tag_changes);
+    e.register_fn("answered_points", |lead: &mut Map, points: Array| {
+        answered_points(lead, &points)
+    });
+    e.register_fn(
+        "tag_changes",
+        |lead: &mut Map, class_tags: Map, class: &str| tag_changes(lead, &class_tags, class),
+    );
     e.register_fn("prefixed", prefixed);
     e.register_fn("has_tag", |tags: &mut Array, tag: &str| carries(tags, tag));
+    e.register_fn("has", |list: &mut Array, item: &str| has(list, item));
+    e.register_fn("first_missing", first_missing);
+    // cfg by path, read in place: only the value reached is copied (`cfg.questions` alone
+    // would copy the whole map on every read).
+    e.register_fn("at", |c: &mut Cfg, a: Dynamic| at(&c.0, &[a]));
+    e.register_fn("at", |c: &mut Cfg, a: Dynamic, b: Dynamic| {
+        at(&c.0, &[a, b])
+    });
+    e.register_fn("at", |c: &mut Cfg, a: Dynamic, b: Dynamic, d: Dynamic| {
+        at(&c.0, &[a, b, d])
+    });
+    e.register_fn("len_of", |c: &mut Cfg, key: &str| -> INT {
+        c.0.get(key).map_or(0, |v| match v.read_lock::<Array>() {
+            Some(a) => a.len() as INT,
+            None => v.read_lock::<Map>().map_or(0, |m| m.len() as INT),
+        })
+    });
+    // The same helpers reading their list from `cfg` in place.
+    e.register_fn("answered_points", |lead: &mut Map, c: Cfg| {
+        match c.0.get("data_points").and_then(|p| p.read_lock::<Array>()) {
+            Some(points) => answered_points(lead, &points),
+            None => Array::new(),
+        }
+    });
+    e.register_fn("tag_changes", |lead: &mut Map, c: Cfg, class: &str| match c
+        .0
+        .get("class_tags")
+        .and_then(|t| t.read_lock::<Map>())
+    {
+        Some(tags) => tag_changes(lead, &tags, class),
+        None => tag_changes(lead, &Map::new(), class),
+    });
+}
+
+/// `has(list, item)`: the string `item` is in `list` (what `item in list` says, without a
+/// call to `==` per element).
+fn has(list: &Array, item: &str) -> bool {
+    list.iter().any(|v| {
+        v.read_lock::<ImmutableString>()
+            .is_some_and(|s| s.as_str() == item)
+    })
+}
+
+/// `first_missing(list, done)`: the first string of `list` not in `done`, or `()`.
+fn first_missing(list: Array, done: Array) -> Dynamic {
+    list.into_iter()
+        .find(|v| {
+            v.read_lock::<ImmutableString>()
+                .is_some_and(|s| !has(&done, s.as_str()))
+        })
+        .unwrap_or(Dynamic::UNIT)
+}
+
+/// The value of `cfg` at a path of keys (strings index maps, integers arrays), or `()`.
+fn at(cfg: &Map, path: &[Dynamic]) -> Dynamic {
+    let Some((first, rest)) = path.split_first() else {
+        return Dynamic::UNIT;
+    };
+    let Some(start) = first
+        .read_lock::<ImmutableString>()
+        .and_then(|k| cfg.get(k.as_str()))
+    else {
+        return Dynamic::UNIT;
+    };
+    step(start, rest)
+}
+
+fn step(value: &Dynamic, path: &[Dynamic]) -> Dynamic {
+    let Some((key, rest)) = path.split_first() else {
+        return value.clone();
+    };
+    if let Some(map) = value.read_lock::<Map>() {
+        if let Some(next) = key
+            .read_lock::<ImmutableString>()
+            .and_then(|k| map.get(k.as_str()))
+        {
+            return step(next, rest);
+        }
+    } else if let Some(list) = value.read_lock::<Array>() {
+        if let Some(next) = key
+            .as_int()
+            .ok()
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| list.get(i))
+        {
+            return step(next, rest);
+        }
+    }
+    Dynamic::UNIT
 }
 
 /// `money(v)`: whole dollars in a number or text ("$450k"), or `()`.
@@ -192,7 +286,7 @@ fn carries(tags: &Array, tag: &str) -> bool {
 /// `answered_points(lead, points)`: the names in `points` that the lead's facts answer.
 /// An entry is a fact name, or an array `[name, fact, fact, ...]` that counts once when
 /// any of its facts is answered (the default rules' `property`).
-fn answered_points(lead: &mut Map, points: Array) -> Array {
+fn answered_points(lead: &Map, points: &Array) -> Array {
     let facts = lead.get("facts").and_then(|f| f.read_lock::<Map>());
     let has = |name: &str| {
         facts
@@ -222,14 +316,14 @@ fn answered_points(lead: &mut Map, points: Array) -> Array {
 
 /// `tag_changes(lead, class_tags, class)`: `#{add, remove}` where `add` is the class's
 /// tags and `remove` the other classes' tags the lead carries (case and spaces ignored).
-fn tag_changes(lead: &mut Map, class_tags: Map, class: &str) -> Map {
+fn tag_changes(lead: &Map, class_tags: &Map, class: &str) -> Map {
     let current = lead.get("tags").and_then(|t| t.read_lock::<Array>());
     let has = |tag: &str| current.as_ref().is_some_and(|tags| carries(tags, tag));
     let mut remove = Array::new();
     let mut add = Dynamic::from_array(Array::new());
     for (name, tags) in class_tags {
         if name.as_str() == class {
-            add = tags;
+            add = tags.clone();
             continue;
         }
         if let Some(list) = tags.read_lock::<Array>() {

@@ -3,6 +3,7 @@
 //! for its topic and takes its parsed arguments and a writer, so tests can run it
 //! in-process as well as through the binary.
 
+pub mod bench;
 pub mod conversation;
 pub mod rules;
 pub mod score;
@@ -37,6 +38,9 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Compile and validate every tenant's rules; print file:line:column: message per problem.
     Check(RulesArg),
+    /// Measure a tenant's rules: decisions per second and latency on the leads of a file
+    /// (or a built-in mix); prints JSON.
+    Bench(bench::BenchArgs),
     /// Run every tenant's cases file and print `N passed, N failed`.
     Test(RulesArg),
     /// Ingest an inbound message into a contact's stored conversation; print the result.

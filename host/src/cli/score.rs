@@ -4,6 +4,7 @@
 use super::{open_engine, read_input, RulesArg};
 use anyhow::{Context, Result};
 use clap::Args;
+use qualify_engine::decide::ScoreOptions;
 use qualify_engine::{Engine, Lead, TenantId};
 use rayon::prelude::*;
 use std::io::{BufRead, Write};
@@ -24,6 +25,9 @@ pub struct ScoreArgs {
     /// Pretty-print the JSON.
     #[arg(long, conflicts_with = "jsonl")]
     pretty: bool,
+    /// Leave the explanation out (faster; `explain` comes back empty).
+    #[arg(long)]
+    no_explain: bool,
     /// Lead file, or - for standard input.
     file: Option<PathBuf>,
 }
@@ -32,11 +36,16 @@ pub struct ScoreArgs {
 pub fn run(args: ScoreArgs, out: &mut impl Write) -> Result<ExitCode> {
     let engine = open_engine(args.rules.rules.as_deref())?;
     let tenant = TenantId::new(&args.tenant)?;
+    let options = ScoreOptions {
+        explain: !args.no_explain,
+    };
     if args.jsonl {
+        let input = args.file.as_deref();
         let bad = jsonl(
             &engine,
             &tenant,
-            args.file.as_deref(),
+            &options,
+            input,
             out,
             &mut std::io::stderr(),
         )?;
@@ -47,7 +56,7 @@ pub fn run(args: ScoreArgs, out: &mut impl Write) -> Result<ExitCode> {
         });
     }
     let lead = Lead::from_json(&read_input(args.file.as_deref())?)?;
-    let decision = engine.score(&tenant, &lead)?;
+    let decision = engine.score_with(&tenant, &lead, &options)?;
     if args.pretty {
         serde_json::to_writer_pretty(&mut *out, &decision)?;
     } else {
@@ -67,6 +76,7 @@ const BATCH: usize = 16 * 1024;
 pub fn jsonl(
     engine: &Engine,
     tenant: &TenantId,
+    options: &ScoreOptions,
     input: Option<&Path>,
     out: &mut impl Write,
     err: &mut impl Write,
@@ -94,7 +104,8 @@ pub fn jsonl(
             .par_iter()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(n, l)| {
-                let result = Lead::from_json(l).and_then(|lead| engine.score(tenant, &lead));
+                let result =
+                    Lead::from_json(l).and_then(|lead| engine.score_with(tenant, &lead, options));
                 match result {
                     Ok(d) => (serde_json::to_vec(&d).unwrap_or_default(), None),
                     Err(e) => {

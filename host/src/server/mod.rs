@@ -8,7 +8,7 @@ pub mod webhook;
 use crate::error::ApiError;
 use crate::ghl::{Delivery, GhlClient};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use ed25519_dalek::VerifyingKey;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use qualify_engine::conversation::FollowUpOptions;
+use qualify_engine::decide::ScoreOptions;
 use qualify_engine::model::Tier;
 use qualify_engine::{ContactId, Engine, Inbound, Lead, TenantId};
 use serde::de::DeserializeOwned;
@@ -314,16 +315,71 @@ pub(super) fn check_text(text: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `?explain=false` leaves the explanation out.
+#[derive(serde::Deserialize)]
+struct ScoreQuery {
+    #[serde(default = "yes")]
+    explain: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
 async fn score(
     State(s): State<AppState>,
     TenantAuth(tenant): TenantAuth,
+    Query(q): Query<ScoreQuery>,
     Body(lead): Body<Lead>,
 ) -> Result<Response, ApiError> {
     for m in &lead.messages {
         check_text(&m.text)?;
     }
-    let d = blocking(&s, move |e| e.score(&tenant, &lead)).await?;
+    let options = ScoreOptions { explain: q.explain };
+    let d = blocking(&s, move |e| e.score_with(&tenant, &lead, &options)).await?;
     Ok(Json(d).into_response())
+}
+
+/// Most leads in one batch request.
+pub const BATCH_LEADS: usize = 1000;
+/// Largest batch request body.
+pub const BATCH_BODY_LIMIT: usize = 1024 * 1024;
+
+/// `POST /v1/score/batch`: `{"leads": [...]}` (at most 1,000) → `{"decisions": [...]}` in
+/// order; a lead that cannot be decided is `{"error": {...}}` in its place.
+async fn score_batch(
+    State(s): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Query(q): Query<ScoreQuery>,
+    Body(batch): Body<Batch>,
+) -> Result<Response, ApiError> {
+    if batch.leads.len() > BATCH_LEADS {
+        return Err(ApiError::too_large(format!(
+            "{} leads in one batch, at most {BATCH_LEADS}",
+            batch.leads.len()
+        )));
+    }
+    for m in batch.leads.iter().flat_map(|l| &l.messages) {
+        check_text(&m.text)?;
+    }
+    let options = ScoreOptions { explain: q.explain };
+    let results = blocking(&s, move |e| e.score_batch(&tenant, &batch.leads, &options)).await?;
+    let decisions: Vec<serde_json::Value> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(d) => json!(d),
+            Err(e) => {
+                let e = ApiError::from(e);
+                json!({"error": {"type": e.kind, "message": e.message}})
+            }
+        })
+        .collect();
+    Ok(Json(json!({"decisions": decisions})).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct Batch {
+    leads: Vec<Lead>,
 }
 
 async fn message(
@@ -430,6 +486,10 @@ async fn fallback() -> ApiError {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/score", post(score))
+        .route(
+            "/v1/score/batch",
+            post(score_batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
+        )
         .route("/v1/contacts/{contact}/messages", post(message))
         .route(
             "/v1/contacts/{contact}",
