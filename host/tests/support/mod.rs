@@ -30,7 +30,19 @@ pub struct Server {
 
 impl Server {
     pub async fn start(file: &Path, key: &SecretKey, config: Config) -> Self {
-        Self::start_with(Store::open(file, key.clone()).unwrap(), config).await
+        // A server just stopped may still be letting go of the file (its last connection
+        // tasks end after `serve` returns); a new process would not see this.
+        let mut tries = 0;
+        let store = loop {
+            match Store::open(file, key.clone()) {
+                Err(e) if tries < 100 && e.to_string().contains("already open") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => break other.unwrap(),
+            }
+        };
+        Self::start_with(store, config).await
     }
 
     pub async fn start_with(store: Store, config: Config) -> Self {
