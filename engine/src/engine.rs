@@ -374,6 +374,12 @@ impl Rules<'_> {
         }
     }
 
+    /// Rule sets compiled since the engine was built: tenants compile on first use (and
+    /// again when their files change), so this grows with the tenants in use.
+    pub fn compiles(&self) -> u64 {
+        self.0.inner.catalog.compiles()
+    }
+
     /// The sandbox limits in force.
     pub fn limits(&self) -> Limits {
         self.0.inner.catalog.limits()

@@ -78,3 +78,49 @@ fn the_operation_limit_is_per_call_over_100_000_decisions() {
     }
     assert!(engine.score(&tid("hostile"), &lead).is_err());
 }
+
+/// Tenants at scale: with 2,000 tenant folders, building the engine compiles the default
+/// only, and scoring one tenant compiles that tenant alone (once); the others wait for
+/// their first use.
+#[test]
+fn with_2000_tenant_folders_scoring_one_compiles_only_what_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2000 {
+        write(
+            &dir.path().join(format!("t-{i:04}/tenant.yaml")),
+            &format!("hot_threshold: {}\n", 3 + i % 3),
+        );
+    }
+    let engine = Engine::open(dir.path()).unwrap();
+    assert_eq!(engine.rules().compiles(), 1, "the default only");
+    assert_eq!(
+        engine.rules().tenants().len(),
+        2001,
+        "every folder is known"
+    );
+    let lead: Lead = serde_json::from_str(
+        r#"{"tags": ["Hit List"], "facts": {"budget": 450000, "location": "Plano", "timeline": "asap"}}"#,
+    )
+    .unwrap();
+    let d = engine.score(&tid("t-0043"), &lead).unwrap();
+    assert_eq!(d.class.as_str(), "warm", "its own hot threshold, 4: {d:?}");
+    assert_eq!(engine.rules().compiles(), 2);
+    engine.score(&tid("t-0043"), &lead).unwrap();
+    assert!(engine.rules().reload().errors.is_empty());
+    assert_eq!(
+        engine.rules().compiles(),
+        2,
+        "a reload recompiles only what changed"
+    );
+    write(&dir.path().join("t-0043/tenant.yaml"), "hot_threshold: 3\n");
+    engine.rules().reload();
+    assert_eq!(
+        engine.rules().compiles(),
+        3,
+        "the changed tenant in use, alone"
+    );
+    assert_eq!(
+        engine.score(&tid("t-0043"), &lead).unwrap().class.as_str(),
+        "hot"
+    );
+}

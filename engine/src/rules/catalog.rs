@@ -1,17 +1,21 @@
 //! The catalog of serving rule sets: one per tenant folder (the default tenant's from
-//! `default/` or the embedded rules), recompiled when its files change. A tenant whose new
-//! files fail keeps serving its previous version; one that never loaded says why.
+//! `default/` or the embedded rules). A tenant is compiled on first use, and recompiled
+//! when its files (or the default's) change; its scripts' compiled forms are shared with
+//! every tenant whose files are the same, so ten thousand folders that each change one
+//! setting cost one compile of the scripts. A tenant whose new files fail keeps serving
+//! its previous version; one that never loaded says why.
 
-use super::compile::compile;
+use super::compile::{compile, ScriptCache};
 use super::folder::{fingerprint, Folder};
 use super::sandbox::{Limits, Sandbox};
 use super::{RuleSet, DEFAULT_TENANT};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 /// What a reload did.
@@ -33,12 +37,23 @@ pub(crate) enum Lookup {
     Unknown,
 }
 
+/// One tenant folder as the catalog knows it.
 #[derive(Default)]
-struct State {
-    tenants: HashMap<TenantId, Arc<RuleSet>>,
-    /// Tenants with no serving version, and why.
-    failed: HashMap<TenantId, String>,
-    fingerprints: HashMap<TenantId, u64>,
+struct Entry {
+    /// Its folder (`None`: the default tenant, whose folder is the base).
+    dir: Option<PathBuf>,
+    /// The serving version, once compiled.
+    serving: Option<Arc<RuleSet>>,
+    /// Why it never loaded, if it did not.
+    failed: Option<String>,
+    /// The files' fingerprint (with the base's) when last compiled.
+    fingerprint: Option<u64>,
+}
+
+impl Entry {
+    fn loaded(&self) -> bool {
+        self.serving.is_some() || self.failed.is_some()
+    }
 }
 
 /// One compile's outcome for a tenant.
@@ -47,9 +62,13 @@ type Compiled = (TenantId, u64, Result<RuleSet, Vec<Error>>);
 pub(crate) struct Catalog {
     sandbox: Arc<Sandbox>,
     rules_dir: Option<PathBuf>,
-    state: RwLock<State>,
-    /// One reload at a time: two would compile the same changes twice.
-    reloading: Mutex<()>,
+    tenants: RwLock<BTreeMap<TenantId, Entry>>,
+    /// The default folder as last read, and its fingerprint.
+    base: RwLock<Option<(Arc<Folder>, u64)>>,
+    /// One compile at a time: two would compile the same changes twice.
+    compiling: Mutex<()>,
+    scripts: ScriptCache,
+    compiles: AtomicU64,
 }
 
 impl Catalog {
@@ -65,8 +84,11 @@ impl Catalog {
         Ok(Self {
             sandbox: Arc::new(Sandbox::new(limits)),
             rules_dir,
-            state: RwLock::new(State::default()),
-            reloading: Mutex::new(()),
+            tenants: RwLock::new(BTreeMap::new()),
+            base: RwLock::new(None),
+            compiling: Mutex::new(()),
+            scripts: ScriptCache::default(),
+            compiles: AtomicU64::new(0),
         })
     }
 
@@ -78,40 +100,102 @@ impl Catalog {
         self.rules_dir.as_deref()
     }
 
-    fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+    /// Rule sets compiled so far (a tenant compiled twice counts twice).
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(Ordering::Relaxed)
     }
 
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<TenantId, Entry>> {
+        self.tenants.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A tenant's rule set, compiled now if this is its first use.
     pub fn get(&self, id: &TenantId) -> Lookup {
-        let state = self.read_state();
-        if let Some(r) = state.tenants.get(id) {
-            Lookup::Serving(r.clone())
-        } else if let Some(why) = state.failed.get(id) {
-            Lookup::Failed(why.clone())
-        } else {
-            Lookup::Unknown
+        if let Some(found) = self.lookup(id) {
+            return found;
+        }
+        // Not loaded yet: a folder known from the last listing, or one created since.
+        let dir = self.read().get(id).and_then(|e| e.dir.clone()).or_else(|| {
+            let dir = self.rules_dir.as_ref()?.join(id.as_str());
+            (dir.is_dir() && !id.is_default()).then_some(dir)
+        });
+        let Some(dir) = dir else {
+            return Lookup::Unknown;
+        };
+        let _one_at_a_time = self.compiling.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = self.lookup(id) {
+            return found; // compiled by another thread meanwhile
+        }
+        let mut report = ReloadReport::default();
+        match self.base(&mut report) {
+            Some((base, base_fp)) => {
+                let fp = tenant_fingerprint(base_fp, Some(&dir));
+                let result = self.compile_one(id, &base, Some(&dir));
+                self.install(vec![(id.clone(), fp, result)], &mut report);
+                self.tenants
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(id.clone())
+                    .or_default()
+                    .dir = Some(dir);
+            }
+            None => return Lookup::Failed(join(&report.errors)),
+        }
+        self.lookup(id).unwrap_or(Lookup::Unknown)
+    }
+
+    fn lookup(&self, id: &TenantId) -> Option<Lookup> {
+        let tenants = self.read();
+        let entry = tenants.get(id)?;
+        match (&entry.serving, &entry.failed) {
+            (Some(r), _) => Some(Lookup::Serving(r.clone())),
+            (None, Some(why)) => Some(Lookup::Failed(why.clone())),
+            (None, None) => None,
         }
     }
 
-    /// Tenants with a serving rule set, sorted.
+    /// Tenants with a serving rule set or a folder not loaded yet, sorted (a tenant that
+    /// failed to load is not among them).
     pub fn tenants(&self) -> Vec<TenantId> {
-        let mut ids: Vec<TenantId> = self.read_state().tenants.keys().cloned().collect();
-        ids.sort();
-        ids
+        self.read()
+            .iter()
+            .filter(|(_, e)| e.serving.is_some() || !e.loaded())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
-    /// The default folder (from the rules folder, else embedded) and its fingerprint.
-    fn base_folder(&self) -> (Result<Folder>, u64) {
+    /// The default folder (from the rules folder, else embedded) and its fingerprint,
+    /// read again only when its fingerprint changed.
+    fn base(&self, report: &mut ReloadReport) -> Option<(Arc<Folder>, u64)> {
         let mut h = DefaultHasher::new();
-        match &self.rules_dir {
-            Some(dir) if dir.join(DEFAULT_TENANT).is_dir() => {
-                let d = dir.join(DEFAULT_TENANT);
-                fingerprint(&d, &mut h);
-                (Folder::read(&d), h.finish())
+        let dir = self
+            .rules_dir
+            .as_ref()
+            .map(|d| d.join(DEFAULT_TENANT))
+            .filter(|d| d.is_dir());
+        match &dir {
+            Some(d) => fingerprint(d, &mut h),
+            None => "embedded".hash(&mut h),
+        }
+        let fp = h.finish();
+        if let Some((folder, known)) = &*self.base.read().unwrap_or_else(|e| e.into_inner()) {
+            if *known == fp {
+                return Some((folder.clone(), fp));
             }
-            _ => {
-                "embedded".hash(&mut h);
-                (Ok(Folder::embedded()), h.finish())
+        }
+        let folder = match &dir {
+            Some(d) => Folder::read(d),
+            None => Ok(Folder::embedded()),
+        };
+        match folder {
+            Ok(f) => {
+                let f = Arc::new(f);
+                *self.base.write().unwrap_or_else(|e| e.into_inner()) = Some((f.clone(), fp));
+                Some((f, fp))
+            }
+            Err(e) => {
+                report.errors.push(e);
+                None
             }
         }
     }
@@ -125,8 +209,8 @@ impl Catalog {
         };
         let mut dirs: Vec<PathBuf> = rd
             .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path())
-            .filter(|p| p.is_dir())
             .collect();
         dirs.sort();
         for path in dirs {
@@ -152,73 +236,69 @@ impl Catalog {
         base: &Folder,
         dir: Option<&Path>,
     ) -> Result<RuleSet, Vec<Error>> {
+        self.compiles.fetch_add(1, Ordering::Relaxed);
         let own = dir.map(Folder::read).transpose().map_err(|e| vec![e])?;
-        compile(&self.sandbox, id, base, own.as_ref())
+        compile(&self.sandbox, &self.scripts, id, base, own.as_ref())
     }
 
-    /// Recompiles every tenant whose files changed since the last load (all with `force`;
-    /// a change to the default folder recompiles all).
+    /// Lists the tenant folders (new ones become known, removed ones are forgotten) and
+    /// recompiles the loaded tenants whose files changed (all of them with `force`; a
+    /// change to the default folder changes every tenant). Tenants not used yet stay
+    /// uncompiled: the cost of a reload grows with the tenants in use, not the folders.
     pub fn reload(&self, force: bool) -> ReloadReport {
-        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.compiling.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = ReloadReport::default();
-        let (base, base_fp) = self.base_folder();
-        let base = match base {
-            Ok(b) => b,
-            Err(e) => {
-                report.errors.push(e);
-                return report;
-            }
+        let Some((base, base_fp)) = self.base(&mut report) else {
+            return report;
         };
         let dirs = self.tenant_dirs(&mut report.errors);
-        let known = self.read_state().fingerprints.clone();
+        let loaded: HashMap<TenantId, Option<u64>> = self
+            .read()
+            .iter()
+            .filter(|(_, e)| e.loaded())
+            .map(|(id, e)| (id.clone(), e.fingerprint))
+            .collect();
         let mut updates: Vec<Compiled> = Vec::new();
         for (id, dir) in &dirs {
-            let mut h = DefaultHasher::new();
-            base_fp.hash(&mut h);
-            if let Some(d) = dir {
-                fingerprint(d, &mut h);
+            let is_default = dir.is_none();
+            if !(force || is_default || loaded.contains_key(id)) {
+                continue; // compiled on first use
             }
-            let fp = h.finish();
-            if force || known.get(id) != Some(&fp) {
+            let fp = tenant_fingerprint(base_fp, dir.as_deref());
+            if force || loaded.get(id).copied().flatten() != Some(fp) {
                 updates.push((id.clone(), fp, self.compile_one(id, &base, dir.as_deref())));
             }
         }
-        self.install(&dirs, updates, &mut report);
+        {
+            let mut tenants = self.tenants.write().unwrap_or_else(|e| e.into_inner());
+            tenants.retain(|id, _| dirs.iter().any(|(d, _)| d == id));
+            for (id, dir) in &dirs {
+                tenants.entry(id.clone()).or_default().dir = dir.clone();
+            }
+        }
+        self.install(updates, &mut report);
         report
     }
 
-    /// Swaps the new versions in; forgets tenants whose folder is gone.
-    fn install(
-        &self,
-        dirs: &[(TenantId, Option<PathBuf>)],
-        updates: Vec<Compiled>,
-        report: &mut ReloadReport,
-    ) {
-        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        let present = |id: &TenantId| dirs.iter().any(|(d, _)| d == id);
-        state.tenants.retain(|id, _| present(id));
-        state.failed.retain(|id, _| present(id));
-        state.fingerprints.retain(|id, _| present(id));
+    /// Swaps the new versions in.
+    fn install(&self, updates: Vec<Compiled>, report: &mut ReloadReport) {
+        let mut tenants = self.tenants.write().unwrap_or_else(|e| e.into_inner());
         for (id, fp, result) in updates {
-            state.fingerprints.insert(id.clone(), fp);
+            let entry = tenants.entry(id.clone()).or_default();
+            entry.fingerprint = Some(fp);
             match result {
                 Ok(rules) => {
-                    state.tenants.insert(id.clone(), Arc::new(rules));
-                    state.failed.remove(&id);
+                    entry.serving = Some(Arc::new(rules));
+                    entry.failed = None;
                     report.reloaded.push(id);
                 }
                 Err(errors) => {
-                    let kept = state.tenants.contains_key(&id);
+                    let kept = entry.serving.is_some();
                     for e in &errors {
                         tracing::warn!(tenant = %id, kept_previous = kept, "rules failed to load: {e}");
                     }
                     if !kept {
-                        let why = errors
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        state.failed.insert(id, why);
+                        entry.failed = Some(join(&errors));
                     }
                     report.errors.extend(errors);
                 }
@@ -230,9 +310,10 @@ impl Catalog {
     /// entry per tenant folder, in order, after any error reading the folders.
     pub fn compile_all(&self) -> Vec<Result<RuleSet, Vec<Error>>> {
         let mut errors = Vec::new();
-        let base = match self.base_folder().0 {
-            Ok(b) => b,
-            Err(e) => return vec![Err(vec![e])],
+        let Some((base, _)) = self.base(&mut ReloadReport::default()) else {
+            let mut report = ReloadReport::default();
+            self.base(&mut report);
+            return vec![Err(report.errors)];
         };
         let dirs = self.tenant_dirs(&mut errors);
         let mut out: Vec<_> = errors.into_iter().map(|e| Err(vec![e])).collect();
@@ -241,4 +322,22 @@ impl Catalog {
         }
         out
     }
+}
+
+/// A tenant's fingerprint: the base's and its own folder's.
+fn tenant_fingerprint(base_fp: u64, dir: Option<&Path>) -> u64 {
+    let mut h = DefaultHasher::new();
+    base_fp.hash(&mut h);
+    if let Some(d) = dir {
+        fingerprint(d, &mut h);
+    }
+    h.finish()
+}
+
+fn join(errors: &[Error]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

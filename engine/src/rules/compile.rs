@@ -12,13 +12,57 @@ use crate::ids::TenantId;
 use crate::text::extract::Extractor;
 use rhai::AST;
 use serde_json::Value;
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Compiled scripts by file name and text: a file shared by many tenants (an inherited
+/// default script) is compiled once, and every tenant's rule set holds the same
+/// functions.
+#[derive(Default)]
+pub(crate) struct ScriptCache(Mutex<HashMap<u64, CompiledFile>>);
+
+/// One compiled file: its AST and where each function is defined.
+#[derive(Clone)]
+struct CompiledFile {
+    ast: AST,
+    fn_locs: Vec<(String, usize, usize)>,
+}
+
+impl ScriptCache {
+    /// The compiled form of `src`, from the cache or compiled now.
+    fn get(&self, rhai: &rhai::Engine, src: &Source) -> Result<CompiledFile, rhai::ParseError> {
+        let mut h = DefaultHasher::new();
+        (&src.path, &src.text).hash(&mut h);
+        let key = h.finish();
+        if let Some(found) = self.lock().get(&key) {
+            return Ok(found.clone());
+        }
+        let mut ast = rhai.compile(&src.text)?;
+        ast.set_source(src.path.to_string_lossy().as_ref());
+        let fn_locs = ast
+            .iter_functions()
+            .map(|f| {
+                let (line, column) = definition(&src.text, f.name);
+                (f.name.to_string(), line, column)
+            })
+            .collect();
+        let compiled = CompiledFile { ast, fn_locs };
+        self.lock().insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, CompiledFile>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// Compiles tenant `id` from the base folder and its own (none: the base alone).
 pub(crate) fn compile(
     sandbox: &Arc<Sandbox>,
+    cache: &ScriptCache,
     id: &TenantId,
     base: &Folder,
     own: Option<&Folder>,
@@ -26,7 +70,7 @@ pub(crate) fn compile(
     let mut errors = Vec::new();
     let scripts = script_order(base, own);
     let main_file = scripts.first().map(|s| s.path.clone()).unwrap_or_default();
-    let (ast, fn_locs) = compile_scripts(&sandbox.rhai, id, &scripts, &mut errors);
+    let (ast, fn_locs) = compile_scripts(&sandbox.rhai, cache, id, &scripts, &mut errors);
     if errors.is_empty() {
         check_hooks(&ast, id, &main_file, &mut errors);
     }
@@ -91,6 +135,7 @@ type FnLocations = HashMap<String, (PathBuf, usize, usize)>;
 /// defined (runtime errors without a position of their own point there).
 fn compile_scripts(
     rhai: &rhai::Engine,
+    cache: &ScriptCache,
     id: &TenantId,
     scripts: &[&Source],
     errors: &mut Vec<Error>,
@@ -98,14 +143,12 @@ fn compile_scripts(
     let mut ast = AST::empty();
     let mut fn_locs = HashMap::new();
     for src in scripts {
-        match rhai.compile(&src.text) {
-            Ok(mut file_ast) => {
-                file_ast.set_source(src.path.to_string_lossy().as_ref());
-                for f in file_ast.iter_functions() {
-                    let (line, column) = definition(&src.text, f.name);
-                    fn_locs.insert(f.name.to_string(), (src.path.clone(), line, column));
+        match cache.get(rhai, src) {
+            Ok(file) => {
+                for (name, line, column) in file.fn_locs {
+                    fn_locs.insert(name, (src.path.clone(), line, column));
                 }
-                ast += file_ast;
+                ast += file.ast;
             }
             Err(e) => {
                 let (line, column) = line_col(e.position());
