@@ -46,6 +46,14 @@ fn bench_score(c: &mut Criterion) {
                 .expect("scores")
         })
     });
+    let quiet = qualify_engine::decide::ScoreOptions { explain: false };
+    g.bench_function("default_facts_no_explain", |b| {
+        b.iter(|| {
+            engine
+                .score_with(black_box(&default), black_box(&lead), &quiet)
+                .expect("scores")
+        })
+    });
     g.bench_function("points_facts", |b| {
         b.iter(|| {
             engine

@@ -19,18 +19,26 @@ pub const DATA_POINTS: [&str; 7] = [
 /// The facts that together make the `property` data point (counted once).
 pub const PROPERTY_FACTS: [&str; 3] = ["bedrooms", "bathrooms", "must_haves"];
 
-/// Phrases that say the lead does not know. Shared with the extractor.
-pub(crate) const UNSURE_PATTERN: &str = r"(?i)\b(?:not\s+(?:really\s+)?sure|no\s+idea|unsure|unknown|don'?t\s+know|do\s+not\s+know|dunno|idk|no\s+clue|not\s+certain|undecided|haven'?t\s+decided|haven'?t\s+thought|no\s+s[eé])\b";
+/// Phrases that say the lead does not know. Shared with the extractor. Word boundaries
+/// are ASCII ones (`(?-u:\b)`), which keep the regex crate on its fast paths; "no sé"
+/// ends in a letter that is not ASCII, so it needs no boundary after it.
+pub(crate) const UNSURE_PATTERN: &str = r"(?i)(?-u:\b)(?:(?:not\s+(?:really\s+)?sure|no\s+idea|unsure|unknown|don'?t\s+know|do\s+not\s+know|dunno|idk|no\s+clue|not\s+certain|undecided|haven'?t\s+decided|haven'?t\s+thought|no\s+se)(?-u:\b)|no\s+sé)";
 
 static UNSURE: LazyLock<Regex> = LazyLock::new(|| Regex::new(UNSURE_PATTERN).expect("valid"));
-static EMPTYISH: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)^(?:n/?a|tbd|none|null|nil|-+|\?+)$").expect("valid"));
+
+/// A value that stands for nothing: "n/a", "tbd", "none", "-", "???".
+fn emptyish(t: &str) -> bool {
+    const WORDS: [&str; 7] = ["n/a", "na", "tbd", "none", "null", "nil", ""];
+    WORDS.iter().any(|w| t.eq_ignore_ascii_case(w))
+        || t.bytes().all(|b| b == b'-')
+        || t.bytes().all(|b| b == b'?')
+}
 
 /// True when a text value says the lead does not know ("not sure yet", "no idea",
 /// "unknown") and carries no figure that would make it an answer after all.
 pub fn is_unsure_text(text: &str) -> bool {
     let t = text.trim();
-    EMPTYISH.is_match(t) || (UNSURE.is_match(t) && !t.bytes().any(|b| b.is_ascii_digit()))
+    (!t.is_empty() && emptyish(t)) || (!t.bytes().any(|b| b.is_ascii_digit()) && UNSURE.is_match(t))
 }
 
 /// The counting rule: a value counts when it holds something. Not null, not an empty
