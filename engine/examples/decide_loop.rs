@@ -1,8 +1,8 @@
 //! Runs the default decision in a loop, for profilers (`valgrind --tool=callgrind`,
 //! `perf`): the same lead as `score/default_facts` (or, with `messages`, as
-//! `score/default_messages`).
+//! `score/default_messages`); a third argument `quiet` leaves the explanation out.
 //!
-//! Run with `cargo run --release -p qualify-engine --example decide_loop -- [facts|messages] [N]`.
+//! Run with `cargo run --release -p qualify-engine --example decide_loop -- [facts|messages] [N] [quiet]`.
 
 use qualify_engine::{Engine, Lead, TenantId};
 
@@ -21,9 +21,15 @@ fn main() {
     };
     let lead = Lead::from_json(lead).expect("lead");
     let tenant = TenantId::default();
+    let options = qualify_engine::decide::ScoreOptions {
+        explain: args.get(3).map(String::as_str) != Some("quiet"),
+    };
     let mut total = 0i64;
     for _ in 0..n {
-        total += engine.score(&tenant, &lead).expect("decides").score;
+        total += engine
+            .score_with(&tenant, &lead, &options)
+            .expect("decides")
+            .score;
     }
     println!("{n} decisions, score sum {total}");
 }
