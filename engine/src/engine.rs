@@ -5,6 +5,7 @@
 //! below and holds no logic of its own; nothing below imports it.
 
 use crate::clock::{millis, Clock, SystemClock};
+use crate::conversation::Prepared;
 use crate::conversation::{
     self, Begin, Delivered, FollowUpOptions, FollowUpOutcome, FollowUpReport, Inbound, Ingested,
     WebhookDelivery,
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::ids::{ContactId, TenantId};
 use crate::model::{Action, Contact, Decision, Facts, Lead, Question, TenantInfo, Tier};
 use crate::rules::{self, CasesReport, Catalog, Limits, Lookup, ReloadReport, RuleSet};
-use crate::store::{api_key_from, new_api_key, SecretKey, Store};
+use crate::store::{api_key_from, new_api_key, ContactChange, ContactView, SecretKey, Store};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -209,15 +210,17 @@ impl Engine {
         message: &Inbound,
     ) -> Result<Ingested> {
         let rules = self.rule_set(tenant)?;
-        let now = self.now();
-        let store = self.store()?;
-        let result = store
-            .write(|tx| conversation::ingest(tx, tenant, &rules, contact, message, now))
-            .inspect_err(|e| {
-                if e.is_rules_failure() {
-                    self.keep_undecided(&rules, tenant, contact, message, None);
-                }
-            })?;
+        let result = self.decide_and_commit(tenant, contact, None, |view, now| {
+            conversation::prepare(view, tenant, &rules, contact, message, now)
+                .map(|(ingested, change)| (ingested, Some(change)))
+        });
+        let result = result.inspect_err(|e| {
+            if e.is_rules_failure() {
+                self.keep_undecided(tenant, contact, None, |view, now| {
+                    conversation::prepare_undecided(view, tenant, &rules, contact, message, now)
+                });
+            }
+        })?;
         tracing::debug!(
             tenant = %tenant,
             class = result.decision.class.as_str(),
@@ -225,6 +228,52 @@ impl Engine {
             "ingested"
         );
         Ok(result)
+    }
+
+    /// Decides from a snapshot of the contact (outside the write lock: a slow tenant's
+    /// hooks hold up nobody else's commits), then commits the change with whatever else
+    /// is being committed; if the contact changed meanwhile, decides again from the new
+    /// version. Returns once the change is durable.
+    fn decide_and_commit<T>(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        delivery_id: Option<&str>,
+        prepare: impl Fn(ContactView, jiff::Timestamp) -> Result<(T, Option<ContactChange>)>,
+    ) -> Result<T> {
+        const TRIES: usize = 16;
+        let store = self.store()?;
+        for _ in 0..TRIES {
+            let view = store.view(tenant, contact, delivery_id)?;
+            let (result, change) = prepare(view, self.now())?;
+            let Some(change) = change else {
+                return Ok(result);
+            };
+            if store.commit(change)? {
+                return Ok(result);
+            }
+        }
+        Err(Error::Store(format!(
+            "contact {contact} changed {TRIES} times while a message for it was decided; try again"
+        )))
+    }
+
+    /// After the rules failed on a message: stores it undecided (and the delivery, without
+    /// a result). A failure here is logged: the caller reports the rules' error, which is
+    /// what the sender must see.
+    fn keep_undecided(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        delivery_id: Option<&str>,
+        prepare: impl Fn(ContactView, jiff::Timestamp) -> Result<ContactChange>,
+    ) {
+        let kept = self.decide_and_commit(tenant, contact, delivery_id, |view, now| {
+            prepare(view, now).map(|change| ((), Some(change)))
+        });
+        if let Err(e) = kept {
+            tracing::error!(tenant = %tenant, "could not keep an undecided message: {e}");
+        }
     }
 
     /// Ingests many messages in one transaction (imports, backfills): all or nothing.
@@ -256,42 +305,25 @@ impl Engine {
         delivery: &WebhookDelivery,
     ) -> Result<Delivered> {
         let rules = self.rule_set(tenant)?;
-        let now = self.now();
-        self.store()?
-            .write(|tx| {
-                conversation::ingest_delivery(tx, tenant, &rules, contact, message, delivery, now)
-            })
-            .inspect_err(|e| {
-                if e.is_rules_failure() {
-                    self.keep_undecided(&rules, tenant, contact, message, Some(delivery));
-                }
-            })
-    }
-
-    /// After the rules failed on a message: stores it undecided (and the delivery, without
-    /// a result), in its own transaction. A failure here is logged: the caller reports the
-    /// rules' error, which is what the sender must see.
-    fn keep_undecided(
-        &self,
-        rules: &RuleSet,
-        tenant: &TenantId,
-        contact: &ContactId,
-        message: &Inbound,
-        delivery: Option<&WebhookDelivery>,
-    ) {
-        let now = self.now();
-        let kept = self.store().and_then(|store| {
-            store.write(|tx| {
-                conversation::record_undecided(tx, tenant, rules, contact, message, now)?;
-                match delivery {
-                    Some(d) => conversation::remember_failed(tx, tenant, contact, d, now),
-                    None => Ok(()),
-                }
+        let id = Some(delivery.id.as_str());
+        let result = self.decide_and_commit(tenant, contact, id, |view, now| {
+            let prepared = conversation::prepare_delivery(
+                view, tenant, &rules, contact, message, delivery, now,
+            )?;
+            Ok(match prepared {
+                Prepared::Replayed(first) => (Delivered::Replayed(first), None),
+                Prepared::Fresh(ingested, change) => (Delivered::Fresh(ingested), Some(*change)),
             })
         });
-        if let Err(e) = kept {
-            tracing::error!(tenant = %tenant, "could not keep an undecided message: {e}");
-        }
+        result.inspect_err(|e| {
+            if e.is_rules_failure() {
+                self.keep_undecided(tenant, contact, id, |view, now| {
+                    conversation::prepare_failed_delivery(
+                        view, tenant, &rules, contact, message, delivery, now,
+                    )
+                });
+            }
+        })
     }
 
     /// Forgets webhook ids whose replay window has passed (a server runs this every

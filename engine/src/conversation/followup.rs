@@ -355,7 +355,7 @@ fn handle_due(
             }
         },
     };
-    tx.put_contact(tenant, &c)?;
+    tx.put_contact(tenant, &mut c)?;
     Ok((outcome, 1))
 }
 
@@ -386,7 +386,7 @@ fn record_send(
         rules.settings.history_limit,
     );
     c.updated_at = now;
-    tx.put_contact(tenant, &c)?;
+    tx.put_contact(tenant, &mut c)?;
     if tx.ghl_connected(tenant)? {
         let sms = ActionKind::sms(text.clone());
         tx.enqueue(tenant, id, sms, Origin::BotInitiated, millis(now))?;
@@ -422,6 +422,6 @@ fn back_off(tx: &mut WriteTx<'_>, entry: &DueEntry, now: Timestamp) -> Result<Op
     tx.unschedule(entry.due_ms, tenant, id)?;
     tx.schedule(millis(until), tenant, id)?;
     c.followup.due_ms = Some(millis(until));
-    tx.put_contact(tenant, &c)?;
+    tx.put_contact(tenant, &mut c)?;
     Ok(Some(until))
 }

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
 use crate::model::{ActionKind, Author, Contact, Decision, Facts, LastDecision, Message, Origin};
 use crate::rules::{LimitSettings, RuleSet, Settings};
-use crate::store::WriteTx;
+use crate::store::{ContactChange, ContactView, WriteTx};
 use crate::text::compliance::{self, Request};
 use crate::text::redact::{self, Finding};
 use jiff::Timestamp;
@@ -142,32 +142,28 @@ fn stored_text(rules: &RuleSet, message: &Inbound) -> (String, Vec<Finding>) {
     (text, redacted.findings)
 }
 
-/// The whole of an ingest of `message` for `contact` of `tenant` (decided by `rules`),
-/// inside the caller's write transaction; nothing is written if it fails.
-pub(crate) fn ingest(
-    tx: &mut WriteTx<'_>,
+/// Prepares the ingest of `message` for `contact` from a snapshot of it: the result, and
+/// the change that records it (nothing is written here; the caller commits the change,
+/// and decides again if the contact changed meanwhile).
+pub(crate) fn prepare(
+    view: ContactView,
     tenant: &TenantId,
     rules: &RuleSet,
     contact: &ContactId,
     message: &Inbound,
     now: Timestamp,
-) -> Result<Ingested> {
+) -> Result<(Ingested, ContactChange)> {
     let at = message.at.unwrap_or(now);
     check(message, &rules.settings.limits, at, now)?;
     let (stored_text, findings) = stored_text(rules, message);
-    let mut c = tx
-        .contact(tenant, contact)?
+    let expected = view.contact.as_ref().map(|c| c.version);
+    let mut c = view
+        .contact
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
     merge(&mut c, rules, message, &stored_text, at)?;
     let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size())?;
     let request = compliance::classify(&message.text);
     let reply = apply_compliance(&mut c, &mut decision, request, &rules.settings);
-    if request == Some(Request::OptOut) {
-        // Nothing queued earlier may go out after STOP (the confirmation is queued below).
-        tx.drop_actions_of(tenant, contact, |a| {
-            matches!(a.kind, ActionKind::SendMessage { .. })
-        })?;
-    }
     let mut planned = Vec::new();
     if decision.active {
         planned = plan_actions(&decision, &c.tags, &rules.settings, Origin::Reply);
@@ -177,44 +173,84 @@ pub(crate) fn ingest(
         planned.push((ActionKind::sms(text.clone()), Origin::Compliance));
         c.history.push(Message::from_agent(text, now));
     }
-    let queued = finish(tx, tenant, rules, &mut c, &decision, &planned, now)?;
-    Ok(Ingested {
+    let actions = planned.iter().map(|(kind, _)| kind.clone()).collect();
+    let mut change = finish(
+        c,
+        expected,
+        tenant,
+        rules,
+        &decision,
+        planned,
+        view.connected,
+        now,
+    );
+    // Nothing queued earlier may go out after STOP (the confirmation is queued with it).
+    change.drop_texts = request == Some(Request::OptOut);
+    let ingested = Ingested {
         decision,
         stored_text,
         findings,
-        actions: planned.into_iter().map(|(kind, _)| kind).collect(),
+        actions,
         compliance: request,
-        queued,
-    })
+        queued: view.connected,
+    };
+    Ok((ingested, change))
 }
 
-/// When the tenant's rules failed on `message`: stores it anyway (merged into the contact,
-/// facts extracted) and marks the contact undecided, in its own transaction.
-pub(crate) fn record_undecided(
+/// The whole of an ingest inside the caller's write transaction (imports: many messages,
+/// one transaction); nothing is written if it fails.
+pub(crate) fn ingest(
     tx: &mut WriteTx<'_>,
     tenant: &TenantId,
     rules: &RuleSet,
     contact: &ContactId,
     message: &Inbound,
     now: Timestamp,
-) -> Result<()> {
+) -> Result<Ingested> {
+    let view = tx.view(tenant, contact, None)?;
+    let (ingested, mut change) = prepare(view, tenant, rules, contact, message, now)?;
+    tx.apply(&mut change)?;
+    Ok(ingested)
+}
+
+/// When the tenant's rules failed on `message`: the change that stores it anyway (merged
+/// into the contact, facts extracted) and marks the contact undecided.
+pub(crate) fn prepare_undecided(
+    view: ContactView,
+    tenant: &TenantId,
+    rules: &RuleSet,
+    contact: &ContactId,
+    message: &Inbound,
+    now: Timestamp,
+) -> Result<ContactChange> {
     let at = message.at.unwrap_or(now);
     check(message, &rules.settings.limits, at, now)?;
     let (stored_text, _) = stored_text(rules, message);
-    let mut c = tx
-        .contact(tenant, contact)?
+    let expected = view.contact.as_ref().map(|c| c.version);
+    let mut c = view
+        .contact
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
     merge(&mut c, rules, message, &stored_text, at)?;
     c.trim_history(rules.settings.history_limit);
     c.undecided = true;
     c.updated_at = now;
-    tx.put_contact(tenant, &c)?;
-    tx.set_pending(tenant, contact, true)
+    Ok(ContactChange {
+        tenant: tenant.clone(),
+        contact: c,
+        expected,
+        unschedule: None,
+        schedule: None,
+        drop_texts: false,
+        enqueue: Vec::new(),
+        now_ms: millis(now),
+        pending: true,
+        delivery: None,
+    })
 }
 
 /// Decides a stored contact again without a new message (its rules were fixed, or its tags
-/// changed): the actions it calls for are texts the bot starts. `None` when there is no
-/// such contact.
+/// changed), in the caller's transaction: the actions it calls for are texts the bot
+/// starts. `None` when there is no such contact.
 pub(crate) fn decide_again(
     tx: &mut WriteTx<'_>,
     tenant: &TenantId,
@@ -222,10 +258,12 @@ pub(crate) fn decide_again(
     contact: &ContactId,
     now: Timestamp,
 ) -> Result<Option<Decision>> {
-    let Some(mut c) = tx.contact(tenant, contact)? else {
+    let view = tx.view(tenant, contact, None)?;
+    let Some(mut c) = view.contact else {
         tx.set_pending(tenant, contact, false)?;
         return Ok(None);
     };
+    let expected = Some(c.version);
     let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size())?;
     apply_compliance(&mut c, &mut decision, None, &rules.settings);
     let mut planned = Vec::new();
@@ -233,7 +271,17 @@ pub(crate) fn decide_again(
         planned = plan_actions(&decision, &c.tags, &rules.settings, Origin::BotInitiated);
         apply_decision(&mut c, &decision, now);
     }
-    finish(tx, tenant, rules, &mut c, &decision, &planned, now)?;
+    let mut change = finish(
+        c,
+        expected,
+        tenant,
+        rules,
+        &decision,
+        planned,
+        view.connected,
+        now,
+    );
+    tx.apply(&mut change)?;
     Ok(Some(decision))
 }
 
@@ -391,20 +439,22 @@ fn apply_decision(c: &mut Contact, decision: &Decision, now: Timestamp) {
     }
 }
 
-/// Steps 6 and 7: the decision onto the contact, then everything recorded: the
+/// Steps 6 and 7: the decision onto the contact, then the change that records it: the
 /// follow-ups restart (a reply makes the next one the first stage again, counted from the
-/// lead's last message), the contact is written, and the actions are queued in the same
-/// transaction as the state they describe: a crash loses neither, and a GHL outage only
-/// delays them. Returns whether the actions were queued (the tenant is connected).
+/// lead's last message), and the actions are queued (when the tenant is connected) in the
+/// same transaction as the state they describe: a crash loses neither, and a GHL outage
+/// only delays them.
+#[allow(clippy::too_many_arguments)]
 fn finish(
-    tx: &mut WriteTx<'_>,
+    mut c: Contact,
+    expected: Option<u64>,
     tenant: &TenantId,
     rules: &RuleSet,
-    c: &mut Contact,
     decision: &Decision,
-    planned: &[(ActionKind, Origin)],
+    planned: Vec<(ActionKind, Origin)>,
+    connected: bool,
     now: Timestamp,
-) -> Result<bool> {
+) -> ContactChange {
     c.trim_history(rules.settings.history_limit);
     c.last = Some(LastDecision {
         score: decision.score,
@@ -416,23 +466,22 @@ fn finish(
     });
     c.undecided = false;
     c.updated_at = now;
-    if let Some(old) = c.followup.due_ms {
-        tx.unschedule(old, tenant, &c.id)?;
-    }
+    let unschedule = c.followup.due_ms;
     c.followup = Default::default();
     let first_stage = rules.settings.followup.stages_hours.first();
     if let (true, Some(hours), Some(at)) = (decision.active, first_stage, c.last_inbound_at) {
-        let due = millis(at) + u64::from(*hours) * 3_600_000;
-        tx.schedule(due, tenant, &c.id)?;
-        c.followup.due_ms = Some(due);
+        c.followup.due_ms = Some(millis(at) + u64::from(*hours) * 3_600_000);
     }
-    tx.put_contact(tenant, c)?;
-    tx.set_pending(tenant, &c.id, false)?;
-    let connected = tx.ghl_connected(tenant)?;
-    if connected {
-        for (kind, origin) in planned {
-            tx.enqueue(tenant, &c.id, kind.clone(), *origin, millis(now))?;
-        }
+    ContactChange {
+        tenant: tenant.clone(),
+        schedule: c.followup.due_ms,
+        contact: c,
+        expected,
+        unschedule,
+        drop_texts: false,
+        enqueue: if connected { planned } else { Vec::new() },
+        now_ms: millis(now),
+        pending: false,
+        delivery: None,
     }
-    Ok(connected)
 }

@@ -3,13 +3,13 @@
 //! a seen id is refused), and a contact's tag update (automation turned on or off without
 //! a message from the lead).
 
-use super::ingest::{decide_again, ingest, Inbound, Ingested};
+use super::ingest::{decide_again, prepare, prepare_undecided, Inbound, Ingested};
 use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, TenantId};
 use crate::model::{ActionKind, Contact, Decision, Origin};
 use crate::rules::RuleSet;
-use crate::store::{Delivery, WriteTx};
+use crate::store::{ContactChange, ContactView, Delivery, WriteTx};
 use jiff::Timestamp;
 
 /// A webhook delivery's identity: its id, its body's hash, how long to remember it.
@@ -44,47 +44,64 @@ fn seen(
     }
 }
 
-/// Ingests a delivered message unless it was already decided; remembers the delivery.
-pub(crate) fn ingest_delivery(
-    tx: &mut WriteTx<'_>,
+/// A delivered message prepared from a snapshot.
+pub(crate) enum Prepared {
+    /// Decided before: the first result, nothing to write.
+    Replayed(serde_json::Value),
+    /// New: its result and the change that records it with the delivery.
+    Fresh(Box<Ingested>, Box<ContactChange>),
+}
+
+/// Prepares a delivered message unless it was already decided; the change remembers the
+/// delivery (with its result) alongside the message.
+pub(crate) fn prepare_delivery(
+    view: ContactView,
     tenant: &TenantId,
     rules: &RuleSet,
     contact: &ContactId,
     message: &Inbound,
     delivery: &WebhookDelivery,
     now: Timestamp,
-) -> Result<Delivered> {
-    let previous = tx.delivery(tenant, contact, &delivery.id)?;
-    if let Some(first) = seen(previous, delivery)? {
-        return Ok(Delivered::Replayed(first));
+) -> Result<Prepared> {
+    if let Some(first) = seen(view.delivery.clone(), delivery)? {
+        return Ok(Prepared::Replayed(first));
     }
-    let ingested = ingest(tx, tenant, rules, contact, message, now)?;
-    let record = Delivery {
-        body_sha256: delivery.body_sha256.clone(),
-        expires_ms: expiry(delivery, now),
-        result: Some(serde_json::to_value(&ingested).map_err(|e| Error::Store(e.to_string()))?),
-    };
-    tx.remember_delivery(tenant, contact, &delivery.id, &record)?;
-    Ok(Delivered::Fresh(Box::new(ingested)))
+    let (ingested, mut change) = prepare(view, tenant, rules, contact, message, now)?;
+    let result = serde_json::to_value(&ingested).map_err(|e| Error::Store(e.to_string()))?;
+    change.delivery = Some((
+        delivery.id.clone(),
+        Delivery {
+            body_sha256: delivery.body_sha256.clone(),
+            expires_ms: expiry(delivery, now),
+            result: Some(result),
+        },
+    ));
+    Ok(Prepared::Fresh(Box::new(ingested), Box::new(change)))
 }
 
-/// After a failed decision: remembers the delivery without a result, so a retry decides
-/// again (a different body under the id is still refused).
-pub(crate) fn remember_failed(
-    tx: &mut WriteTx<'_>,
+/// After a failed decision: the change that keeps the message undecided and remembers the
+/// delivery without a result, so a retry decides again (a different body under the id is
+/// still refused).
+pub(crate) fn prepare_failed_delivery(
+    view: ContactView,
     tenant: &TenantId,
+    rules: &RuleSet,
     contact: &ContactId,
+    message: &Inbound,
     delivery: &WebhookDelivery,
     now: Timestamp,
-) -> Result<()> {
-    let previous = tx.delivery(tenant, contact, &delivery.id)?;
-    seen(previous, delivery)?;
-    let record = Delivery {
-        body_sha256: delivery.body_sha256.clone(),
-        expires_ms: expiry(delivery, now),
-        result: None,
-    };
-    tx.remember_delivery(tenant, contact, &delivery.id, &record)
+) -> Result<ContactChange> {
+    seen(view.delivery.clone(), delivery)?;
+    let mut change = prepare_undecided(view, tenant, rules, contact, message, now)?;
+    change.delivery = Some((
+        delivery.id.clone(),
+        Delivery {
+            body_sha256: delivery.body_sha256.clone(),
+            expires_ms: expiry(delivery, now),
+            result: None,
+        },
+    ));
+    Ok(change)
 }
 
 fn expiry(delivery: &WebhookDelivery, now: Timestamp) -> u64 {
@@ -119,7 +136,7 @@ pub(crate) fn update_tags(
         })?;
     }
     let wrote_before = c.last_inbound_at.is_some();
-    tx.put_contact(tenant, &c)?;
+    tx.put_contact(tenant, &mut c)?;
     if !was_on && is_on && wrote_before {
         return decide_again(tx, tenant, rules, contact, now);
     }

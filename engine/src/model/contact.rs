@@ -45,6 +45,10 @@ pub struct FollowUpState {
 pub struct Contact {
     /// The contact id (unique within its tenant).
     pub id: ContactId,
+    /// Bumped by every write: a change prepared from an older version is refused and
+    /// decided again (two messages racing for one contact both land, in order).
+    #[serde(default)]
+    pub version: u64,
     /// Facts known, supplied or extracted; later values override older ones.
     pub facts: Facts,
     /// The contact's tags as Qualify last knew them.
@@ -79,6 +83,7 @@ impl Contact {
     pub fn new(id: ContactId, now: Timestamp) -> Self {
         Self {
             id,
+            version: 0,
             facts: Facts::new(),
             tags: Vec::new(),
             history: Vec::new(),

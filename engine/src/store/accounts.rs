@@ -62,6 +62,17 @@ pub(crate) fn api_key_from(tenant: &TenantId, secret: &SecretKey) -> (Zeroizing<
 }
 
 impl ReadTx<'_> {
+    /// True when the tenant has a GoHighLevel token.
+    pub(super) fn ghl_connected(&self, tenant: &TenantId) -> Result<bool> {
+        let tenants = self.tx.open_table(TENANTS).map_err(db)?;
+        let Some(sealed) = tenants.get(tenant.as_str()).map_err(db)? else {
+            return Ok(false);
+        };
+        let record: TenantRecord =
+            self.open_value("tenants", tenant.as_str(), tenant.as_str(), sealed.value())?;
+        Ok(record.ghl_token.is_some())
+    }
+
     /// Every tenant record, by id (ids that are not valid tenant ids are skipped).
     fn tenant_records(&self) -> Result<Vec<(TenantId, TenantRecord)>> {
         let tenants = self.tx.open_table(TENANTS).map_err(db)?;

@@ -15,7 +15,7 @@ impl Store {
 }
 
 impl ReadTx<'_> {
-    fn contact(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
+    pub(super) fn contact(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
         let contacts = self.tx.open_table(CONTACTS).map_err(db)?;
         let Some(sealed) = contacts.get((tenant.as_str(), id.as_str())).map_err(db)? else {
             return Ok(None);
@@ -42,8 +42,10 @@ impl WriteTx<'_> {
             .map(Some)
     }
 
-    /// Seals and writes a contact.
-    pub fn put_contact(&mut self, tenant: &TenantId, contact: &Contact) -> Result<()> {
+    /// Seals and writes a contact, bumping its version (a change prepared from the old
+    /// version will be refused).
+    pub fn put_contact(&mut self, tenant: &TenantId, contact: &mut Contact) -> Result<()> {
+        contact.version += 1;
         let (t, id) = (tenant.as_str(), contact.id.as_str());
         let sealed = self.seal_json("contacts", t, id, contact)?;
         self.tx

@@ -6,6 +6,7 @@
 //! passes in.
 
 mod accounts;
+mod change;
 mod contacts;
 mod crypto;
 mod due;
@@ -16,6 +17,7 @@ mod tables;
 mod webhooks;
 
 pub(crate) use accounts::{api_key_from, new_api_key};
+pub(crate) use change::{ContactChange, ContactView};
 pub use crypto::SecretKey;
 pub(crate) use due::DueEntry;
 pub(crate) use webhooks::Delivery;
@@ -94,6 +96,8 @@ pub struct Store {
     /// Set by the first I/O error: redb refuses everything after one, so the store says
     /// so (and `check` fails) until the process restarts.
     broken: Mutex<Option<String>>,
+    /// Prepared changes waiting for the next group commit.
+    group: change::GroupCommit,
 }
 
 impl std::fmt::Debug for Store {
@@ -195,6 +199,7 @@ impl Store {
             registry: RwLock::new(Registry::default()),
             path,
             broken: Mutex::new(None),
+            group: Default::default(),
         };
         store.refresh_registry()?;
         Ok(store)

@@ -4,7 +4,7 @@
 //! under a seen id is refused; a retry after a failed decision decides again.
 
 use super::tables::{WEBHOOKS, WEBHOOK_EXPIRY};
-use super::{db, Store, WriteTx};
+use super::{db, ReadTx, Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
 use redb::ReadableTable;
@@ -78,6 +78,31 @@ impl WriteTx<'_> {
             .insert((delivery.expires_ms, t, c, webhook_id), ())
             .map_err(db)?;
         Ok(())
+    }
+}
+
+impl ReadTx<'_> {
+    /// The delivery remembered under `webhook_id`, if any.
+    pub(super) fn delivery(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        webhook_id: &str,
+    ) -> Result<Option<Delivery>> {
+        let table = self.tx.open_table(WEBHOOKS).map_err(db)?;
+        let Some(sealed) = table
+            .get((tenant.as_str(), contact.as_str(), webhook_id))
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        self.open_value(
+            "webhooks",
+            tenant.as_str(),
+            &record(contact, webhook_id),
+            sealed.value(),
+        )
+        .map(Some)
     }
 }
 

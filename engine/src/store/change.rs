@@ -1,0 +1,193 @@
+//! Group commit of prepared changes. A message is decided outside the write lock, from a
+//! read snapshot of its contact, into a [`ContactChange`]: owned data, nothing left to
+//! decide. Changes from concurrent callers are applied in one write transaction (the first
+//! caller to find no commit running leads, the others wait for its answer) and each
+//! caller returns once the transaction holding its change is durable. A change prepared
+//! from an older version of its contact is refused and the caller decides again.
+
+use super::webhooks::Delivery;
+use super::{Store, WriteTx};
+use crate::error::{Error, Result};
+use crate::ids::{ContactId, TenantId};
+use crate::model::{ActionKind, Contact, Origin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Most changes in one transaction.
+const BATCH: usize = 512;
+
+/// Everything one message (or one re-decision) changes.
+#[derive(Clone, Debug)]
+pub(crate) struct ContactChange {
+    pub tenant: TenantId,
+    /// The contact's new state (its `version` one past `expected`).
+    pub contact: Contact,
+    /// The version the change was prepared from (`None`: the contact did not exist).
+    pub expected: Option<u64>,
+    /// The follow-up entry to remove, and the one to add.
+    pub unschedule: Option<u64>,
+    pub schedule: Option<u64>,
+    /// Drop the contact's queued texts first (an opt-out).
+    pub drop_texts: bool,
+    /// Actions to queue (the tenant is connected to the CRM), due now.
+    pub enqueue: Vec<(ActionKind, Origin)>,
+    pub now_ms: u64,
+    /// The contact still waits for a decision (its rules failed).
+    pub pending: bool,
+    /// The delivery this message came under, remembered with the change.
+    pub delivery: Option<(String, Delivery)>,
+}
+
+/// What a contact looked like when a change was prepared from it.
+pub(crate) struct ContactView {
+    pub contact: Option<Contact>,
+    pub connected: bool,
+    pub delivery: Option<Delivery>,
+}
+
+impl Store {
+    /// A read snapshot for preparing a change: the contact, whether the tenant is
+    /// connected to the CRM, and the delivery remembered under `delivery_id`.
+    pub(crate) fn view(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        delivery_id: Option<&str>,
+    ) -> Result<ContactView> {
+        self.read(|r| {
+            Ok(ContactView {
+                contact: r.contact(tenant, contact)?,
+                connected: r.ghl_connected(tenant)?,
+                delivery: delivery_id
+                    .map(|id| r.delivery(tenant, contact, id))
+                    .transpose()?
+                    .flatten(),
+            })
+        })
+    }
+
+    /// Applies a change durably, batched with concurrent ones: `false` when its contact
+    /// changed since it was prepared (nothing written: decide again).
+    pub(crate) fn commit(&self, change: ContactChange) -> Result<bool> {
+        let (reply, answer) = sync_channel(1);
+        self.group
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((change, reply));
+        loop {
+            if !self.group.leading.swap(true, Ordering::AcqRel) {
+                self.lead();
+                self.group.leading.store(false, Ordering::Release);
+            }
+            // A change queued just as a leader stepped down waits at most this long for
+            // its owner to take the lead.
+            match answer.recv_timeout(Duration::from_millis(1)) {
+                Ok(result) => return result,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Store("the commit was abandoned".into()))
+                }
+            }
+        }
+    }
+
+    /// Commits batches until the queue is empty.
+    fn lead(&self) {
+        loop {
+            let batch: Vec<_> = {
+                let mut queue = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let n = queue.len().min(BATCH);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let (mut changes, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let outcome = self.write(|tx| Ok(changes.iter_mut().map(|c| tx.apply(c)).collect()));
+            match outcome {
+                Ok(results) => {
+                    for (reply, result) in replies.into_iter().zip::<Vec<Result<bool>>>(results) {
+                        let _ = reply.send(result);
+                    }
+                }
+                Err(e) => {
+                    // The whole batch failed (an I/O error): every caller hears why.
+                    for reply in replies {
+                        let _ = reply.send(Err(match &e {
+                            Error::StoreBroken(why) => Error::StoreBroken(why.clone()),
+                            other => Error::Store(other.to_string()),
+                        }));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The commit queue and who leads it.
+#[derive(Default)]
+pub(super) struct GroupCommit {
+    queue: Mutex<Vec<(ContactChange, SyncSender<Result<bool>>)>>,
+    leading: AtomicBool,
+}
+
+impl WriteTx<'_> {
+    /// Applies one prepared change inside this transaction. Everything that can refuse it
+    /// (the version, a delivery recorded meanwhile, a record that does not open) is read
+    /// before anything is written, so a refused change leaves no trace in the batch.
+    pub fn apply(&mut self, change: &mut ContactChange) -> Result<bool> {
+        let (tenant, id) = (&change.tenant.clone(), &change.contact.id.clone());
+        let current = self.contact(tenant, id)?.map(|c| c.version);
+        if current != change.expected {
+            return Ok(false);
+        }
+        if let Some((delivery_id, _)) = &change.delivery {
+            if self
+                .delivery(tenant, id, delivery_id)?
+                .is_some_and(|d| d.result.is_some())
+            {
+                return Ok(false); // the same delivery was decided meanwhile
+            }
+        }
+        if change.drop_texts {
+            self.drop_actions_of(tenant, id, |a| {
+                matches!(a.kind, ActionKind::SendMessage { .. })
+            })?;
+        }
+        if let Some(due) = change.unschedule {
+            self.unschedule(due, tenant, id)?;
+        }
+        if let Some(due) = change.schedule {
+            self.schedule(due, tenant, id)?;
+        }
+        self.put_contact(tenant, &mut change.contact)?;
+        self.set_pending(tenant, id, change.pending)?;
+        for (kind, origin) in &change.enqueue {
+            self.enqueue(tenant, id, kind.clone(), *origin, change.now_ms)?;
+        }
+        if let Some((delivery_id, delivery)) = &change.delivery {
+            self.remember_delivery(tenant, id, delivery_id, delivery)?;
+        }
+        Ok(true)
+    }
+
+    /// The same snapshot as [`Store::view`], inside this transaction.
+    pub fn view(
+        &mut self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        delivery_id: Option<&str>,
+    ) -> Result<ContactView> {
+        Ok(ContactView {
+            contact: self.contact(tenant, contact)?,
+            connected: self.ghl_connected(tenant)?,
+            delivery: match delivery_id {
+                Some(id) => self.delivery(tenant, contact, id)?,
+                None => None,
+            },
+        })
+    }
+}
