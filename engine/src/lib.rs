@@ -29,7 +29,7 @@
 //! | [`text`] | pure text functions: what counts as an answer, fact extraction, opt-out keywords, PII redaction, SMS segments, templates |
 //! | [`rules`] | tenants' rule sets: folders and inheritance, settings, the Rhai sandbox and helpers, compiling, running hooks, the catalog that reloads, rule cases |
 //! | [`decide`] | the decision itself (pure): facts merged, hooks run, the gate, the explanation; `check`; [`decide::ScoreOptions`] |
-//! | `store` | the redb file: every table in one place, sealing (the crypto module is private to it), contacts, the due index, the outbox, accounts |
+//! | [`store`] | the redb file: every table in one place, sealing (the crypto module is private to it), contacts, the due index, the outbox, accounts |
 //! | [`conversation`] | ingest as named steps, follow-ups as a pure `due_stage` plus recording |
 //! | [`engine`] | the facade: [`Engine`] and its sub-handles, delegating down |
 //!
@@ -52,7 +52,7 @@ mod error;
 mod ids;
 pub mod model;
 pub mod rules;
-mod store;
+pub mod store;
 pub mod text;
 
 pub use conversation::{Inbound, Ingested};

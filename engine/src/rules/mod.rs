@@ -130,6 +130,7 @@ impl RuleSet {
             });
             global.num_operations = 0;
             global.level = 0;
+            sandbox::HOOK_STARTED.with(|t| t.set(Some(std::time::Instant::now())));
             let mut scope = Scope::new();
             EvalContext::new(rhai, global, caches, &mut scope, None)
                 .call_fn::<Dynamic>(hook, args)

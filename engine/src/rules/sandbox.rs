@@ -6,6 +6,7 @@ use crate::text::{is_unsure_text, parse_money, sms};
 use regex::{Regex, RegexBuilder};
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, Position, INT};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
@@ -27,6 +28,9 @@ pub struct Limits {
     pub max_array_size: usize,
     /// Entries in one map.
     pub max_map_size: usize,
+    /// Wall-clock time one hook call may take, checked every few thousand operations
+    /// (a machine under load can make the operation budget slow).
+    pub max_hook_time: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -38,8 +42,17 @@ impl Default for Limits {
             max_string_size: 64 * 1024,
             max_array_size: 10_000,
             max_map_size: 1_000,
+            max_hook_time: std::time::Duration::from_millis(500),
         }
     }
+}
+
+/// The token a hook stopped for its deadline terminates with.
+const TIMED_OUT: &str = "qualify: hook time limit";
+
+thread_local! {
+    /// When the hook running on this thread started (for its time limit).
+    pub(crate) static HOOK_STARTED: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
 }
 
 /// A tenant's settings as scripts see them (`cfg`): read-only, shared between calls
@@ -138,6 +151,16 @@ fn build_engine(limits: &Limits) -> rhai::Engine {
     e.set_max_array_size(limits.max_array_size);
     e.set_max_map_size(limits.max_map_size);
     e.set_optimization_level(rhai::OptimizationLevel::Simple);
+    let max_time = limits.max_hook_time;
+    e.on_progress(move |ops| {
+        // Looking at the clock costs: every 4,096 operations is enough to stop a hook
+        // within a few milliseconds of its deadline.
+        if ops % 4096 != 0 {
+            return None;
+        }
+        let started = HOOK_STARTED.with(Cell::get)?;
+        (started.elapsed() > max_time).then(|| Dynamic::from(TIMED_OUT))
+    });
 
     e.register_type_with_name::<Cfg>("Settings");
     e.register_indexer_get(|c: &mut Cfg, key: &str| -> Dynamic {
@@ -364,6 +387,10 @@ pub(crate) fn locate(err: &EvalAltResult, limits: &Limits) -> (Option<String>, P
     }
     let pos = err.position();
     let message = match err {
+        EvalAltResult::ErrorTerminated(token, _) if token.to_string() == TIMED_OUT => format!(
+            "time limit of {} ms exceeded; evaluation stopped",
+            limits.max_hook_time.as_millis()
+        ),
         EvalAltResult::ErrorTooManyOperations(_) => format!(
             "operation limit of {} exceeded (an endless loop?); evaluation stopped",
             limits.max_operations

@@ -10,7 +10,7 @@ use super::{Store, WriteTx};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, TenantId};
 use crate::model::{ActionKind, Contact, Origin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -94,6 +94,16 @@ impl Store {
         }
     }
 
+    /// What group commit has done since the store opened.
+    pub fn commit_stats(&self) -> CommitStats {
+        let g = &self.group;
+        CommitStats {
+            batches: g.batches.load(Ordering::Relaxed),
+            changes: g.changes.load(Ordering::Relaxed),
+            conflicts: g.conflicts.load(Ordering::Relaxed),
+        }
+    }
+
     /// Commits batches until the queue is empty.
     fn lead(&self) {
         loop {
@@ -106,10 +116,26 @@ impl Store {
                 return;
             }
             let (mut changes, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let outcome = self.write(|tx| Ok(changes.iter_mut().map(|c| tx.apply(c)).collect()));
+            let outcome = self.write(|tx| {
+                Ok(changes
+                    .iter_mut()
+                    .map(|c| tx.apply(c))
+                    .collect::<Vec<Result<bool>>>())
+            });
             match outcome {
                 Ok(results) => {
-                    for (reply, result) in replies.into_iter().zip::<Vec<Result<bool>>>(results) {
+                    let g = &self.group;
+                    let count = |want: bool| {
+                        results
+                            .iter()
+                            .filter(|r| matches!(r, Ok(b) if *b == want))
+                            .count()
+                    };
+                    let (applied, refused) = (count(true), count(false));
+                    g.batches.fetch_add(1, Ordering::Relaxed);
+                    g.changes.fetch_add(applied as u64, Ordering::Relaxed);
+                    g.conflicts.fetch_add(refused as u64, Ordering::Relaxed);
+                    for (reply, result) in replies.into_iter().zip(results) {
                         let _ = reply.send(result);
                     }
                 }
@@ -132,6 +158,21 @@ impl Store {
 pub(super) struct GroupCommit {
     queue: Mutex<Vec<(ContactChange, SyncSender<Result<bool>>)>>,
     leading: AtomicBool,
+    batches: AtomicU64,
+    changes: AtomicU64,
+    conflicts: AtomicU64,
+}
+
+/// What group commit has done since the store opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CommitStats {
+    /// Durable transactions committed for prepared changes.
+    pub batches: u64,
+    /// Changes applied in them.
+    pub changes: u64,
+    /// Changes refused because their contact changed after they were prepared (each was
+    /// decided again).
+    pub conflicts: u64,
 }
 
 impl WriteTx<'_> {

@@ -17,6 +17,7 @@ mod tables;
 mod webhooks;
 
 pub(crate) use accounts::{api_key_from, new_api_key};
+pub use change::CommitStats;
 pub(crate) use change::{ContactChange, ContactView};
 pub use crypto::SecretKey;
 pub(crate) use due::DueEntry;

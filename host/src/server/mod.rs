@@ -57,6 +57,15 @@ pub struct Config {
     pub retry_base: Duration,
     /// Enforce per-tenant rate limits (default on; off only for load tests).
     pub rate_limit: bool,
+    /// Requests handled at once; past it, requests are shed with 503 and `Retry-After`
+    /// before a queue grows without bound.
+    pub max_in_flight: usize,
+    /// How long one request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// Engine calls of one tenant at once (the rest wait their turn).
+    pub tenant_concurrency: usize,
+    /// Requests of one tenant that may wait for a turn; past it, 503.
+    pub tenant_queue: usize,
 }
 
 impl Default for Config {
@@ -71,6 +80,10 @@ impl Default for Config {
             ghl_timeout: Duration::from_secs(10),
             retry_base: Duration::from_secs(1),
             rate_limit: true,
+            max_in_flight: 512,
+            request_timeout: Duration::from_secs(30),
+            tenant_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            tenant_queue: 64,
         }
     }
 }
@@ -120,6 +133,7 @@ struct Shared {
     config: Config,
     limiters: Limiters,
     delivery: Delivery,
+    gates: std::sync::Mutex<std::collections::HashMap<TenantId, Arc<TenantGate>>>,
     /// Set once the store is unusable (an I/O error): the server stops and `serve`
     /// returns the error, so a supervisor restarts the process.
     broken: tokio::sync::watch::Sender<Option<String>>,
@@ -139,6 +153,7 @@ impl AppState {
             config,
             limiters: Limiters::new(),
             delivery,
+            gates: Default::default(),
             broken: tokio::sync::watch::channel(None).0,
         }))
     }
@@ -184,6 +199,57 @@ async fn blocking<T: Send + 'static>(
             state.saw(&e);
             ApiError::from(e)
         })
+}
+
+/// Engine calls of one tenant at once, and how many more may wait for a turn: a tenant
+/// whose rules are slow waits on its own turns (without holding a thread), and past the
+/// queue its requests are shed with 503, so it never takes the server from the others.
+struct TenantGate {
+    turns: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl AppState {
+    fn gate(&self, tenant: &TenantId) -> Arc<TenantGate> {
+        let mut gates = self.0.gates.lock().unwrap_or_else(|e| e.into_inner());
+        gates
+            .entry(tenant.clone())
+            .or_insert_with(|| {
+                Arc::new(TenantGate {
+                    turns: tokio::sync::Semaphore::new(self.0.config.tenant_concurrency.max(1)),
+                    waiting: Default::default(),
+                })
+            })
+            .clone()
+    }
+}
+
+/// [`blocking`] within the tenant's share of the engine pool.
+async fn tenant_call<T: Send + 'static>(
+    state: &AppState,
+    tenant: &TenantId,
+    f: impl FnOnce(&Engine, &TenantId) -> qualify_engine::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    use std::sync::atomic::Ordering;
+    let gate = state.gate(tenant);
+    let queued = gate.waiting.fetch_add(1, Ordering::AcqRel);
+    let turn = if queued >= state.0.config.tenant_queue {
+        None
+    } else {
+        gate.turns.acquire().await.ok()
+    };
+    gate.waiting.fetch_sub(1, Ordering::AcqRel);
+    let Some(_turn) = turn else {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many requests of this tenant are waiting for their rules; retry shortly",
+        );
+        e.retry_after = Some(1);
+        return Err(e);
+    };
+    let tenant = tenant.clone();
+    blocking(state, move |e| f(e, &tenant)).await
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -336,7 +402,7 @@ async fn score(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let d = blocking(&s, move |e| e.score_with(&tenant, &lead, &options)).await?;
+    let d = tenant_call(&s, &tenant, move |e, t| e.score_with(t, &lead, &options)).await?;
     Ok(Json(d).into_response())
 }
 
@@ -363,7 +429,10 @@ async fn score_batch(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let results = blocking(&s, move |e| e.score_batch(&tenant, &batch.leads, &options)).await?;
+    let results = tenant_call(&s, &tenant, move |e, t| {
+        e.score_batch(t, &batch.leads, &options)
+    })
+    .await?;
     let decisions: Vec<serde_json::Value> = results
         .into_iter()
         .map(|r| match r {
@@ -382,15 +451,46 @@ struct Batch {
     leads: Vec<Lead>,
 }
 
+/// How long an `Idempotency-Key` is remembered.
+const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// `POST /v1/contacts/{id}/messages`. With an `Idempotency-Key` header, a retry of the
+/// same request returns the first response and ingests nothing (the key is remembered
+/// with the contact for a day; the same key with another body is 409).
 async fn message(
     State(s): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     ContactPath(contact): ContactPath,
-    Body(msg): Body<Inbound>,
+    headers: axum::http::HeaderMap,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    let msg: Inbound = parse_json(&body)?;
     check_text(&msg.text)?;
-    let r = blocking(&s, move |e| e.ingest(&tenant, &contact, &msg)).await?;
-    Ok(Json(r).into_response())
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::trim).unwrap_or(""));
+    let Some(key) = key else {
+        let r = tenant_call(&s, &tenant, move |e, t| e.ingest(t, &contact, &msg)).await?;
+        return Ok(Json(r).into_response());
+    };
+    if key.is_empty() || key.len() > 200 {
+        return Err(ApiError::invalid(
+            "Idempotency-Key must be 1 to 200 visible characters",
+        ));
+    }
+    let delivery = qualify_engine::conversation::WebhookDelivery {
+        id: format!("idem:{key}"),
+        body_sha256: hex::encode(Sha256::digest(&body)),
+        remember_for: IDEMPOTENCY_WINDOW,
+    };
+    let r = tenant_call(&s, &tenant, move |e, t| {
+        e.ingest_webhook(t, &contact, &msg, &delivery)
+    })
+    .await?;
+    Ok(match r {
+        qualify_engine::conversation::Delivered::Fresh(r) => Json(r).into_response(),
+        qualify_engine::conversation::Delivered::Replayed(first) => Json(first).into_response(),
+    })
 }
 
 fn no_contact(id: &ContactId) -> ApiError {
@@ -514,7 +614,27 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(state.0.config.max_in_flight.max(1))
+                .timeout(state.0.config.request_timeout),
+        )
         .with_state(state)
+}
+
+/// Requests over the in-flight limit, or over the request timeout: 503 with
+/// `Retry-After`, nothing done.
+async fn overloaded(err: tower::BoxError) -> ApiError {
+    let message = if err.is::<tower::timeout::error::Elapsed>() {
+        "the request took too long and was abandoned; retry"
+    } else {
+        "the server is at capacity; retry shortly"
+    };
+    let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
+    e.retry_after = Some(1);
+    e
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and deliveries.

@@ -1,0 +1,150 @@
+//! Durable ingest under concurrency (issue 11): messages from many threads are committed
+//! together, each caller answered once its change is durable; two messages racing for one
+//! contact both land, in order; a slow tenant's hooks hold up only itself; a hook has a
+//! time limit besides its operation limit.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use common::{cid, rules_copy, stored, tid, write};
+use qualify_engine::rules::Limits;
+use qualify_engine::{Engine, Error, Inbound, Lead, SecretKey, Store};
+use std::sync::Arc;
+
+fn hit(text: &str) -> Inbound {
+    Inbound {
+        tags: Some(vec!["Hit List".into()]),
+        ..Inbound::text(text)
+    }
+}
+
+/// 16 threads × 25 messages, each thread its own contact, on a real file: every message
+/// is stored, and the commits were shared (fewer transactions than messages).
+#[test]
+fn concurrent_ingests_share_commits_and_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("q.redb"), SecretKey::generate()).unwrap());
+    let engine = Engine::builder()
+        .rules_dir(common::shipped_rules())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let engine = &engine;
+            s.spawn(move || {
+                for i in 0..25 {
+                    let msg = hit(&format!("message {i} from thread {t}"));
+                    engine
+                        .ingest(&tid("default"), &cid(&format!("c{t}")), &msg)
+                        .unwrap();
+                }
+            });
+        }
+    });
+    for t in 0..16 {
+        let c = stored(&engine, "default", &format!("c{t}"));
+        let inbound: Vec<&str> = c
+            .history
+            .iter()
+            .filter(|m| m.from == qualify_engine::model::Author::Lead)
+            .map(|m| m.text.as_str())
+            .collect();
+        let want: Vec<String> = (0..25)
+            .map(|i| format!("message {i} from thread {t}"))
+            .collect();
+        assert_eq!(inbound, want, "thread {t}'s messages, in order");
+    }
+    let stats = store.commit_stats();
+    assert_eq!(stats.changes, 400);
+    assert!(stats.batches < 400, "commits were shared: {stats:?}");
+}
+
+/// Two threads write to the same contact at once, its hooks slow enough that decisions
+/// overlap: both threads' messages all land, in each thread's order, and the final
+/// decision reflects facts from both.
+#[test]
+fn racing_messages_for_one_contact_both_land_in_order() {
+    let rules = rules_copy();
+    // Slow the tenant's score hook so two decisions overlap.
+    let slow = std::fs::read_to_string(rules.path().join("default/score.rhai"))
+        .unwrap()
+        .replace(
+            "fn score(lead, cfg) {",
+            "fn score(lead, cfg) {\n    let spin = 0; while spin < 20000 { spin += 1; }",
+        );
+    write(&rules.path().join("slowpoke/score.rhai"), &slow);
+    let store = Arc::new(Store::in_memory(SecretKey::generate()).unwrap());
+    let engine = Engine::builder()
+        .rules_dir(rules.path())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let texts = [
+        ["around 450k", "pre-approved", "paying with a loan"],
+        ["in Plano", "asap please", "relocating for work"],
+    ];
+    std::thread::scope(|s| {
+        for list in &texts {
+            let engine = &engine;
+            s.spawn(move || {
+                for text in list {
+                    engine
+                        .ingest(&tid("slowpoke"), &cid("shared"), &hit(text))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let c = stored(&engine, "slowpoke", "shared");
+    let inbound: Vec<&str> = c
+        .history
+        .iter()
+        .filter(|m| m.from == qualify_engine::model::Author::Lead)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(inbound.len(), 6, "{inbound:?}");
+    for list in &texts {
+        let positions: Vec<usize> = list
+            .iter()
+            .map(|t| inbound.iter().position(|m| m == t).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{inbound:?}");
+    }
+    assert_eq!(c.facts["budget"], 450000);
+    assert_eq!(c.facts["location"], "Plano");
+    assert_eq!(c.last.unwrap().class.as_str(), "hot");
+    assert!(
+        store.commit_stats().conflicts > 0,
+        "the decisions did overlap: {:?}",
+        store.commit_stats()
+    );
+}
+
+/// A hook that runs too long is stopped by its time limit, however many operations it
+/// has left.
+#[test]
+fn a_hook_past_its_time_limit_is_stopped() {
+    let rules = rules_copy();
+    write(
+        &rules.path().join("spin/zz.rhai"),
+        "fn score(lead, cfg) { loop { } }\n",
+    );
+    let engine = Engine::builder()
+        .rules_dir(rules.path())
+        .limits(Limits {
+            max_operations: u64::MAX / 2,
+            max_hook_time: std::time::Duration::from_millis(50),
+            ..Limits::default()
+        })
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = engine.score(&tid("spin"), &Lead::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Script { message, .. } if message.contains("time limit of 50 ms")),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
