@@ -164,3 +164,116 @@ fn a_killed_follow_up_run_neither_double_sends_nor_skips() {
         assert_eq!((c.followup.stage, followups), (1, 1), "contact c{i}");
     }
 }
+
+/// Issue 11: SIGKILL the server during a 64-client ingest storm. After the restart every
+/// acknowledged message is in its contact, no contact is torn, and each unacknowledged
+/// message is wholly present or wholly absent (a client's messages form an unbroken
+/// run: at most its last, unanswered one may be there too).
+#[test]
+fn a_server_killed_during_an_ingest_storm_keeps_every_acknowledged_message() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = SecretKey::generate();
+    let key_file = dir.path().join("master.key");
+    let admin_file = dir.path().join("admin.key");
+    std::fs::write(&key_file, key.to_hex().as_bytes()).unwrap();
+    std::fs::write(&admin_file, "storm-admin").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qualify"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-rate-limit"])
+        .arg("--rules")
+        .arg(common::shipped_rules())
+        .arg("--data")
+        .arg(&data)
+        .arg("--key-file")
+        .arg(&key_file)
+        .arg("--admin-key-file")
+        .arg(&admin_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| l.unwrap())
+        .find(|l| l.contains("listening on"))
+        .unwrap();
+    let base = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let acked: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; 64]));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let r = http
+            .post(format!("{base}/admin/tenants"))
+            .bearer_auth("storm-admin")
+            .json(&serde_json::json!({"tenant": "storm", "tier": "enterprise"}))
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        let api = v["api_key"].as_str().unwrap().to_string();
+        let mut clients = Vec::new();
+        for c in 0..64 {
+            let (http, base, api, acked) = (http.clone(), base.clone(), api.clone(), acked.clone());
+            clients.push(tokio::spawn(async move {
+                for m in 0.. {
+                    let body =
+                        serde_json::json!({"text": format!("message {m}"), "tags": ["Hit List"]});
+                    let sent = http
+                        .post(format!("{base}/v1/contacts/c{c}/messages"))
+                        .bearer_auth(&api)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => acked.lock().unwrap()[c] = m + 1,
+                        _ => return,
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        for client in clients {
+            let _ = client.await;
+        }
+    });
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.iter().sum::<usize>() > 64, "the storm ran: {acked:?}");
+    let store = Store::open(data.join("qualify.redb"), key).unwrap();
+    let engine = Engine::builder()
+        .rules_dir(common::shipped_rules())
+        .store(store)
+        .build()
+        .unwrap();
+    for (c, &n) in acked.iter().enumerate() {
+        let contact = engine.contacts().get(&tid("storm"), &cid(&format!("c{c}")));
+        let Some(contact) = contact.unwrap() else {
+            assert_eq!(n, 0, "c{c}: {n} acknowledged, none stored");
+            continue;
+        };
+        // The history keeps the last 50 messages: the stored ones are consecutive, the
+        // last of them the last acknowledged or the one after it.
+        let numbers: Vec<usize> = contact
+            .history
+            .iter()
+            .filter(|m| m.from == Author::Lead)
+            .map(|m| m.text.trim_start_matches("message ").parse().unwrap())
+            .collect();
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "c{c}: an unbroken run: {numbers:?}"
+        );
+        let last = numbers.last().map_or(0, |l| l + 1);
+        assert!(
+            last == n || last == n + 1,
+            "c{c}: {n} acknowledged, up to {last} stored"
+        );
+    }
+}

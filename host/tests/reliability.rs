@@ -10,21 +10,10 @@ use axum::http::StatusCode;
 use host::Config;
 use qualify_engine::{SecretKey, Store};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use support::common::{cid, rules_copy, tid, write};
+use support::common::{cid, tid, write};
 use support::*;
-
-/// A server over a copy of the shipped rules (edited by `edit`) and a fresh store file.
-async fn with_rules(config: Config, edit: impl FnOnce(&Path)) -> (tempfile::TempDir, Server, Api) {
-    let rules = rules_copy();
-    edit(rules.path());
-    let store = Store::open(rules.path().join("q.redb"), SecretKey::generate()).unwrap();
-    let server = Server::start_full(store, rules.path(), config).await;
-    let api = Api::new(&server);
-    (rules, server, api)
-}
 
 fn ghl(url: &str) -> Config {
     Config {

@@ -296,3 +296,26 @@ pub fn signing() -> (SigningKey, Config) {
     };
     (key, cfg)
 }
+
+/// A server over a copy of the shipped rules (edited by `edit`) and a fresh store file.
+pub async fn with_rules(
+    config: Config,
+    edit: impl FnOnce(&Path),
+) -> (tempfile::TempDir, Server, Api) {
+    let rules = common::rules_copy();
+    edit(rules.path());
+    let store = Store::open(rules.path().join("q.redb"), SecretKey::generate()).unwrap();
+    let server = Server::start_full(store, rules.path(), config).await;
+    let api = Api::new(&server);
+    (rules, server, api)
+}
+
+/// A score hook that spins `n` times first: slow rules.
+pub fn slow_score(rules: &Path, n: u64) -> String {
+    std::fs::read_to_string(rules.join("default/score.rhai"))
+        .unwrap()
+        .replace(
+            "fn score(lead, cfg) {",
+            &format!("fn score(lead, cfg) {{\n    let spin = 0; while spin < {n} {{ spin += 1; }}"),
+        )
+}
