@@ -61,7 +61,48 @@ fn bench_store(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_store, bench_reengage);
+/// `store/ingest_concurrent`: 64 threads ingesting at once into a real file, each message
+/// durable before its caller returns; the figure is the time per message (so messages/s
+/// is its inverse), with group commit sharing the fsyncs.
+fn bench_ingest_concurrent(c: &mut Criterion) {
+    const THREADS: u64 = 64;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = engine(&dir.path().join("concurrent.redb"));
+    let msg = Inbound {
+        tags: Some(vec!["Hit List".into()]),
+        ..Inbound::text(SMS)
+    };
+    let tenant = tid("default");
+    let contacts: Vec<ContactId> = (0..THREADS).map(|i| cid(&format!("k{i}"))).collect();
+    let mut g = c.benchmark_group("store");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(10);
+    g.bench_function("ingest_concurrent", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = iters.div_ceil(THREADS);
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for contact in &contacts {
+                    let (engine, msg, tenant) = (&engine, &msg, &tenant);
+                    s.spawn(move || {
+                        for _ in 0..per_thread {
+                            engine.ingest(tenant, contact, msg).expect("ingest");
+                        }
+                    });
+                }
+            });
+            start.elapsed() * iters as u32 / (per_thread * THREADS) as u32
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_store,
+    bench_reengage,
+    bench_ingest_concurrent
+);
 criterion_main!(benches);
 
 /// 1,000,000 contacts of which 1,000 are due: a follow-up run (dry, so every iteration

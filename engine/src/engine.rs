@@ -209,11 +209,25 @@ impl Engine {
         contact: &ContactId,
         message: &Inbound,
     ) -> Result<Ingested> {
+        self.ingest_then(tenant, contact, message, || {})
+    }
+
+    /// [`Engine::ingest`], calling `decided` as soon as the message is decided, when only
+    /// the wait for its commit is left (a server gives the tenant's turn at the engine
+    /// back there: the wait costs no CPU).
+    pub fn ingest_then(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        message: &Inbound,
+        decided: impl FnOnce(),
+    ) -> Result<Ingested> {
         let rules = self.rule_set(tenant)?;
-        let result = self.decide_and_commit(tenant, contact, None, |view, now| {
+        let prepare = |view, now| {
             conversation::prepare(view, tenant, &rules, contact, message, now)
                 .map(|(ingested, change)| (ingested, Some(change)))
-        });
+        };
+        let result = self.decide_and_commit(tenant, contact, None, prepare, decided);
         let result = result.inspect_err(|e| {
             if e.is_rules_failure() {
                 self.keep_undecided(tenant, contact, None, |view, now| {
@@ -240,12 +254,18 @@ impl Engine {
         contact: &ContactId,
         delivery_id: Option<&str>,
         prepare: impl Fn(ContactView, jiff::Timestamp) -> Result<(T, Option<ContactChange>)>,
+        decided: impl FnOnce(),
     ) -> Result<T> {
         const TRIES: usize = 16;
         let store = self.store()?;
+        let mut decided = Some(decided);
         for _ in 0..TRIES {
             let view = store.view(tenant, contact, delivery_id)?;
-            let (result, change) = prepare(view, self.now())?;
+            let prepared = prepare(view, self.now());
+            if let Some(signal) = decided.take() {
+                signal();
+            }
+            let (result, change) = prepared?;
             let Some(change) = change else {
                 return Ok(result);
             };
@@ -268,9 +288,13 @@ impl Engine {
         delivery_id: Option<&str>,
         prepare: impl Fn(ContactView, jiff::Timestamp) -> Result<ContactChange>,
     ) {
-        let kept = self.decide_and_commit(tenant, contact, delivery_id, |view, now| {
-            prepare(view, now).map(|change| ((), Some(change)))
-        });
+        let kept = self.decide_and_commit(
+            tenant,
+            contact,
+            delivery_id,
+            |view, now| prepare(view, now).map(|change| ((), Some(change))),
+            || {},
+        );
         if let Err(e) = kept {
             tracing::error!(tenant = %tenant, "could not keep an undecided message: {e}");
         }
@@ -304,9 +328,22 @@ impl Engine {
         message: &Inbound,
         delivery: &WebhookDelivery,
     ) -> Result<Delivered> {
+        self.ingest_webhook_then(tenant, contact, message, delivery, || {})
+    }
+
+    /// [`Engine::ingest_webhook`], calling `decided` once the message is decided (see
+    /// [`Engine::ingest_then`]).
+    pub fn ingest_webhook_then(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        message: &Inbound,
+        delivery: &WebhookDelivery,
+        decided: impl FnOnce(),
+    ) -> Result<Delivered> {
         let rules = self.rule_set(tenant)?;
         let id = Some(delivery.id.as_str());
-        let result = self.decide_and_commit(tenant, contact, id, |view, now| {
+        let prepare = |view, now| {
             let prepared = conversation::prepare_delivery(
                 view, tenant, &rules, contact, message, delivery, now,
             )?;
@@ -314,7 +351,8 @@ impl Engine {
                 Prepared::Replayed(first) => (Delivered::Replayed(first), None),
                 Prepared::Fresh(ingested, change) => (Delivered::Fresh(ingested), Some(*change)),
             })
-        });
+        };
+        let result = self.decide_and_commit(tenant, contact, id, prepare, decided);
         result.inspect_err(|e| {
             if e.is_rules_failure() {
                 self.keep_undecided(tenant, contact, id, |view, now| {

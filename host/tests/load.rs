@@ -212,3 +212,47 @@ async fn futures_join_all<F: std::future::Future>(
     }
     out
 }
+
+/// A request abandoned while it waits for its tenant's turn (the client went away) gives
+/// its place in the queue back: the queue never fills with ghosts. (Found by the load
+/// script: after one wrk run every later request of the tenant was refused.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_abandoned_while_waiting_give_their_place_back() {
+    let cfg = Config {
+        tenant_concurrency: 1,
+        tenant_queue: 2,
+        rate_limit: false,
+        ..config()
+    };
+    let (_dir, server, api) = with_rules(cfg, |dir| {
+        let slow = slow_score(dir, 10_000);
+        write(&dir.join("slowpoke/score.rhai"), &slow);
+    })
+    .await;
+    let key = api.add_tenant(json!({"tenant": "slowpoke"})).await;
+    // Clients that send a request and reset the connection 5 ms later (as wrk does when
+    // it stops): the server drops their requests wherever they were.
+    let addr = api.base.trim_start_matches("http://").to_string();
+    let request = format!(
+        "POST /v1/score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    for _ in 0..3 {
+        let resets = (0..3).map(|_| {
+            let (addr, request) = (addr.clone(), request.clone());
+            async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                stream.write_all(request.as_bytes()).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                stream.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+            }
+        });
+        futures_join_all(resets).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let r = api.post("/v1/score", &key, json!({})).await;
+    let status = r.status();
+    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
+    server.stop().await;
+}

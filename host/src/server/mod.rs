@@ -205,7 +205,7 @@ async fn blocking<T: Send + 'static>(
 /// whose rules are slow waits on its own turns (without holding a thread), and past the
 /// queue its requests are shed with 503, so it never takes the server from the others.
 struct TenantGate {
-    turns: tokio::sync::Semaphore,
+    turns: Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
 }
 
@@ -216,7 +216,9 @@ impl AppState {
             .entry(tenant.clone())
             .or_insert_with(|| {
                 Arc::new(TenantGate {
-                    turns: tokio::sync::Semaphore::new(self.0.config.tenant_concurrency.max(1)),
+                    turns: Arc::new(tokio::sync::Semaphore::new(
+                        self.0.config.tenant_concurrency.max(1),
+                    )),
                     waiting: Default::default(),
                 })
             })
@@ -224,22 +226,33 @@ impl AppState {
     }
 }
 
-/// [`blocking`] within the tenant's share of the engine pool.
+/// [`blocking`] within the tenant's share of the engine pool. `f` gets a function that
+/// gives the turn back early (once a message is decided, its wait for the commit needs
+/// no turn); otherwise the turn is held until `f` returns.
 async fn tenant_call<T: Send + 'static>(
     state: &AppState,
     tenant: &TenantId,
-    f: impl FnOnce(&Engine, &TenantId) -> qualify_engine::Result<T> + Send + 'static,
+    f: impl FnOnce(&Engine, &TenantId, &(dyn Fn() + Sync)) -> qualify_engine::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     use std::sync::atomic::Ordering;
+    /// Counts a request as waiting until dropped: a request abandoned while it waits
+    /// (the client went away) stops counting too.
+    struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
     let gate = state.gate(tenant);
     let queued = gate.waiting.fetch_add(1, Ordering::AcqRel);
+    let waiting = Waiting(&gate.waiting);
     let turn = if queued >= state.0.config.tenant_queue {
         None
     } else {
-        gate.turns.acquire().await.ok()
+        gate.turns.clone().acquire_owned().await.ok()
     };
-    gate.waiting.fetch_sub(1, Ordering::AcqRel);
-    let Some(_turn) = turn else {
+    drop(waiting);
+    let Some(turn) = turn else {
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
@@ -249,7 +262,11 @@ async fn tenant_call<T: Send + 'static>(
         return Err(e);
     };
     let tenant = tenant.clone();
-    blocking(state, move |e| f(e, &tenant)).await
+    let turn = std::sync::Mutex::new(Some(turn));
+    let release = move || {
+        turn.lock().unwrap_or_else(|e| e.into_inner()).take();
+    };
+    blocking(state, move |e| f(e, &tenant, &release)).await
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -402,7 +419,7 @@ async fn score(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let d = tenant_call(&s, &tenant, move |e, t| e.score_with(t, &lead, &options)).await?;
+    let d = tenant_call(&s, &tenant, move |e, t, _| e.score_with(t, &lead, &options)).await?;
     Ok(Json(d).into_response())
 }
 
@@ -429,7 +446,7 @@ async fn score_batch(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let results = tenant_call(&s, &tenant, move |e, t| {
+    let results = tenant_call(&s, &tenant, move |e, t, _| {
         e.score_batch(t, &batch.leads, &options)
     })
     .await?;
@@ -470,7 +487,10 @@ async fn message(
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::trim).unwrap_or(""));
     let Some(key) = key else {
-        let r = tenant_call(&s, &tenant, move |e, t| e.ingest(t, &contact, &msg)).await?;
+        let r = tenant_call(&s, &tenant, move |e, t, done| {
+            e.ingest_then(t, &contact, &msg, done)
+        })
+        .await?;
         return Ok(Json(r).into_response());
     };
     if key.is_empty() || key.len() > 200 {
@@ -483,8 +503,8 @@ async fn message(
         body_sha256: hex::encode(Sha256::digest(&body)),
         remember_for: IDEMPOTENCY_WINDOW,
     };
-    let r = tenant_call(&s, &tenant, move |e, t| {
-        e.ingest_webhook(t, &contact, &msg, &delivery)
+    let r = tenant_call(&s, &tenant, move |e, t, done| {
+        e.ingest_webhook_then(t, &contact, &msg, &delivery, done)
     })
     .await?;
     Ok(match r {

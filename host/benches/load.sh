@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Load check of `qualify serve` on loopback (issue 11): starts a release server on a
+# fresh data folder, registers tenants, runs each scenario with wrk for a bounded time
+# and prints one JSON line per scenario: {"scenario", "requests_per_s", "p50_ms",
+# "p99_ms", "errors"}. Needs `wrk` (Debian package) and a release build:
+#
+#   cargo build --release -p qualify && host/benches/load.sh [SECONDS] [CONNECTIONS]
+#
+# Client and server share the machine's cores: compare scenarios of one run, not runs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_EACH=${1:-10}
+NO_RATE_LIMIT=${NO_RATE_LIMIT---no-rate-limit}
+CONNS=${2:-64}
+BIN=target/release/qualify
+WORK=$(mktemp -d)
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/master.key"
+echo load-admin > "$WORK/admin.key"
+mkdir -p "$WORK/rules/hog"
+cp -r rules/default "$WORK/rules/"
+printf 'fn score(lead, cfg) { let n = 0; loop { n += 1; } }\n' > "$WORK/rules/hog/zz.rhai"
+PORT=$((20000 + RANDOM % 20000))
+$BIN serve --addr 127.0.0.1:$PORT --data "$WORK/data" --rules "$WORK/rules" \
+  --key-file "$WORK/master.key" --admin-key-file "$WORK/admin.key" $NO_RATE_LIMIT \
+  > "$WORK/serve.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+key() {
+  curl -sf -XPOST -H 'Authorization: Bearer load-admin' -d "{\"tenant\":\"$1\",\"tier\":\"enterprise\"}" \
+    "http://127.0.0.1:$PORT/admin/tenants" | sed 's/.*"api_key":"\([^"]*\)".*/\1/'
+}
+KEY=$(key load)
+HOG=$(key hog)
+
+lua() { # $1 file, $2 key, $3 body, $4 path template (%d: a random contact)
+  cat > "$1" <<LUA
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $2"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$3'
+local path = "$4"
+request = function()
+  return wrk.format(nil, string.format(path, math.random(1, 5000)))
+end
+response = function(status, headers, body)
+  if status >= 300 and not shown then
+    shown = true
+    io.stderr:write("first error: ", status, " ", body, "\n")
+  end
+end
+LUA
+}
+LEAD='{"tags":["Hit List"],"messages":[{"from":"lead","text":"We want to buy a 3 bed in Plano, around 450k, pre-approved"}]}'
+MSG='{"text":"We want to buy a 3 bed in Plano, around 450k, pre-approved","tags":["Hit List"]}'
+BATCH="{\"leads\":[$(printf '%s,' $(for _ in $(seq 99); do echo "$LEAD" | tr -d ' '; done))$(echo "$LEAD" | tr -d ' ')]}"
+lua "$WORK/score.lua" "$KEY" "$LEAD" "/v1/score"
+lua "$WORK/messages.lua" "$KEY" "$MSG" "/v1/contacts/c%d/messages"
+lua "$WORK/batch.lua" "$KEY" "$BATCH" "/v1/score/batch"
+lua "$WORK/hog.lua" "$HOG" '{}' "/v1/score"
+
+report() { # $1 scenario, wrk output on stdin
+  awk -v name="$1" '
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+    /Non-2xx/ { errors = $5 }
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    END { printf "{\"scenario\":\"%s\",\"requests_per_s\":%s,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"errors\":%d}\n", name, rps, ms(p50), ms(p99), errors + 0 }'
+}
+run() { # $1 scenario, $2 lua
+  wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency -s "$2" "http://127.0.0.1:$PORT" | report "$1"
+}
+run score "$WORK/score.lua"
+run messages "$WORK/messages.lua"
+run batch_100 "$WORK/batch.lua"
+# A tenant whose hook spins until its limit, alongside the others.
+wrk -t1 -c8 -d"$((SECONDS_EACH + 2))s" -s "$WORK/hog.lua" "http://127.0.0.1:$PORT" > /dev/null &
+HOGGER=$!
+sleep 1
+run score_beside_a_hog "$WORK/score.lua"
+wait $HOGGER || true
