@@ -245,7 +245,7 @@ async fn requests_abandoned_while_waiting_give_their_place_back() {
                 let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
                 stream.write_all(request.as_bytes()).await.unwrap();
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                stream.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+                stream.set_zero_linger().unwrap();
             }
         });
         futures_join_all(resets).await;
