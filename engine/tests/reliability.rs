@@ -196,11 +196,12 @@ fn an_action_that_keeps_failing_moves_to_the_dead_letters() {
     assert_eq!(s.engine.outbox().len().unwrap(), before - 1);
 }
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "meta",
     "tenant_keys",
     "tenants",
     "contacts",
+    "contact_versions",
     "due",
     "outbox",
     "dead_letters",
@@ -239,6 +240,7 @@ fn all_keys(file: &Path) -> Vec<(String, String)> {
     scan!("tenant_keys", (&str, u32), &[u8]);
     scan!("tenants", &str, &[u8]);
     scan!("contacts", (&str, &str), &[u8]);
+    scan!("contact_versions", (&str, &str), u64);
     scan!("due", (u64, &str, &str), ());
     scan!("outbox", (&str, u64, u64), &[u8]);
     scan!("dead_letters", (&str, u64), &[u8]);

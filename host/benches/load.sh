@@ -24,6 +24,7 @@ printf 'fn score(lead, cfg) { let n = 0; loop { n += 1; } }\n' > "$WORK/rules/ho
 PORT=$((20000 + RANDOM % 20000))
 $BIN serve --addr 127.0.0.1:$PORT --data "$WORK/data" --rules "$WORK/rules" \
   --key-file "$WORK/master.key" --admin-key-file "$WORK/admin.key" $NO_RATE_LIMIT \
+  --tenant-concurrency "${TENANT_CONCURRENCY:-2}" \
   > "$WORK/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done

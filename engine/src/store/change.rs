@@ -181,7 +181,7 @@ impl WriteTx<'_> {
     /// before anything is written, so a refused change leaves no trace in the batch.
     pub fn apply(&mut self, change: &mut ContactChange) -> Result<bool> {
         let (tenant, id) = (&change.tenant.clone(), &change.contact.id.clone());
-        let current = self.contact(tenant, id)?.map(|c| c.version);
+        let current = self.contact_version(tenant, id)?;
         if current != change.expected {
             return Ok(false);
         }

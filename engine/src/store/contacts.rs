@@ -1,6 +1,6 @@
 //! Contacts: one sealed record per (tenant, contact id).
 
-use super::tables::CONTACTS;
+use super::tables::{CONTACTS, CONTACT_VERSIONS};
 use super::{db, ReadTx, Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
@@ -46,6 +46,11 @@ impl WriteTx<'_> {
     /// version will be refused).
     pub fn put_contact(&mut self, tenant: &TenantId, contact: &mut Contact) -> Result<()> {
         contact.version += 1;
+        self.tx
+            .open_table(CONTACT_VERSIONS)
+            .map_err(db)?
+            .insert((tenant.as_str(), contact.id.as_str()), contact.version)
+            .map_err(db)?;
         let (t, id) = (tenant.as_str(), contact.id.as_str());
         let sealed = self.seal_json("contacts", t, id, contact)?;
         self.tx
@@ -56,8 +61,30 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// The contact's version without opening it (`None`: no such contact).
+    pub fn contact_version(&mut self, tenant: &TenantId, id: &ContactId) -> Result<Option<u64>> {
+        let key = (tenant.as_str(), id.as_str());
+        let known = self
+            .tx
+            .open_table(CONTACT_VERSIONS)
+            .map_err(db)?
+            .get(key)
+            .map_err(db)?
+            .map(|v| v.value());
+        match known {
+            Some(v) => Ok(Some(v)),
+            // Written before versions were kept apart: read it from the contact.
+            None => Ok(self.contact(tenant, id)?.map(|c| c.version)),
+        }
+    }
+
     /// Deletes a contact; true when it existed.
     pub fn delete_contact(&mut self, tenant: &TenantId, id: &ContactId) -> Result<bool> {
+        self.tx
+            .open_table(CONTACT_VERSIONS)
+            .map_err(db)?
+            .remove((tenant.as_str(), id.as_str()))
+            .map_err(db)?;
         let mut contacts = self.tx.open_table(CONTACTS).map_err(db)?;
         let existed = contacts
             .remove((tenant.as_str(), id.as_str()))
@@ -80,6 +107,11 @@ impl WriteTx<'_> {
         for id in &ids {
             contacts.remove((t, id.as_str())).map_err(db)?;
         }
+        self.tx
+            .open_table(CONTACT_VERSIONS)
+            .map_err(db)?
+            .retain_in((t, "")..=(t, "\u{10FFFF}"), |_, _| false)
+            .map_err(db)?;
         Ok(ids.len())
     }
 }

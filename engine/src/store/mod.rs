@@ -32,8 +32,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use tables::{
-    CONTACTS, DEAD_LETTERS, DUE, META, OUTBOX, PENDING, QUARANTINE, TENANTS, TENANT_KEYS, WEBHOOKS,
-    WEBHOOK_EXPIRY,
+    CONTACTS, CONTACT_VERSIONS, DEAD_LETTERS, DUE, META, OUTBOX, PENDING, QUARANTINE, TENANTS,
+    TENANT_KEYS, WEBHOOKS, WEBHOOK_EXPIRY,
 };
 
 const CANARY: &[u8] = b"qualify master key check";
@@ -167,6 +167,7 @@ impl Store {
             tx.open_table(TENANT_KEYS).map_err(db)?;
             tx.open_table(TENANTS).map_err(db)?;
             tx.open_table(CONTACTS).map_err(db)?;
+            tx.open_table(CONTACT_VERSIONS).map_err(db)?;
             tx.open_table(OUTBOX).map_err(db)?;
             tx.open_table(DUE).map_err(db)?;
             tx.open_table(DEAD_LETTERS).map_err(db)?;

@@ -10,7 +10,7 @@
 //! | `meta` | — | — (deployment-wide) |
 //! | `tenant_keys` | — | its data keys, first (crypto-shredding) |
 //! | `tenants` | — | its record (registration, API key hashes, GHL token) |
-//! | `contacts` | the contact's row | every contact row |
+//! | `contacts`, `contact_versions` | the contact's rows | every contact's rows |
 //! | `due` | the contact's entries | every entry naming the tenant |
 //! | `outbox` | the contact's queued actions | every queued action |
 //! | `dead_letters` | the contact's failed actions | every failed action |
@@ -30,6 +30,11 @@ pub(super) const TENANT_KEYS: TableDefinition<(&str, u32), &[u8]> =
 pub(super) const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 /// Contacts (sealed `Contact` JSON). Key: (tenant, contact id).
 pub(super) const CONTACTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("contacts");
+/// Each contact's version (how many times it was written), kept beside it in the clear so
+/// a group commit checks a prepared change without opening the contact. A count, nothing
+/// about the lead. Key: (tenant, contact id).
+pub(super) const CONTACT_VERSIONS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("contact_versions");
 /// The follow-up due index, ordered by due time: a run reads only what is due.
 /// Key: (due ms, tenant, contact); no value.
 pub(super) const DUE: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("due");

@@ -35,6 +35,13 @@ pub struct ServeArgs {
     /// Turn per-tenant rate limits off (for load tests on loopback only).
     #[arg(long)]
     no_rate_limit: bool,
+    /// Requests handled at once; past it, 503 with Retry-After.
+    #[arg(long, value_name = "N")]
+    max_in_flight: Option<usize>,
+    /// Engine calls of one tenant at once (default: the cores); lower it on a server
+    /// shared by many tenants, so one whose rules are slow leaves the others room.
+    #[arg(long, value_name = "N")]
+    tenant_concurrency: Option<usize>,
 }
 
 /// Runs `qualify serve` until SIGINT or SIGTERM.
@@ -142,6 +149,12 @@ fn config(args: &ServeArgs, dev: bool, err: &mut impl Write) -> Result<Config> {
         rate_limit: !args.no_rate_limit,
         ..Default::default()
     };
+    if let Some(n) = args.max_in_flight {
+        config.max_in_flight = n.max(1);
+    }
+    if let Some(n) = args.tenant_concurrency {
+        config.tenant_concurrency = n.max(1);
+    }
     if args.no_rate_limit {
         writeln!(
             err,

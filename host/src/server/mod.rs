@@ -62,7 +62,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// How long one request may take before it is answered 503.
     pub request_timeout: Duration,
-    /// Engine calls of one tenant at once (the rest wait their turn).
+    /// Engine calls of one tenant at once, the rest waiting their turn (default: the
+    /// cores, so one tenant can use the machine; lower it on a server shared by many
+    /// tenants, so one whose rules spin leaves the others room).
     pub tenant_concurrency: usize,
     /// Requests of one tenant that may wait for a turn; past it, 503.
     pub tenant_queue: usize,
