@@ -15,6 +15,7 @@ LAYERS = [
     ["ids", "clock"],
     ["model"],
     ["text"],
+    ["experiment"],
     ["rules"],
     ["decide", "store"],
     ["conversation"],

@@ -144,6 +144,30 @@ pub enum Error {
     #[error("this engine has no store: build it with EngineBuilder::store")]
     NoStore,
 
+    /// Counts handed to the experiment analysis are inconsistent (fewer than two arms,
+    /// more conversions than exposures, a weight that is not positive, ...).
+    #[error("cannot analyse the experiment: {0}")]
+    Analysis(String),
+
+    /// No experiment with this key is defined for the tenant.
+    #[error("tenant {tenant:?} has no experiment {key:?}")]
+    UnknownExperiment {
+        /// The tenant asked about.
+        tenant: String,
+        /// The experiment key asked for.
+        key: String,
+    },
+
+    /// An outcome that cannot be recorded (the contact was never exposed, a numeric
+    /// metric without a value, a metric the experiment does not measure).
+    #[error("experiment {key:?}: {message}")]
+    Outcome {
+        /// The experiment key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+
     /// Reading a rules folder or file failed.
     #[error("{}: {source}", path.display())]
     Io {

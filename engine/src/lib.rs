@@ -49,6 +49,7 @@ pub mod conversation;
 pub mod decide;
 pub mod engine;
 mod error;
+pub mod experiment;
 mod ids;
 pub mod model;
 pub mod rules;

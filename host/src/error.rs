@@ -72,7 +72,10 @@ impl From<Error> for ApiError {
             Error::InvalidId { .. }
             | Error::InvalidLead(_)
             | Error::InvalidMessage(_)
-            | Error::Limit { .. } => Self::invalid(e.to_string()),
+            | Error::Limit { .. }
+            | Error::Analysis(_)
+            | Error::Outcome { .. } => Self::invalid(e.to_string()),
+            Error::UnknownExperiment { .. } => Self::not_found(e.to_string()),
             Error::Replay(_) => Self::new(StatusCode::CONFLICT, "replay", e.to_string()),
             Error::StoreBroken(_) => {
                 tracing::error!("{e}");
