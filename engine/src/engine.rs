@@ -1,17 +1,18 @@
 //! The facade: an [`Engine`] built over a rules folder (and optionally a store and a
 //! clock) that answers decisions and ingests, with sub-handles by topic in the style of
 //! redb: [`Engine::rules`], [`Engine::contacts`], [`Engine::accounts`],
-//! [`Engine::outbox`], [`Engine::followups`]. It delegates every call to the layers
+//! [`Engine::outbox`], [`Engine::followups`], [`Engine::experiments`]. It delegates every call to the layers
 //! below and holds no logic of its own; nothing below imports it.
 
 use crate::clock::{millis, Clock, SystemClock};
 use crate::conversation::Prepared;
 use crate::conversation::{
     self, Begin, Delivered, FollowUpOptions, FollowUpOutcome, FollowUpReport, Inbound, Ingested,
-    WebhookDelivery,
+    OutcomeRecorded, OutcomeReport, Report, Summary, WebhookDelivery,
 };
 use crate::decide::{self, ScoreOptions};
 use crate::error::{Error, Result};
+use crate::experiment::Experiment;
 use crate::ids::{ContactId, TenantId};
 use crate::model::{Action, Contact, Decision, Facts, Lead, Question, TenantInfo, Tier};
 use crate::rules::{self, CasesReport, Catalog, Limits, Lookup, ReloadReport, RuleSet};
@@ -152,7 +153,16 @@ impl Engine {
         options: &ScoreOptions,
     ) -> Result<Decision> {
         let rules = self.rule_set(tenant)?;
-        decide::decide(tenant, &rules, lead, options)
+        let stopped = self.stopped_experiments(tenant, &rules)?;
+        decide::decide(tenant, &rules, lead, options, &stopped, self.now())
+    }
+
+    /// Keys of the tenant's stopped experiments (none to read when it defines none).
+    fn stopped_experiments(&self, tenant: &TenantId, rules: &RuleSet) -> Result<Vec<String>> {
+        match &self.inner.store {
+            Some(store) if !rules.experiments.is_empty() => store.stopped_experiments(tenant),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Many leads of one tenant, decided on every core (rayon's pool), results in the
@@ -165,9 +175,10 @@ impl Engine {
     ) -> Result<Vec<Result<Decision>>> {
         use rayon::prelude::*;
         let rules = self.rule_set(tenant)?;
+        let (stopped, now) = (self.stopped_experiments(tenant, &rules)?, self.now());
         Ok(leads
             .par_iter()
-            .map(|lead| decide::decide(tenant, &rules, lead, options))
+            .map(|lead| decide::decide(tenant, &rules, lead, options, &stopped, now))
             .collect())
     }
 
@@ -364,6 +375,11 @@ impl Engine {
         })
     }
 
+    /// A tenant's experiments: definitions, assignment, outcomes, analysis, stopping.
+    pub fn experiments(&self) -> Experiments<'_> {
+        Experiments(self)
+    }
+
     /// Forgets webhook ids whose replay window has passed (a server runs this every
     /// tick, so the table never grows without bound); how many.
     pub fn forget_expired_deliveries(&self) -> Result<usize> {
@@ -438,7 +454,8 @@ impl Rules<'_> {
         let rules = self.0.rule_set(tenant)?;
         match &rules.cases {
             Some(source) => rules::run_cases(tenant, source, |lead| {
-                decide::decide(tenant, &rules, lead, &ScoreOptions::default())
+                let now = self.0.now();
+                decide::decide(tenant, &rules, lead, &Default::default(), &[], now)
             }),
             None => Ok(CasesReport::default()),
         }
@@ -729,5 +746,72 @@ impl FollowUps<'_> {
         let now = opts.now.unwrap_or_else(|| self.0.now());
         let rules_for = |t: &TenantId| self.0.rule_set(t);
         conversation::run_followups(self.0.store()?, rules_for, opts, now, each)
+    }
+}
+
+/// Experiments, from [`Engine::experiments`]. Definitions come from the tenant's
+/// `experiments.yaml` (its own or inherited); exposures, outcomes and stops from the store.
+pub struct Experiments<'e>(&'e Engine);
+
+impl Experiments<'_> {
+    /// The tenant's experiment definitions.
+    pub fn definitions(&self, tenant: &TenantId) -> Result<Vec<Experiment>> {
+        Ok(self.0.rule_set(tenant)?.experiments.to_vec())
+    }
+
+    /// One line per experiment: status, exposures, the winner if one is declared.
+    pub fn list(&self, tenant: &TenantId) -> Result<Vec<Summary>> {
+        let rules = self.0.rule_set(tenant)?;
+        let (store, now) = (self.0.store()?, self.0.now());
+        rules
+            .experiments
+            .iter()
+            .map(|x| conversation::report(store, tenant, x, now).map(|r| Summary::from(&r)))
+            .collect()
+    }
+
+    /// An experiment's definition, status, exposures and outcomes per arm, and the
+    /// analysis of its metric and guard-rails.
+    pub fn report(&self, tenant: &TenantId, key: &str) -> Result<Report> {
+        let rules = self.0.rule_set(tenant)?;
+        let x = conversation::find_experiment(&rules, tenant, key)?;
+        conversation::report(self.0.store()?, tenant, x, self.0.now())
+    }
+
+    /// Stops an experiment now: no more exposures or outcomes; every contact gets the
+    /// control from the next decision on. False when it was already stopped.
+    pub fn stop(&self, tenant: &TenantId, key: &str) -> Result<bool> {
+        let rules = self.0.rule_set(tenant)?;
+        let x = conversation::find_experiment(&rules, tenant, key)?;
+        self.0
+            .store()?
+            .stop_experiment(tenant, &x.key, millis(self.0.now()))
+    }
+
+    /// Records an outcome the engine cannot see (an appointment booked, a deal's value)
+    /// for an exposed contact; each contact counts once per metric.
+    pub fn record_outcome(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        outcome: &OutcomeReport,
+    ) -> Result<OutcomeRecorded> {
+        let rules = self.0.rule_set(tenant)?;
+        let x = conversation::find_experiment(&rules, tenant, key)?;
+        conversation::record_outcome(self.0.store()?, tenant, x, outcome, self.0.now())
+    }
+
+    /// The variant a contact has (recorded) or would get (the hash, now), without
+    /// recording anything.
+    pub fn variant_of(&self, tenant: &TenantId, key: &str, contact: &ContactId) -> Result<String> {
+        let rules = self.0.rule_set(tenant)?;
+        let x = conversation::find_experiment(&rules, tenant, key)?;
+        let recorded = match &self.0.inner.store {
+            Some(store) => store
+                .contact(tenant, contact)?
+                .and_then(|c| c.experiments.get(key).map(|a| a.variant.clone())),
+            None => None,
+        };
+        Ok(recorded.unwrap_or_else(|| x.variants[x.assign(contact.as_str())].name.clone()))
     }
 }

@@ -27,10 +27,11 @@
 //! | `error`, `ids`, [`clock`] | the error enum, checked tenant and contact ids, the clock (settable in tests) |
 //! | [`model`] | the data: leads, messages, decisions, contacts, CRM actions, tiers |
 //! | [`text`] | pure text functions: what counts as an answer, fact extraction, opt-out keywords, PII redaction, SMS segments, templates |
+//! | [`experiment`] | A/B experiments: definitions (`experiments.yaml`), the assignment hash, the statistics |
 //! | [`rules`] | tenants' rule sets: folders and inheritance, settings, the Rhai sandbox and helpers, compiling, running hooks, the catalog that reloads, rule cases |
 //! | [`decide`] | the decision itself (pure): facts merged, hooks run, the gate, the explanation; `check`; [`decide::ScoreOptions`] |
 //! | [`store`] | the redb file: every table in one place, sealing (the crypto module is private to it), contacts, the due index, the outbox, accounts |
-//! | [`conversation`] | ingest as named steps, follow-ups as a pure `due_stage` plus recording |
+//! | [`conversation`] | ingest as named steps, follow-ups as a pure `due_stage` plus recording, experiments' exposures, conversions and reports |
 //! | [`engine`] | the facade: [`Engine`] and its sub-handles, delegating down |
 //!
 //! A message's path: [`Engine::ingest`] (`engine.rs`) → `conversation/ingest.rs` (redact

@@ -196,7 +196,7 @@ fn an_action_that_keeps_failing_moves_to_the_dead_letters() {
     assert_eq!(s.engine.outbox().len().unwrap(), before - 1);
 }
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 15] = [
     "meta",
     "tenant_keys",
     "tenants",
@@ -209,6 +209,9 @@ const TABLES: [&str; 12] = [
     "webhook_expiry",
     "pending",
     "quarantine",
+    "exposures",
+    "outcomes",
+    "experiment_stops",
 ];
 
 /// Every key of every table of the store file, as text (tenant and contact ids are
@@ -248,6 +251,9 @@ fn all_keys(file: &Path) -> Vec<(String, String)> {
     scan!("webhook_expiry", (u64, &str, &str, &str), ());
     scan!("pending", (&str, &str), ());
     scan!("quarantine", (&str, &str, &str), &[u8]);
+    scan!("exposures", (&str, &str, &str), &[u8]);
+    scan!("outcomes", (&str, &str, &str, &str), &[u8]);
+    scan!("experiment_stops", (&str, &str), &[u8]);
     out
 }
 

@@ -6,6 +6,7 @@
 //! the stage, the next due entry and the outbox action in one transaction, so a crash
 //! neither double-sends nor skips.
 
+use super::experiments;
 use super::template::stage_text;
 use crate::clock::millis;
 use crate::error::Result;
@@ -326,6 +327,9 @@ fn handle_due(
         return Ok((skipped(why.into()), 1));
     }
     c.followup.due_ms = None;
+    let stopped = tx.stopped_experiments(tenant)?;
+    let picks = experiments::picks_for(&rules, &c, &stopped, now);
+    let rules = rules.tuned(&picks);
     let outcome = match due_stage(&c, &rules.settings, now) {
         Due::Skip(reason) => skipped(reason),
         Due::Defer {
@@ -343,14 +347,18 @@ fn handle_due(
                 ..skipped(String::new())
             }
         }
-        Due::Send { stage } => match stage_text(&rules, &c, stage)? {
+        Due::Send { stage } => match stage_text(rules, &c, stage, &picks)? {
             None => skipped("no text for this stage".into()),
             Some(text) => {
                 let segments = sms::segments(&text);
                 if segments > rules.settings.sms_segment_budget {
                     skipped(format!("text is {segments} SMS segments, over the budget"))
                 } else {
-                    return record_send(tx, entry, &rules, c, stage, text, now);
+                    let exposures = experiments::expose(rules, &mut c, &picks, now);
+                    for (key, variant) in &exposures {
+                        tx.expose(tenant, key, id, variant, millis(now))?;
+                    }
+                    return record_send(tx, entry, rules, c, stage, text, now);
                 }
             }
         },

@@ -6,6 +6,7 @@
 //! undecided, for a retry or a fixed rule set to decide ([`record_undecided`],
 //! [`decide_again`]).
 
+use super::experiments;
 use crate::clock::millis;
 use crate::decide::evaluate;
 use crate::error::Error;
@@ -160,8 +161,10 @@ pub(crate) fn prepare(
     let mut c = view
         .contact
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
-    merge(&mut c, rules, message, &stored_text, at)?;
-    let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size())?;
+    let replied = merge(&mut c, rules, message, &stored_text, at)?;
+    let picks = experiments::picks_for(rules, &c, &view.stopped, now);
+    let rules = rules.tuned(&picks);
+    let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size(), &picks)?;
     let request = compliance::classify(&message.text);
     let reply = apply_compliance(&mut c, &mut decision, request, &rules.settings);
     let mut planned = Vec::new();
@@ -174,6 +177,8 @@ pub(crate) fn prepare(
         c.history.push(Message::from_agent(text, now));
     }
     let actions = planned.iter().map(|(kind, _)| kind.clone()).collect();
+    let outcomes = experiments::conversions(rules, &c, &picks, &decision, replied, now);
+    let exposures = experiments::expose(rules, &mut c, &picks, now);
     let mut change = finish(
         c,
         expected,
@@ -186,6 +191,8 @@ pub(crate) fn prepare(
     );
     // Nothing queued earlier may go out after STOP (the confirmation is queued with it).
     change.drop_texts = request == Some(Request::OptOut);
+    change.exposures = exposures;
+    change.outcomes = outcomes;
     let ingested = Ingested {
         decision,
         stored_text,
@@ -245,6 +252,8 @@ pub(crate) fn prepare_undecided(
         now_ms: millis(now),
         pending: true,
         delivery: None,
+        exposures: Vec::new(),
+        outcomes: Vec::new(),
     })
 }
 
@@ -264,13 +273,17 @@ pub(crate) fn decide_again(
         return Ok(None);
     };
     let expected = Some(c.version);
-    let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size())?;
+    let picks = experiments::picks_for(rules, &c, &view.stopped, now);
+    let rules = rules.tuned(&picks);
+    let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size(), &picks)?;
     apply_compliance(&mut c, &mut decision, None, &rules.settings);
     let mut planned = Vec::new();
     if decision.active {
         planned = plan_actions(&decision, &c.tags, &rules.settings, Origin::BotInitiated);
         apply_decision(&mut c, &decision, now);
     }
+    let outcomes = experiments::conversions(rules, &c, &picks, &decision, false, now);
+    let exposures = experiments::expose(rules, &mut c, &picks, now);
     let mut change = finish(
         c,
         expected,
@@ -281,20 +294,23 @@ pub(crate) fn decide_again(
         view.connected,
         now,
     );
+    change.exposures = exposures;
+    change.outcomes = outcomes;
     tx.apply(&mut change)?;
     Ok(Some(decision))
 }
 
 /// Step 1: the message into the contact. Facts are extracted from the raw text (a "not
 /// sure" is filed under what the last agent message asked), then supplied facts, name,
-/// time zone and tags override; the stored (redacted) text joins the history.
+/// time zone and tags override; the stored (redacted) text joins the history. True when
+/// the message is new (not a retry of one the rules failed on).
 fn merge(
     c: &mut Contact,
     rules: &RuleSet,
     message: &Inbound,
     stored_text: &str,
     at: Timestamp,
-) -> Result<()> {
+) -> Result<bool> {
     let asked = c
         .history
         .last()
@@ -338,7 +354,7 @@ fn merge(
         });
     }
     c.last_inbound_at = Some(at);
-    Ok(())
+    Ok(!retry)
 }
 
 /// Step 3: compliance first. An opt-out, resubscribe or help message gets its fixed reply
@@ -483,5 +499,7 @@ fn finish(
         now_ms: millis(now),
         pending: false,
         delivery: None,
+        exposures: Vec::new(),
+        outcomes: Vec::new(),
     }
 }

@@ -5,6 +5,7 @@
 //! transaction.
 
 mod delivery;
+mod experiments;
 mod followup;
 mod ingest;
 mod template;
@@ -12,6 +13,8 @@ mod webhook;
 
 pub use delivery::Begin;
 pub(crate) use delivery::{begin, failed};
+pub(crate) use experiments::{find as find_experiment, record_outcome, report};
+pub use experiments::{OutcomeRecorded, OutcomeReport, Report, Status, Summary};
 pub(crate) use followup::run as run_followups;
 pub use followup::{next_window_start, FollowUpOptions, FollowUpOutcome, FollowUpReport, Outcome};
 pub(crate) use ingest::{decide_again, ingest, prepare, prepare_undecided};

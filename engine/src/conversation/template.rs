@@ -3,16 +3,24 @@
 //! with placeholders filled from what is known of the contact.
 
 use crate::error::{Error, Result};
+use crate::experiment::{assign, Pick};
 use crate::model::{Contact, Goal};
 use crate::rules::{HookLead, RuleSet};
 use crate::text::template::render;
 use serde_json::Value;
 
 /// The text for stage number `stage` (0-based), or `None` when there is none.
-pub(super) fn stage_text(rules: &RuleSet, c: &Contact, stage: usize) -> Result<Option<String>> {
+/// `picks` are the experiments' variants in use (`rules` is already tuned to them).
+pub(super) fn stage_text(
+    rules: &RuleSet,
+    c: &Contact,
+    stage: usize,
+    picks: &[Pick],
+) -> Result<Option<String>> {
     let hours = rules.settings.followup.stages_hours[stage];
     if rules.has_followup_hook() {
-        let lead = HookLead::new(&c.facts, &c.tags, c.size());
+        let variants = assign::variant_names(&rules.experiments, picks);
+        let lead = HookLead::new(&c.facts, &c.tags, c.size(), &variants);
         return rules.followup(&lead, hours);
     }
     let templates = &rules.settings.followup.templates;

@@ -10,7 +10,30 @@ use crate::text::{sms, template};
 use serde_json::{json, Value};
 
 /// Every problem found in a rule set (empty when all is well).
+/// Each combination of experiment variants that changes settings is checked the same
+/// way; a problem only a variant has is reported against `experiments.yaml`, naming it.
 pub(crate) fn check(rules: &RuleSet) -> Vec<Error> {
+    let mut errors = check_one(rules);
+    let seen: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    for tuned in rules.tunings() {
+        for e in check_one(tuned) {
+            let text = e.to_string();
+            if seen.contains(&text) {
+                continue;
+            }
+            errors.push(Error::Settings {
+                file: rules.experiments_file.clone().unwrap_or_default(),
+                message: format!(
+                    "with {}: {text}",
+                    tuned.tuning.as_deref().unwrap_or("the variants' values")
+                ),
+            });
+        }
+    }
+    errors
+}
+
+fn check_one(rules: &RuleSet) -> Vec<Error> {
     let mut errors = Vec::new();
     question_texts(rules, &mut errors);
     followup_templates(rules, &mut errors);
@@ -89,7 +112,8 @@ fn followup_templates(rules: &RuleSet, errors: &mut Vec<Error>) {
 fn sample_decisions(rules: &RuleSet, errors: &mut Vec<Error>) {
     let budget = rules.settings.sms_segment_budget;
     for lead in sample_leads(&rules.settings.activation_tags) {
-        match decide(&rules.id, rules, &lead, &Default::default()) {
+        let now = jiff::Timestamp::now();
+        match decide(&rules.id, rules, &lead, &Default::default(), &[], now) {
             Ok(d) => {
                 if let Some(q) = d.question {
                     let n = sms::segments(&q.text);

@@ -9,13 +9,16 @@ mod check;
 pub(crate) use check::check;
 
 use crate::error::Result;
+use crate::experiment::{assign, Pick};
 use crate::ids::TenantId;
 use crate::model::Question;
 use crate::model::{ConversationSize, Decision, Explain, Facts, Lead};
 use crate::rules::{HookLead, RuleSet};
 use crate::text::{is_answered, is_unsure, DATA_POINTS, PROPERTY_FACTS};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// How a stateless decision is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,11 +38,15 @@ impl Default for ScoreOptions {
 /// then its supplied facts (and goal, name, time zone) over what was extracted.
 /// `tenant` is the tenant asking: a registered tenant without a rules folder of its own
 /// is decided by the default rule set but named in its decisions.
+/// Each running experiment (not in `stopped`) gets the variant its hash gives the lead's
+/// `contact_id`, or the control when it has none; nothing is recorded.
 pub(crate) fn decide(
     tenant: &TenantId,
     rules: &RuleSet,
     lead: &Lead,
     options: &ScoreOptions,
+    stopped: &[String],
+    now: Timestamp,
 ) -> Result<Decision> {
     let mut facts = Facts::new();
     rules.extractor.extract_messages(&lead.messages, &mut facts);
@@ -55,26 +62,50 @@ pub(crate) fn decide(
             facts.insert(key.to_string(), json!(v));
         }
     }
+    let picks = if rules.experiments.is_empty() {
+        Vec::new()
+    } else {
+        let stopped = |key: &str| stopped.iter().any(|s| s == key);
+        let none = BTreeMap::new();
+        assign::pick(
+            &rules.experiments,
+            lead.contact_id.as_deref(),
+            &none,
+            now,
+            &stopped,
+        )
+    };
     evaluate_with(
         tenant,
         rules,
         facts,
         &lead.tags,
         ConversationSize::of(&lead.messages),
+        &picks,
         options,
     )
 }
 
 /// Runs the tenant's hooks on known facts (no extraction): the shared second half of a
-/// stateless decision and of an ingest.
+/// stateless decision and of an ingest. `picks` are the experiments' variants in use:
+/// the hooks run with their settings and see them through `variant(lead, key)`.
 pub(crate) fn evaluate(
     tenant: &TenantId,
     rules: &RuleSet,
     facts: Facts,
     tags: &[String],
     size: ConversationSize,
+    picks: &[Pick],
 ) -> Result<Decision> {
-    evaluate_with(tenant, rules, facts, tags, size, &ScoreOptions::default())
+    evaluate_with(
+        tenant,
+        rules,
+        facts,
+        tags,
+        size,
+        picks,
+        &ScoreOptions::default(),
+    )
 }
 
 /// [`evaluate`], with the options of a stateless call.
@@ -84,9 +115,12 @@ fn evaluate_with(
     facts: Facts,
     tags: &[String],
     size: ConversationSize,
+    picks: &[Pick],
     options: &ScoreOptions,
 ) -> Result<Decision> {
-    let lead = HookLead::new(&facts, tags, size);
+    let variants = assign::variant_names(&rules.experiments, picks);
+    let rules = rules.tuned(picks);
+    let lead = HookLead::new(&facts, tags, size, &variants);
     let mut scored = rules.score(&lead)?;
     let (active, gate) = match rules.settings.gate(tags) {
         Ok(why) => (true, why),
@@ -97,6 +131,7 @@ fn evaluate_with(
     } else {
         None
     };
+    let experiments = assign::exposures(&rules.experiments, picks);
     let explain = if options.explain {
         Explain {
             counted: counted(&facts, &scored.answered),
@@ -104,6 +139,7 @@ fn evaluate_with(
             class_rule: std::mem::take(&mut scored.rule),
             gate,
             question: why_question(question.as_ref(), active),
+            variants: assign::explain(&experiments),
         }
     } else {
         Explain::default()
@@ -122,6 +158,7 @@ fn evaluate_with(
         next_question: question.as_ref().map(|q| q.text.clone()),
         question,
         explain,
+        experiments,
     })
 }
 

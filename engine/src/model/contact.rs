@@ -6,6 +6,7 @@ use super::lead::{ConversationSize, Facts, Message};
 use crate::ids::ContactId;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The last decision recorded for a contact.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,15 @@ pub struct FollowUpState {
     pub failures: u32,
 }
 
+/// A contact's variant of one experiment, fixed at its first exposure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assigned {
+    /// The variant's name.
+    pub variant: String,
+    /// When the contact was first exposed.
+    pub at: Timestamp,
+}
+
 /// Everything Qualify holds on one contact of one tenant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
@@ -72,6 +82,9 @@ pub struct Contact {
     pub undecided: bool,
     /// IANA time zone, when known.
     pub timezone: Option<String>,
+    /// The contact's variant of each experiment it was exposed to, by experiment key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub experiments: BTreeMap<String, Assigned>,
     /// First seen.
     pub created_at: Timestamp,
     /// Last changed.
@@ -93,6 +106,7 @@ impl Contact {
             opted_out: false,
             undecided: false,
             timezone: None,
+            experiments: BTreeMap::new(),
             created_at: now,
             updated_at: now,
         }

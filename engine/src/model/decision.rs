@@ -62,6 +62,32 @@ pub struct Explain {
     pub gate: String,
     /// Why this question (or none) was chosen.
     pub question: String,
+    /// Which variant of each running experiment was used, and how it was chosen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
+}
+
+/// How a contact's variant of an experiment was chosen for a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Chosen {
+    /// Recorded at the contact's first exposure (weight changes since move nobody).
+    Recorded,
+    /// From the hash of the experiment's seed and the contact id, now (a first exposure).
+    Assigned,
+    /// The lead carries no contact id: the control was used and nothing is recorded.
+    NoContact,
+}
+
+/// One running experiment's variant as a decision used it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exposure {
+    /// The experiment's key.
+    pub experiment: String,
+    /// The variant's name.
+    pub variant: String,
+    /// How it was chosen.
+    pub chosen: Chosen,
 }
 
 /// The full decision for one lead: score, class, tags, next question and explanation.
@@ -93,4 +119,8 @@ pub struct Decision {
     pub question: Option<Question>,
     /// Why.
     pub explain: Explain,
+    /// The variant of each running experiment this decision used (none: no experiment
+    /// runs for the tenant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experiments: Vec<Exposure>,
 }

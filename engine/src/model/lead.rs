@@ -68,6 +68,10 @@ pub struct Lead {
     /// IANA time zone of the contact, when known (same as the `timezone` fact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// The CRM's contact id, when known: a stateless decision assigns experiment variants
+    /// from it (without one, every experiment uses its control).
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "contactId")]
+    pub contact_id: Option<String>,
 }
 
 impl Lead {

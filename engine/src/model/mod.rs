@@ -10,6 +10,6 @@ mod lead;
 
 pub use account::{TenantInfo, Tier};
 pub use action::{Action, ActionKind, Origin};
-pub use contact::{Contact, FollowUpState, LastDecision};
-pub use decision::{Class, Decision, Explain, Question};
+pub use contact::{Assigned, Contact, FollowUpState, LastDecision};
+pub use decision::{Chosen, Class, Decision, Explain, Exposure, Question};
 pub use lead::{Author, ConversationSize, Facts, Goal, Lead, Message};

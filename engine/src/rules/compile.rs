@@ -8,6 +8,7 @@ use super::sandbox::{line_col, Cfg, Sandbox};
 use super::settings::{merge, parse_yaml, Settings};
 use super::{RuleSet, HOOKS};
 use crate::error::Error;
+use crate::experiment::{definition, Experiment};
 use crate::ids::TenantId;
 use crate::text::extract::Extractor;
 use rhai::AST;
@@ -97,21 +98,128 @@ pub(crate) fn compile(
         })
         .ok()
         .and_then(|d| d.try_cast::<rhai::Map>());
-    match (errors.is_empty(), settings, extractor, cfg) {
-        (true, Some(settings), Some(extractor), Some(cfg)) => Ok(RuleSet {
+    let experiments_src = own
+        .and_then(|o| o.experiments.as_ref())
+        .or(base.experiments.as_ref());
+    let experiments = match experiments_src {
+        Some(src) => definition::parse(&src.text, &src.path).unwrap_or_else(|mut e| {
+            errors.append(&mut e);
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    let mut rules = match (errors.is_empty(), settings, extractor, cfg) {
+        (true, Some(settings), Some(extractor), Some(cfg)) => RuleSet {
             serial: super::next_serial(),
             id: id.clone(),
             sandbox: sandbox.clone(),
             settings,
             cfg: Cfg(Arc::new(cfg)),
             ast,
-            fn_locs,
-            extractor,
+            fn_locs: Arc::new(fn_locs),
+            extractor: Arc::new(extractor),
             cases: own.map_or(base.cases.clone(), |o| o.cases.clone()),
             main_file,
             yaml_file,
-        }),
-        _ => Err(errors),
+            experiments: Arc::new(experiments),
+            experiments_file: experiments_src.map(|s| s.path.clone()),
+            tunings: HashMap::new(),
+            tuning: None,
+        },
+        _ => return Err(errors),
+    };
+    rules.tunings = tunings(&rules, &merged).map_err(|e| vec![e])?;
+    Ok(rules)
+}
+
+/// Most combinations of variant values one tenant may run at once.
+const MAX_TUNINGS: usize = 256;
+
+/// The tuned copies of `rules`: one per combination of the variants (or none) of each
+/// experiment whose variants change settings, every one checked like `tenant.yaml`.
+fn tunings(
+    rules: &RuleSet,
+    merged: &Value,
+) -> Result<HashMap<Vec<Option<u16>>, Arc<RuleSet>>, Error> {
+    let valued: Vec<&Experiment> = rules
+        .experiments
+        .iter()
+        .filter(|x| x.has_values())
+        .collect();
+    if valued.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let file = rules.experiments_file.clone().unwrap_or_default();
+    let err = |message: String| Error::Settings {
+        file: file.clone(),
+        message,
+    };
+    let count: usize = valued
+        .iter()
+        .map(|x| x.variants.len() + 1)
+        .try_fold(1usize, |n, k| n.checked_mul(k))
+        .filter(|n| *n <= MAX_TUNINGS)
+        .ok_or_else(|| {
+            err(format!(
+                "too many combinations of variant values ({} experiments change settings); at most {MAX_TUNINGS}",
+                valued.len()
+            ))
+        })?;
+    let mut out = HashMap::with_capacity(count);
+    for n in 0..count {
+        // Mixed radix: digit i is experiment i's variant + 1 (0: not running).
+        let mut rest = n;
+        let mut key = Vec::with_capacity(valued.len());
+        let mut settings = merged.clone();
+        let mut names = Vec::new();
+        for x in &valued {
+            let digit = rest % (x.variants.len() + 1);
+            rest /= x.variants.len() + 1;
+            key.push(digit.checked_sub(1).map(|v| v as u16));
+            if let Some(v) = digit.checked_sub(1).map(|v| &x.variants[v]) {
+                merge(&mut settings, Value::Object(v.values.clone()));
+                names.push(format!("experiment {:?} variant {:?}", x.key, v.name));
+            }
+        }
+        if names.is_empty() {
+            continue; // nothing running changes settings: the rule set itself
+        }
+        let which = names.join(" and ");
+        let typed = Settings::from_value(&settings, &file)
+            .map_err(|e| err(format!("{which}: values: {}", inner_message(e))))?;
+        let cfg = rhai::serde::to_dynamic(&settings)
+            .ok()
+            .and_then(|d| d.try_cast::<rhai::Map>())
+            .ok_or_else(|| err(format!("{which}: values are not representable in scripts")))?;
+        out.insert(
+            key,
+            Arc::new(RuleSet {
+                serial: rules.serial,
+                id: rules.id.clone(),
+                sandbox: rules.sandbox.clone(),
+                settings: typed,
+                cfg: Cfg(Arc::new(cfg)),
+                ast: rules.ast.clone(),
+                fn_locs: rules.fn_locs.clone(),
+                extractor: rules.extractor.clone(),
+                cases: rules.cases.clone(),
+                main_file: rules.main_file.clone(),
+                yaml_file: rules.yaml_file.clone(),
+                experiments: rules.experiments.clone(),
+                experiments_file: rules.experiments_file.clone(),
+                tunings: HashMap::new(),
+                tuning: Some(which.clone()),
+            }),
+        );
+    }
+    Ok(out)
+}
+
+/// The message of a settings error, without its file (the caller names its own).
+fn inner_message(e: Error) -> String {
+    match e {
+        Error::Settings { message, .. } => message,
+        other => other.to_string(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! A tenant's rules folder read into memory (`*.rhai`, `tenant.yaml`, `cases.yaml`), the
+//! A tenant's rules folder read into memory (`*.rhai`, `tenant.yaml`, `cases.yaml`,
+//! `experiments.yaml`), the
 //! default rule set embedded in the binary, and the fingerprints that tell when a folder
 //! changed.
 
@@ -40,6 +41,7 @@ pub(crate) struct Folder {
     pub scripts: BTreeMap<String, Source>,
     pub yaml: Option<Source>,
     pub cases: Option<Source>,
+    pub experiments: Option<Source>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -69,7 +71,8 @@ impl Folder {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let is_script = name.ends_with(".rhai");
-            if !is_script && name != "tenant.yaml" && name != "cases.yaml" {
+            const DATA: [&str; 3] = ["tenant.yaml", "cases.yaml", "experiments.yaml"];
+            if !is_script && !DATA.contains(&name.as_str()) {
                 continue;
             }
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
@@ -80,6 +83,7 @@ impl Folder {
             match name.as_str() {
                 "tenant.yaml" => folder.yaml = Some(source),
                 "cases.yaml" => folder.cases = Some(source),
+                "experiments.yaml" => folder.experiments = Some(source),
                 _ => {
                     folder.scripts.insert(name, source);
                 }

@@ -22,6 +22,7 @@ pub(crate) use settings::{LimitSettings, Settings};
 pub(crate) use values::{HookLead, Scored};
 
 use crate::error::{Error, Result};
+use crate::experiment::{Experiment, Pick};
 use crate::ids::TenantId;
 pub use crate::ids::DEFAULT_TENANT;
 use crate::model::Question;
@@ -61,13 +62,38 @@ pub(crate) struct RuleSet {
     ast: AST,
     /// Where each function is defined: file, line, column (for runtime error locations,
     /// since some limit errors carry no position of their own).
-    fn_locs: HashMap<String, (PathBuf, usize, usize)>,
-    pub extractor: Extractor,
+    fn_locs: Arc<HashMap<String, (PathBuf, usize, usize)>>,
+    pub extractor: Arc<Extractor>,
     pub cases: Option<Source>,
     /// The file scripts' errors are reported against when no function is known.
     main_file: PathBuf,
     /// The settings file errors about settings are reported against.
     pub yaml_file: PathBuf,
+    /// The tenant's experiments (`experiments.yaml`, its own or inherited).
+    pub experiments: Arc<Vec<Experiment>>,
+    /// The file they were read from.
+    pub experiments_file: Option<PathBuf>,
+    /// This rule set with the settings of a combination of variants: keyed by the
+    /// variant picked (or none) of each experiment whose variants change settings, in
+    /// definition order. Empty in a tuned rule set itself.
+    tunings: HashMap<Vec<Option<u16>>, Arc<RuleSet>>,
+    /// In a tuned rule set: which variants' values it carries.
+    pub tuning: Option<String>,
+}
+
+/// The key of [`RuleSet::tunings`] for a set of picks.
+fn tuning_key(experiments: &[Experiment], picks: &[Pick]) -> Vec<Option<u16>> {
+    experiments
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.has_values())
+        .map(|(i, _)| {
+            picks
+                .iter()
+                .find(|p| p.experiment == i)
+                .map(|p| p.variant as u16)
+        })
+        .collect()
 }
 
 /// A fresh serial for a rule set being compiled.
@@ -76,6 +102,21 @@ fn next_serial() -> u64 {
 }
 
 impl RuleSet {
+    /// The rule set a decision runs with these picks: this one, or a tuned copy whose
+    /// settings carry the picked variants' `values`.
+    pub fn tuned(&self, picks: &[Pick]) -> &RuleSet {
+        if self.tunings.is_empty() || picks.is_empty() {
+            return self;
+        }
+        let key = tuning_key(&self.experiments, picks);
+        self.tunings.get(&key).map_or(self, |r| r)
+    }
+
+    /// The tuned copies (every combination of variants that changes settings).
+    pub fn tunings(&self) -> impl Iterator<Item = &RuleSet> {
+        self.tunings.values().map(|r| &**r)
+    }
+
     /// `cfg` as a Rhai value (an `Arc` clone, no copying).
     fn cfg(&self) -> Dynamic {
         Dynamic::from(self.cfg.clone())

@@ -192,6 +192,7 @@ fn register_helpers(e: &mut rhai::Engine) {
     );
     e.register_fn("prefixed", prefixed);
     e.register_fn("has_tag", |tags: &mut Array, tag: &str| carries(tags, tag));
+    e.register_fn("variant", variant);
     e.register_fn("has", |list: &mut Array, item: &str| has(list, item));
     e.register_fn("first_missing", first_missing);
     // cfg by path, read in place: only the value reached is copied (`cfg.questions` alone
@@ -246,6 +247,27 @@ fn first_missing(list: Array, done: Array) -> Dynamic {
 }
 
 /// The value of `cfg` at a path of keys (strings index maps, integers arrays), or `()`.
+/// `variant(lead, "key")`: the lead's variant of an experiment (the control while it is
+/// not running); an unknown key is an error naming the experiments defined.
+fn variant(lead: &mut Map, key: &str) -> std::result::Result<Dynamic, Box<rhai::EvalAltResult>> {
+    let known = lead.get("experiments").and_then(|x| x.read_lock::<Map>());
+    if let Some(v) = known.as_ref().and_then(|m| m.get(key)) {
+        return Ok(v.clone());
+    }
+    let defined: Vec<String> = known
+        .map(|m| m.keys().map(|k| k.to_string()).collect())
+        .unwrap_or_default();
+    Err(format!(
+        "variant: no experiment {key:?} (experiments.yaml defines: {})",
+        if defined.is_empty() {
+            "none".to_string()
+        } else {
+            defined.join(", ")
+        }
+    )
+    .into())
+}
+
 fn at(cfg: &Map, path: &[Dynamic]) -> Dynamic {
     let Some((first, rest)) = path.split_first() else {
         return Dynamic::UNIT;

@@ -36,7 +36,14 @@ fn text(s: &str) -> Dynamic {
 pub(crate) struct HookLead(pub(super) Dynamic);
 
 impl HookLead {
-    pub fn new(facts: &Facts, tags: &[String], size: ConversationSize) -> Self {
+    /// The lead for a decision; `variants` are (experiment key, variant name) for every
+    /// experiment the tenant defines, read by `variant(lead, key)`.
+    pub fn new(
+        facts: &Facts,
+        tags: &[String],
+        size: ConversationSize,
+        variants: &[(&str, &str)],
+    ) -> Self {
         let mut m = Map::new();
         m.insert(
             "facts".into(),
@@ -68,6 +75,17 @@ impl HookLead {
         history.insert("inbound".into(), Dynamic::from_int(size.inbound as INT));
         history.insert("outbound".into(), Dynamic::from_int(size.outbound() as INT));
         m.insert("history".into(), Dynamic::from_map(history));
+        if !variants.is_empty() {
+            m.insert(
+                "experiments".into(),
+                Dynamic::from_map(
+                    variants
+                        .iter()
+                        .map(|(k, v)| ((*k).into(), text(v)))
+                        .collect(),
+                ),
+            );
+        }
         Self(Dynamic::from_map(m))
     }
 }

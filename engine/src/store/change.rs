@@ -38,6 +38,10 @@ pub(crate) struct ContactChange {
     pub pending: bool,
     /// The delivery this message came under, remembered with the change.
     pub delivery: Option<(String, Delivery)>,
+    /// First exposures to record: (experiment key, variant).
+    pub exposures: Vec<(String, String)>,
+    /// Conversions of exposed contacts to record: (experiment key, metric).
+    pub outcomes: Vec<(String, String)>,
 }
 
 /// What a contact looked like when a change was prepared from it.
@@ -45,6 +49,8 @@ pub(crate) struct ContactView {
     pub contact: Option<Contact>,
     pub connected: bool,
     pub delivery: Option<Delivery>,
+    /// Keys of the tenant's stopped experiments.
+    pub stopped: Vec<String>,
 }
 
 impl Store {
@@ -64,6 +70,7 @@ impl Store {
                     .map(|id| r.delivery(tenant, contact, id))
                     .transpose()?
                     .flatten(),
+                stopped: r.stopped_experiments(tenant)?,
             })
         })
     }
@@ -212,6 +219,12 @@ impl WriteTx<'_> {
         if let Some((delivery_id, delivery)) = &change.delivery {
             self.remember_delivery(tenant, id, delivery_id, delivery)?;
         }
+        for (key, variant) in &change.exposures {
+            self.expose(tenant, key, id, variant, change.now_ms)?;
+        }
+        for (key, metric) in &change.outcomes {
+            self.record_outcome(tenant, key, metric, id, 1.0, change.now_ms)?;
+        }
         Ok(true)
     }
 
@@ -229,6 +242,7 @@ impl WriteTx<'_> {
                 Some(id) => self.delivery(tenant, contact, id)?,
                 None => None,
             },
+            stopped: self.stopped_experiments(tenant)?,
         })
     }
 }

@@ -62,6 +62,7 @@ impl WriteTx<'_> {
             .map_err(db)?
             .remove((tenant.as_str(), contact.as_str()))
             .map_err(db)?;
+        self.erase_experiment_rows(tenant, contact)?;
         Ok(existed)
     }
 }
@@ -101,6 +102,7 @@ impl Store {
                 .map_err(db)?
                 .retain(|(_, qt, _), _| qt != t)
                 .map_err(db)?;
+            w.erase_experiments_of(tenant)?;
             Ok(removed)
         })?;
         self.deks

@@ -11,6 +11,7 @@ mod contacts;
 mod crypto;
 mod due;
 mod erase;
+mod experiments;
 mod outbox;
 mod pending;
 mod tables;
@@ -21,6 +22,7 @@ pub use change::CommitStats;
 pub(crate) use change::{ContactChange, ContactView};
 pub use crypto::SecretKey;
 pub(crate) use due::DueEntry;
+pub use experiments::{ExperimentRows, ExposureRow, Stop};
 pub(crate) use webhooks::Delivery;
 
 use crate::error::{Error, Result};
@@ -32,8 +34,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use tables::{
-    CONTACTS, CONTACT_VERSIONS, DEAD_LETTERS, DUE, META, OUTBOX, PENDING, QUARANTINE, TENANTS,
-    TENANT_KEYS, WEBHOOKS, WEBHOOK_EXPIRY,
+    CONTACTS, CONTACT_VERSIONS, DEAD_LETTERS, DUE, EXPERIMENT_STOPS, EXPOSURES, META, OUTBOX,
+    OUTCOMES, PENDING, QUARANTINE, TENANTS, TENANT_KEYS, WEBHOOKS, WEBHOOK_EXPIRY,
 };
 
 const CANARY: &[u8] = b"qualify master key check";
@@ -175,6 +177,9 @@ impl Store {
             tx.open_table(WEBHOOK_EXPIRY).map_err(db)?;
             tx.open_table(PENDING).map_err(db)?;
             tx.open_table(QUARANTINE).map_err(db)?;
+            tx.open_table(EXPOSURES).map_err(db)?;
+            tx.open_table(OUTCOMES).map_err(db)?;
+            tx.open_table(EXPERIMENT_STOPS).map_err(db)?;
             let mut meta = tx.open_table(META).map_err(db)?;
             let canary_aad = aad("meta", "", "canary", 0);
             let existing = meta.get("canary").map_err(db)?.map(|v| v.value().to_vec());

@@ -17,6 +17,8 @@
 //! | `webhooks`, `webhook_expiry` | the contact's remembered deliveries | all of them |
 //! | `pending` | the contact's row | every row |
 //! | `quarantine` | — (unreadable: its contact is unknown) | every row naming the tenant |
+//! | `exposures`, `outcomes` | the contact's rows | every row |
+//! | `experiment_stops` | — | every row |
 
 use redb::TableDefinition;
 
@@ -60,3 +62,15 @@ pub(super) const PENDING: TableDefinition<(&str, &str), ()> = TableDefinition::n
 /// block the others. Key: (table, tenant, record key); value: the row as found.
 pub(super) const QUARANTINE: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("quarantine");
+/// Each contact's variant of an experiment, recorded at its first exposure (sealed
+/// `{variant, at}`). Key: (tenant, experiment key, contact).
+pub(super) const EXPOSURES: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("exposures");
+/// Outcomes of exposed contacts, one per contact and metric (sealed `{value, at}`).
+/// Key: (tenant, experiment key, metric, contact).
+pub(super) const OUTCOMES: TableDefinition<(&str, &str, &str, &str), &[u8]> =
+    TableDefinition::new("outcomes");
+/// Experiments stopped by a person before their definition's end (sealed `{at}`).
+/// Key: (tenant, experiment key).
+pub(super) const EXPERIMENT_STOPS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("experiment_stops");

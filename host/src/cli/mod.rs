@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod conversation;
+pub mod experiment;
 pub mod rules;
 pub mod score;
 pub mod serve;
@@ -62,6 +63,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: tenant::OutboxAction,
+    },
+    /// A/B experiments: list, show, analyze (also counts from a file), stop, assign.
+    Experiment {
+        /// What to do.
+        #[command(subcommand)]
+        action: experiment::ExperimentAction,
     },
     /// Master and tenant key management.
     Keys {
