@@ -123,7 +123,11 @@ fn check_arm(label: &str, got: &ArmResult, want: &RefResult) {
         got.prob_beats_control,
         want.prob_beats_control,
     );
-    close(&at("always_valid_p"), got.always_valid_p, want.always_valid_p);
+    close(
+        &at("always_valid_p"),
+        got.always_valid_p,
+        want.always_valid_p,
+    );
 }
 
 #[test]
@@ -145,7 +149,14 @@ fn every_field_matches_scipy_and_statsmodels() {
         // Fixed horizon: the same numbers, no always-valid p.
         let fixed = analyze(&counts, &settings_of(case, false)).unwrap();
         for (got, want) in fixed.variants.iter().zip(case.results) {
-            check_arm(case.label, got, &RefResult { always_valid_p: None, ..*want });
+            check_arm(
+                case.label,
+                got,
+                &RefResult {
+                    always_valid_p: None,
+                    ..*want
+                },
+            );
         }
     }
 }
@@ -222,7 +233,11 @@ fn sample_ratio_mismatch_is_flagged_and_blocks_the_winner() {
     arms[0].weight = 52.0;
     arms[1].weight = 48.0;
     let a = run(arms);
-    assert!(!a.srm && (a.srm_p.unwrap() - 1.0).abs() < 1e-9, "{:?}", a.srm_p);
+    assert!(
+        !a.srm && (a.srm_p.unwrap() - 1.0).abs() < 1e-9,
+        "{:?}",
+        a.srm_p
+    );
     assert_eq!(a.winner.as_deref(), Some("b"), "{}", a.verdict);
 }
 
@@ -265,8 +280,9 @@ fn a_winner_when_every_condition_holds() {
     let a = run(vec![conv("a", 1000, 100), conv("b", 1000, 110)]);
     assert_eq!(a.winner, None);
     assert!(
-        a.verdict
-            .starts_with("no winner: no variant differs significantly from control (smallest p = 0.4"),
+        a.verdict.starts_with(
+            "no winner: no variant differs significantly from control (smallest p = 0.4"
+        ),
         "{}",
         a.verdict
     );
@@ -304,7 +320,12 @@ fn three_arms_are_bonferroni_adjusted() {
 }
 
 fn keys(value: &Value) -> Vec<&str> {
-    value.as_object().unwrap().keys().map(String::as_str).collect()
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
 
 #[test]
@@ -317,7 +338,8 @@ fn counts_json_parses_and_the_analysis_serializes_with_the_documented_fields() {
     )
     .unwrap();
     assert_eq!(counts.variants[2].weight, 1.0);
-    let settings: Settings = serde_json::from_str(r#"{"alpha":0.1,"direction":"increase"}"#).unwrap();
+    let settings: Settings =
+        serde_json::from_str(r#"{"alpha":0.1,"direction":"increase"}"#).unwrap();
     assert_eq!((settings.alpha, settings.min_sample), (0.1, 30));
     let a = analyze(&counts, &settings).unwrap();
     assert_eq!(a.metric, MetricKind::Conversion);
@@ -373,7 +395,16 @@ fn counts_json_parses_and_the_analysis_serializes_with_the_documented_fields() {
     let json = serde_json::to_value(&a).unwrap();
     assert_eq!(json["metric"], "numeric");
     let k = keys(&json["variants"][1]);
-    for key in ["mean", "sd", "mean_ci95", "t", "df", "p_value", "diff_ci95", "lift"] {
+    for key in [
+        "mean",
+        "sd",
+        "mean_ci95",
+        "t",
+        "df",
+        "p_value",
+        "diff_ci95",
+        "lift",
+    ] {
         assert!(k.contains(&key), "missing {key}: {json}");
     }
     for key in ["conversions", "rate", "rate_ci95", "z"] {
@@ -394,7 +425,10 @@ fn degenerate_counts_give_null_with_a_note_never_nan() {
     // An empty arm.
     let a = run(vec![conv("a", 100, 10), conv("b", 0, 0)]);
     let b = &a.variants[1];
-    assert_eq!((b.rate, b.rate_ci95, b.diff, b.p_value), (None, None, None, None));
+    assert_eq!(
+        (b.rate, b.rate_ci95, b.diff, b.p_value),
+        (None, None, None, None)
+    );
     assert!(has_note(b, "empty arm"), "{:?}", b.notes);
     assert_eq!(a.winner, None);
     assert_finite_or_noted(&a);
@@ -407,14 +441,28 @@ fn degenerate_counts_give_null_with_a_note_never_nan() {
     let b = &a.variants[1];
     assert_eq!((b.lift, b.lift_ci95), (None, None));
     assert!(b.p_value.is_some() && b.diff_ci95.is_some());
-    assert!(has_note(b, "control rate is 0: lift undefined"), "{:?}", b.notes);
+    assert!(
+        has_note(b, "control rate is 0: lift undefined"),
+        "{:?}",
+        b.notes
+    );
     assert_finite_or_noted(&a);
-    assert_eq!(serde_json::to_value(&a).unwrap()["variants"][1]["lift"], Value::Null);
+    assert_eq!(
+        serde_json::to_value(&a).unwrap()["variants"][1]["lift"],
+        Value::Null
+    );
 
     // No conversions anywhere: no z, no p, no lift, no interval of the difference.
-    let a = run(vec![conv("a", 500, 0), conv("b", 500, 0), conv("c", 500, 0)]);
+    let a = run(vec![
+        conv("a", 500, 0),
+        conv("b", 500, 0),
+        conv("c", 500, 0),
+    ]);
     for b in &a.variants[1..] {
-        assert_eq!((b.z, b.p_value, b.lift, b.diff_ci95), (None, None, None, None));
+        assert_eq!(
+            (b.z, b.p_value, b.lift, b.diff_ci95),
+            (None, None, None, None)
+        );
         assert_eq!(b.diff, Some(0.0));
         assert!(has_note(b, "pooled variance is 0"), "{:?}", b.notes);
         assert!(!b.significant);
@@ -466,7 +514,9 @@ fn invalid_counts_are_analysis_errors() {
         &Settings::default(),
     )
     .unwrap_err();
-    assert!(matches!(&err, Error::Analysis(m) if m == "variant \"b\": 12 conversions out of 10 exposures"));
+    assert!(
+        matches!(&err, Error::Analysis(m) if m == "variant \"b\": 12 conversions out of 10 exposures")
+    );
     assert_eq!(
         err.to_string(),
         "cannot analyse the experiment: variant \"b\": 12 conversions out of 10 exposures"
@@ -475,12 +525,18 @@ fn invalid_counts_are_analysis_errors() {
         r#"{"variants":[{"name":"a","n":10,"conversions":1},{"name":"b","n":10,"mean":1,"sd":1}]}"#,
     )
     .unwrap();
-    assert!(matches!(analyze(&mixed, &Settings::default()), Err(Error::Analysis(_))));
+    assert!(matches!(
+        analyze(&mixed, &Settings::default()),
+        Err(Error::Analysis(_))
+    ));
     let missing: Counts = serde_json::from_str(
         r#"{"variants":[{"name":"a","n":10,"conversions":1},{"name":"b","n":10}]}"#,
     )
     .unwrap();
-    assert!(matches!(analyze(&missing, &Settings::default()), Err(Error::Analysis(_))));
+    assert!(matches!(
+        analyze(&missing, &Settings::default()),
+        Err(Error::Analysis(_))
+    ));
 }
 
 // The reference table: `python3 engine/tests/stats_reference.py --update` rewrites it.

@@ -1430,3 +1430,40 @@ mod tests {
         );
     }
 }
+#[cfg(test)]
+mod tmp_count {
+    use super::*;
+    #[test]
+    fn count_evals() {
+        for (x, y) in [
+            ((51.0, 451.0), (48.0, 454.0)),
+            ((101.0, 901.0), (98.0, 904.0)),
+            ((5.0, 47.0), (7.0, 45.0)),
+        ] {
+            let y_dist = Beta::new(y.0, y.1).unwrap();
+            let n = std::cell::Cell::new(0u64);
+            let (x_lo, x_hi) = mass_bounds(x.0, x.1);
+            let (y_lo, y_hi) = mass_bounds(y.0, y.1);
+            let lo = x_lo.max(y_lo);
+            let breaks: Vec<f64> = (0..=PANELS)
+                .map(|i| lo + (x_hi - lo) * i as f64 / PANELS as f64)
+                .collect();
+            let ln_norm = ln_beta(x.0, x.1);
+            let f = |t: f64| {
+                n.set(n.get() + 1);
+                (ln_beta_pdf(x.0, x.1, ln_norm, t)).exp() * y_dist.cdf(t)
+            };
+            let t0 = std::time::Instant::now();
+            let v = integrate(&f, &breaks);
+            let el = t0.elapsed();
+            let t1 = std::time::Instant::now();
+            let w = prob_beta_beats(x, y, true).unwrap();
+            eprintln!(
+                "{v} {w} evals {} time {:?} full {:?}",
+                n.get(),
+                el,
+                t1.elapsed()
+            );
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! nothing else happens here (no scoring, no storage, no crypto).
 
 mod admin;
+mod experiments;
 pub mod webhook;
 
 use crate::error::ApiError;
@@ -618,6 +619,10 @@ pub fn app(state: AppState) -> Router {
             get(get_contact).delete(delete_contact),
         )
         .route("/v1/contacts/{contact}/export", get(export_contact))
+        .route("/v1/experiments", get(experiments::list))
+        .route("/v1/experiments/{key}", get(experiments::show))
+        .route("/v1/experiments/{key}/outcomes", post(experiments::outcome))
+        .route("/v1/experiments/{key}/stop", post(experiments::stop))
         .route("/webhooks/ghl", post(webhook::ghl_webhook))
         .route(
             "/admin/tenants",
