@@ -1072,7 +1072,7 @@ fn gauss_kronrod(f: &impl Fn(f64) -> f64, lo: f64, hi: f64) -> (f64, f64) {
 /// `|K − G|` overstates the Kronrod error by orders of magnitude on smooth integrands).
 fn integrate(f: &impl Fn(f64) -> f64, breaks: &[f64]) -> f64 {
     const ABS_TOL: f64 = 1e-14;
-    const REL_TOL: f64 = 1e-10;
+    const REL_TOL: f64 = 1e-9;
     const MAX_DEPTH: u32 = 30;
     let (Some(&first), Some(&last)) = (breaks.first(), breaks.last()) else {
         return 0.0;
@@ -1098,7 +1098,7 @@ fn integrate(f: &impl Fn(f64) -> f64, breaks: &[f64]) -> f64 {
 }
 
 /// Panels per posterior's mass interval (each under a standard deviation wide).
-const PANELS: usize = 32;
+const PANELS: usize = 16;
 
 /// `P(X > Y)` (`greater`) or `P(X < Y)` for independent `X ~ Beta(x.0, x.1)` and
 /// `Y ~ Beta(y.0, y.1)` (all parameters ≥ 1): `∫ f_X(t)·F_Y(t) dt` or
@@ -1131,7 +1131,7 @@ fn prob_beta_beats(x: (f64, f64), y: (f64, f64), greater: bool) -> Option<f64> {
     let mut breaks: Vec<f64> = Vec::with_capacity(points.len());
     for t in points {
         match breaks.last() {
-            Some(&prev) if t - prev < 0.25 * step => {}
+            Some(&prev) if t - prev < 0.5 * step => {}
             _ => breaks.push(t),
         }
     }
