@@ -2,12 +2,12 @@
 //! assignment identical across processes (and to the documented hash), list / show /
 //! stop on a store, and the `/v1/experiments` routes with their errors.
 
-#[path = "../../engine/tests/common/mod.rs"]
-mod common;
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use assert_cmd::Command;
-use common::{rules_copy, write};
+use support::common::{rules_copy, write};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
