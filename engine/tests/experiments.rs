@@ -637,3 +637,15 @@ fn end_to_end_the_analysis_counts_what_happened() {
         .unwrap();
     assert_eq!(after.exposures, 299);
 }
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let example = std::fs::read_to_string(common::repo_root().join("examples/experiments.yaml"))
+        .unwrap();
+    let s = setup(&example);
+    let errors = s.engine.rules().check();
+    assert!(errors.is_empty(), "{errors:?}");
+    let xs = s.engine.experiments().definitions(&tid("abtest")).unwrap();
+    assert_eq!(xs.len(), 2);
+    assert_eq!(xs[0].sequential_tau(), Some(0.05));
+}
