@@ -12,6 +12,16 @@ use std::path::Path;
 /// A typical inbound SMS: 160 characters, several facts in it.
 const SMS: &str = "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Hoping to move in the next 2 months. Is that doable?? Thanks!!!";
 
+/// One running experiment on the budget question (the embedded default rules otherwise).
+const EXPERIMENT: &str = "experiments:
+  - key: budget_wording
+    metric: reached_hot
+    variants:
+      - name: control
+      - name: ballpark
+        values: {questions: {buyer: {budget: \"Ballpark, what price range?\"}}}
+";
+
 fn engine() -> Engine {
     Engine::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")).expect("rules load")
 }
@@ -66,6 +76,23 @@ fn bench_score(c: &mut Criterion) {
         b.iter(|| {
             engine
                 .score(black_box(&default), black_box(&lead))
+                .expect("scores")
+        })
+    });
+    // The same decision with one experiment running whose variant changes a question's
+    // text: the assignment hash and the tuned rule set's lookup on top.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ab = dir.path().join("ab");
+    std::fs::create_dir_all(&ab).expect("tenant folder");
+    std::fs::write(ab.join("experiments.yaml"), EXPERIMENT).expect("experiments file");
+    let with_experiment = Engine::open(dir.path()).expect("rules load");
+    let mut lead = facts_lead();
+    lead.contact_id = Some("contact-42".into());
+    let ab = tid("ab");
+    g.bench_function("default_facts_with_experiment", |b| {
+        b.iter(|| {
+            with_experiment
+                .score(black_box(&ab), black_box(&lead))
                 .expect("scores")
         })
     });

@@ -640,8 +640,8 @@ fn end_to_end_the_analysis_counts_what_happened() {
 
 #[test]
 fn the_shipped_example_is_valid() {
-    let example = std::fs::read_to_string(common::repo_root().join("examples/experiments.yaml"))
-        .unwrap();
+    let example =
+        std::fs::read_to_string(common::repo_root().join("examples/experiments.yaml")).unwrap();
     let s = setup(&example);
     let errors = s.engine.rules().check();
     assert!(errors.is_empty(), "{errors:?}");

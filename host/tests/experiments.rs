@@ -7,10 +7,10 @@
 mod support;
 
 use assert_cmd::Command;
-use support::common::{rules_copy, write};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
+use support::common::{rules_copy, write};
 use support::{config, error_of, with_rules};
 
 const EXPERIMENT: &str = r#"
