@@ -15,7 +15,7 @@ LAYERS = [
     ["ids", "clock"],
     ["model"],
     ["text"],
-    ["experiment"],
+    ["experiment", "transcript"],
     ["rules"],
     ["decide", "store"],
     ["conversation"],

@@ -5,11 +5,11 @@
 //! below and holds no logic of its own; nothing below imports it.
 
 use crate::clock::{millis, Clock, SystemClock};
-use crate::conversation::Prepared;
 use crate::conversation::{
     self, Begin, Delivered, FollowUpOptions, FollowUpOutcome, FollowUpReport, Inbound, Ingested,
     OutcomeRecorded, OutcomeReport, Report, Summary, WebhookDelivery,
 };
+use crate::conversation::{Analytics, DayRange, Prepared};
 use crate::decide::{self, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
@@ -378,6 +378,20 @@ impl Engine {
     /// A tenant's experiments: definitions, assignment, outcomes, analysis, stopping.
     pub fn experiments(&self) -> Experiments<'_> {
         Experiments(self)
+    }
+
+    /// A tenant's analytics over `range` (UTC days): funnel, class mix by day, time to
+    /// hot, question answer rates, follow-up response by stage, opt-outs, experiments.
+    /// Read from per-day totals kept in the store, so its cost grows with the days
+    /// asked for, not with the contacts (besides the experiments' own reports).
+    pub fn analytics(&self, tenant: &TenantId, range: DayRange) -> Result<Analytics> {
+        let rules = self.rule_set(tenant)?;
+        conversation::analytics_report(self.store()?, tenant, &rules, range, self.now())
+    }
+
+    /// Today's date (UTC) by the engine's clock: the default end of an analytics range.
+    pub fn today(&self) -> jiff::civil::Date {
+        conversation::day_date(crate::model::day_of(self.now()))
     }
 
     /// Forgets webhook ids whose replay window has passed (a server runs this every

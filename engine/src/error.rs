@@ -149,6 +149,10 @@ pub enum Error {
     #[error("cannot analyse the experiment: {0}")]
     Analysis(String),
 
+    /// An analytics range that cannot be read (a bad date, `from` after `to`, too long).
+    #[error("invalid range: {0}")]
+    InvalidRange(String),
+
     /// No experiment with this key is defined for the tenant.
     #[error("tenant {tenant:?} has no experiment {key:?}")]
     UnknownExperiment {
@@ -176,6 +180,23 @@ pub enum Error {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+
+    /// A transcript or metrics file that cannot be read as a whole: JSON that does not
+    /// parse, a top-level value that is neither a transcript, a list nor
+    /// `{"transcripts": [...]}`, a CSV without a required column, a metrics row that does
+    /// not parse. (One bad transcript or CSV row of an import is skipped and reported,
+    /// not an error.) Rendered as `file:line:column: message`.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    TranscriptInput {
+        /// The file, or `<input>` when the text came from no file.
+        file: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: u64,
+        /// 1-based column (0 when unknown).
+        column: u64,
+        /// What is wrong; never message text.
+        message: String,
     },
 }
 

@@ -395,6 +395,8 @@ fn record_send(
     );
     c.updated_at = now;
     tx.put_contact(tenant, &mut c)?;
+    let (day, counted) = super::analytics::count_followup(now, hours);
+    tx.tally(tenant, day, &counted);
     if tx.ghl_connected(tenant)? {
         let sms = ActionKind::sms(text.clone());
         tx.enqueue(tenant, id, sms, Origin::BotInitiated, millis(now))?;

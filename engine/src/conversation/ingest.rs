@@ -6,6 +6,7 @@
 //! undecided, for a retry or a fixed rule set to decide ([`record_undecided`],
 //! [`decide_again`]).
 
+use super::analytics::{count, Event, Prior};
 use super::experiments;
 use crate::clock::millis;
 use crate::decide::evaluate;
@@ -158,6 +159,7 @@ pub(crate) fn prepare(
     check(message, &rules.settings.limits, at, now)?;
     let (stored_text, findings) = stored_text(rules, message);
     let expected = view.contact.as_ref().map(|c| c.version);
+    let prior = Prior::of(view.contact.as_ref());
     let mut c = view
         .contact
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
@@ -193,6 +195,16 @@ pub(crate) fn prepare(
     change.drop_texts = request == Some(Request::OptOut);
     change.exposures = exposures;
     change.outcomes = outcomes;
+    change.tally = count(
+        &prior,
+        &mut change.contact,
+        &Event {
+            at,
+            inbound: replied,
+            decision: Some(&decision),
+            stages_hours: &rules.settings.followup.stages_hours,
+        },
+    );
     let ingested = Ingested {
         decision,
         stored_text,
@@ -234,13 +246,22 @@ pub(crate) fn prepare_undecided(
     check(message, &rules.settings.limits, at, now)?;
     let (stored_text, _) = stored_text(rules, message);
     let expected = view.contact.as_ref().map(|c| c.version);
+    let prior = Prior::of(view.contact.as_ref());
     let mut c = view
         .contact
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
-    merge(&mut c, rules, message, &stored_text, at)?;
+    let new = merge(&mut c, rules, message, &stored_text, at)?;
     c.trim_history(rules.settings.history_limit);
     c.undecided = true;
     c.updated_at = now;
+    // The reply (no stages given) and the answer are counted when it is decided.
+    let event = Event {
+        at,
+        inbound: new,
+        decision: None,
+        stages_hours: &[],
+    };
+    let tally = count(&prior, &mut c, &event);
     Ok(ContactChange {
         tenant: tenant.clone(),
         contact: c,
@@ -254,6 +275,7 @@ pub(crate) fn prepare_undecided(
         delivery: None,
         exposures: Vec::new(),
         outcomes: Vec::new(),
+        tally,
     })
 }
 
@@ -273,6 +295,7 @@ pub(crate) fn decide_again(
         return Ok(None);
     };
     let expected = Some(c.version);
+    let prior = Prior::of(Some(&c));
     let picks = experiments::picks_for(rules, &c, &view.stopped, now);
     let rules = rules.tuned(&picks);
     let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size(), &picks)?;
@@ -296,6 +319,16 @@ pub(crate) fn decide_again(
     );
     change.exposures = exposures;
     change.outcomes = outcomes;
+    change.tally = count(
+        &prior,
+        &mut change.contact,
+        &Event {
+            at: now,
+            inbound: false,
+            decision: Some(&decision),
+            stages_hours: &rules.settings.followup.stages_hours,
+        },
+    );
     tx.apply(&mut change)?;
     Ok(Some(decision))
 }
@@ -501,5 +534,6 @@ fn finish(
         delivery: None,
         exposures: Vec::new(),
         outcomes: Vec::new(),
+        tally: Vec::new(),
     }
 }

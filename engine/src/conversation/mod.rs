@@ -4,6 +4,7 @@
 //! named steps; the steps that decide are pure, the one that records takes the
 //! transaction.
 
+mod analytics;
 mod delivery;
 mod experiments;
 mod followup;
@@ -11,6 +12,11 @@ mod ingest;
 mod template;
 mod webhook;
 
+pub(crate) use analytics::{day_date, report as analytics_report};
+pub use analytics::{
+    Analytics, ArmStats, ClassesOn, Conversion, DayRange, ExperimentStats, FollowUpStats, Funnel,
+    Messages, OptOuts, QuestionStats, ToHot, MAX_DAYS,
+};
 pub use delivery::Begin;
 pub(crate) use delivery::{begin, failed};
 pub(crate) use experiments::{find as find_experiment, record_outcome, report};

@@ -82,6 +82,9 @@ pub struct Contact {
     pub undecided: bool,
     /// IANA time zone, when known.
     pub timezone: Option<String>,
+    /// Milestones and counters for analytics.
+    #[serde(default)]
+    pub journey: super::analytics::Journey,
     /// The contact's variant of each experiment it was exposed to, by experiment key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub experiments: BTreeMap<String, Assigned>,
@@ -106,6 +109,7 @@ impl Contact {
             opted_out: false,
             undecided: false,
             timezone: None,
+            journey: Default::default(),
             experiments: BTreeMap::new(),
             created_at: now,
             updated_at: now,

@@ -42,6 +42,8 @@ pub(crate) struct ContactChange {
     pub exposures: Vec<(String, String)>,
     /// Conversions of exposed contacts to record: (experiment key, metric).
     pub outcomes: Vec<(String, String)>,
+    /// The analytics this change counts, by day.
+    pub tally: Vec<(u32, crate::model::DayStats)>,
 }
 
 /// What a contact looked like when a change was prepared from it.
@@ -224,6 +226,9 @@ impl WriteTx<'_> {
         }
         for (key, metric) in &change.outcomes {
             self.record_outcome(tenant, key, metric, id, 1.0, change.now_ms)?;
+        }
+        for (day, stats) in &change.tally {
+            self.tally(tenant, *day, stats);
         }
         Ok(true)
     }

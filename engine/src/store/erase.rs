@@ -103,6 +103,7 @@ impl Store {
                 .retain(|(_, qt, _), _| qt != t)
                 .map_err(db)?;
             w.erase_experiments_of(tenant)?;
+            w.erase_analytics_of(tenant)?;
             Ok(removed)
         })?;
         self.deks

@@ -6,6 +6,7 @@
 //! passes in.
 
 mod accounts;
+mod analytics;
 mod change;
 mod contacts;
 mod crypto;
@@ -34,8 +35,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use tables::{
-    CONTACTS, CONTACT_VERSIONS, DEAD_LETTERS, DUE, EXPERIMENT_STOPS, EXPOSURES, META, OUTBOX,
-    OUTCOMES, PENDING, QUARANTINE, TENANTS, TENANT_KEYS, WEBHOOKS, WEBHOOK_EXPIRY,
+    ANALYTICS, CONTACTS, CONTACT_VERSIONS, DEAD_LETTERS, DUE, EXPERIMENT_STOPS, EXPOSURES, META,
+    OUTBOX, OUTCOMES, PENDING, QUARANTINE, TENANTS, TENANT_KEYS, WEBHOOKS, WEBHOOK_EXPIRY,
 };
 
 const CANARY: &[u8] = b"qualify master key check";
@@ -180,6 +181,7 @@ impl Store {
             tx.open_table(EXPOSURES).map_err(db)?;
             tx.open_table(OUTCOMES).map_err(db)?;
             tx.open_table(EXPERIMENT_STOPS).map_err(db)?;
+            tx.open_table(ANALYTICS).map_err(db)?;
             let mut meta = tx.open_table(META).map_err(db)?;
             let canary_aad = aad("meta", "", "canary", 0);
             let existing = meta.get("canary").map_err(db)?.map(|v| v.value().to_vec());
@@ -295,8 +297,10 @@ impl Store {
             store: self,
             tx: &tx,
             new_deks: Vec::new(),
+            tallies: Default::default(),
         };
         let out = f(&mut w)?;
+        w.flush_tallies()?;
         let new_deks = std::mem::take(&mut w.new_deks);
         drop(w);
         tx.commit().map_err(db)?;
@@ -316,6 +320,7 @@ impl Store {
             store: self,
             tx: &tx,
             new_deks: Vec::new(),
+            tallies: Default::default(),
         };
         let out = f(&mut w);
         drop(w);
@@ -405,6 +410,8 @@ pub(crate) struct WriteTx<'s> {
     store: &'s Store,
     tx: &'s redb::WriteTransaction,
     new_deks: Vec<(String, u32, SecretKey)>,
+    /// Analytics counted in this transaction, by (tenant, day): written once, at commit.
+    tallies: std::collections::BTreeMap<(String, u32), crate::model::DayStats>,
 }
 
 impl WriteTx<'_> {

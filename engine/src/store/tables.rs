@@ -19,6 +19,7 @@
 //! | `quarantine` | — (unreadable: its contact is unknown) | every row naming the tenant |
 //! | `exposures`, `outcomes` | the contact's rows | every row |
 //! | `experiment_stops` | — | every row |
+//! | `analytics` | — (day totals name no contact) | every row |
 
 use redb::TableDefinition;
 
@@ -74,3 +75,5 @@ pub(super) const OUTCOMES: TableDefinition<(&str, &str, &str, &str), &[u8]> =
 /// Key: (tenant, experiment key).
 pub(super) const EXPERIMENT_STOPS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("experiment_stops");
+/// A tenant's analytics, one row per day (sealed `DayStats`). Key: (tenant, day number).
+pub(super) const ANALYTICS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("analytics");

@@ -1,0 +1,105 @@
+//! A tenant's analytics as recorded: one [`DayStats`] per day (UTC), each change adding
+//! its own counts to its day's row in the transaction that records it, so the numbers
+//! never disagree with the contacts and reading a range costs one row per day.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What happened on one day of one tenant. Every field is a count (or a list of the
+/// day's contacts that reached hot); [`DayStats::add`] merges two days' worth.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DayStats {
+    /// Contacts seen for the first time.
+    pub new_contacts: u64,
+    /// Inbound messages from leads.
+    pub inbound: u64,
+    /// Contacts that reached warm (or better) for the first time.
+    pub warm: u64,
+    /// Contacts that reached hot for the first time.
+    pub hot: u64,
+    /// Contacts handed off to the agent for the first time.
+    pub handed_off: u64,
+    /// Contacts that opted out for the first time.
+    pub opted_out: u64,
+    /// Net change of the number of contacts in each class: cold, warm, hot.
+    pub class_delta: [i64; 3],
+    /// For each contact that reached hot: seconds since it was first seen, and the
+    /// inbound messages it had sent.
+    pub to_hot: Vec<(u64, u32)>,
+    /// Questions sent, by question id.
+    pub asked: BTreeMap<String, u64>,
+    /// Questions whose next inbound message answered them, by question id.
+    pub answered_next: BTreeMap<String, u64>,
+    /// Follow-up texts sent, by stage (hours of silence).
+    pub followups_sent: BTreeMap<u32, u64>,
+    /// Follow-up stages the lead replied to (its next message came after that stage).
+    pub followups_replied: BTreeMap<u32, u64>,
+}
+
+impl DayStats {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &DayStats) {
+        self.new_contacts += other.new_contacts;
+        self.inbound += other.inbound;
+        self.warm += other.warm;
+        self.hot += other.hot;
+        self.handed_off += other.handed_off;
+        self.opted_out += other.opted_out;
+        for (mine, theirs) in self.class_delta.iter_mut().zip(other.class_delta) {
+            *mine += theirs;
+        }
+        self.to_hot.extend_from_slice(&other.to_hot);
+        for (mine, theirs) in [
+            (&mut self.asked, &other.asked),
+            (&mut self.answered_next, &other.answered_next),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k.clone()).or_default() += v;
+            }
+        }
+        for (mine, theirs) in [
+            (&mut self.followups_sent, &other.followups_sent),
+            (&mut self.followups_replied, &other.followups_replied),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(*k).or_default() += v;
+            }
+        }
+    }
+
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        *self == DayStats::default()
+    }
+}
+
+/// The day number (days since 1970-01-01, UTC) of a time.
+pub fn day_of(at: jiff::Timestamp) -> u32 {
+    (at.as_second().div_euclid(86_400)).max(0) as u32
+}
+
+/// A contact's milestones and counters for analytics (history itself is trimmed, so
+/// what analytics needs is kept here).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Journey {
+    /// The day the contact is counted in (its first message's day): its funnel
+    /// milestones are added to that day's row, so a range's conversion is over the
+    /// contacts first seen in it. 0 until counted.
+    pub cohort_day: u32,
+    /// When the lead first wrote.
+    pub first_at: Option<jiff::Timestamp>,
+    /// Inbound messages ever received.
+    pub inbound: u32,
+    /// When it first reached warm or better.
+    pub warm_at: Option<jiff::Timestamp>,
+    /// When it first reached hot.
+    pub hot_at: Option<jiff::Timestamp>,
+    /// When it was first handed off (at hot).
+    pub handed_off_at: Option<jiff::Timestamp>,
+    /// When it first opted out.
+    pub opted_out_at: Option<jiff::Timestamp>,
+    /// The question last sent and the day it was sent, until the lead's next message.
+    pub asked: Option<(String, u32)>,
+}
