@@ -9,7 +9,7 @@ use crate::conversation::{
     self, Begin, Delivered, FollowUpOptions, FollowUpOutcome, FollowUpReport, Inbound, Ingested,
     OutcomeRecorded, OutcomeReport, Report, Summary, WebhookDelivery,
 };
-use crate::conversation::{Analytics, DayRange, Prepared};
+use crate::conversation::{Analytics, DayRange, ImportReport, Prepared};
 use crate::decide::{self, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
@@ -17,6 +17,7 @@ use crate::ids::{ContactId, TenantId};
 use crate::model::{Action, Contact, Decision, Facts, Lead, Question, TenantInfo, Tier};
 use crate::rules::{self, CasesReport, Catalog, Limits, Lookup, ReloadReport, RuleSet};
 use crate::store::{api_key_from, new_api_key, ContactChange, ContactView, SecretKey, Store};
+use crate::transcript::{ConversationMetrics, Transcript};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -389,6 +390,11 @@ impl Engine {
         conversation::analytics_report(self.store()?, tenant, &rules, range, self.now())
     }
 
+    /// Transcripts imported into a tenant: import, and their metrics.
+    pub fn transcripts(&self) -> Transcripts<'_> {
+        Transcripts(self)
+    }
+
     /// Today's date (UTC) by the engine's clock: the default end of an analytics range.
     pub fn today(&self) -> jiff::civil::Date {
         conversation::day_date(crate::model::day_of(self.now()))
@@ -423,6 +429,32 @@ impl Engine {
     /// Follow-ups after a lead's silence.
     pub fn followups(&self) -> FollowUps<'_> {
         FollowUps(self)
+    }
+}
+
+/// Imported transcripts, from [`Engine::transcripts`].
+pub struct Transcripts<'e>(&'e Engine);
+
+impl Transcripts<'_> {
+    /// Imports transcripts into `tenant` as contacts and conversations dated as in the
+    /// file (no action queued, no follow-up scheduled), a few hundred per durable
+    /// commit; `progress` hears how many are done after each commit. A transcript
+    /// imported before (same id) is left alone; one the rules fail on is reported and
+    /// skipped.
+    pub fn import(
+        &self,
+        tenant: &TenantId,
+        transcripts: &[Transcript],
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<ImportReport> {
+        let rules = self.0.rule_set(tenant)?;
+        conversation::import_transcripts(self.0.store()?, tenant, &rules, transcripts, progress)
+    }
+
+    /// The metrics of every transcript imported into `tenant`, by transcript id, and
+    /// how many stored rows could not be opened (left out).
+    pub fn metrics(&self, tenant: &TenantId) -> Result<(Vec<ConversationMetrics>, usize)> {
+        self.0.store()?.transcript_metrics(tenant)
     }
 }
 

@@ -56,6 +56,7 @@ pub mod model;
 pub mod rules;
 pub mod store;
 pub mod text;
+pub mod transcript;
 
 pub use conversation::{Inbound, Ingested};
 pub use engine::Engine;

@@ -196,7 +196,7 @@ fn an_action_that_keeps_failing_moves_to_the_dead_letters() {
     assert_eq!(s.engine.outbox().len().unwrap(), before - 1);
 }
 
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "meta",
     "tenant_keys",
     "tenants",
@@ -213,6 +213,7 @@ const TABLES: [&str; 16] = [
     "outcomes",
     "experiment_stops",
     "analytics",
+    "transcripts",
 ];
 
 /// Every key of every table of the store file, as text (tenant and contact ids are
@@ -256,6 +257,7 @@ fn all_keys(file: &Path) -> Vec<(String, String)> {
     scan!("outcomes", (&str, &str, &str, &str), &[u8]);
     scan!("experiment_stops", (&str, &str), &[u8]);
     scan!("analytics", (&str, u32), &[u8]);
+    scan!("transcripts", (&str, &str), &[u8]);
     out
 }
 

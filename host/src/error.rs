@@ -74,6 +74,7 @@ impl From<Error> for ApiError {
             | Error::InvalidMessage(_)
             | Error::Limit { .. }
             | Error::Analysis(_)
+            | Error::InvalidRange(_)
             | Error::Outcome { .. } => Self::invalid(e.to_string()),
             Error::UnknownExperiment { .. } => Self::not_found(e.to_string()),
             Error::Replay(_) => Self::new(StatusCode::CONFLICT, "replay", e.to_string()),

@@ -4,7 +4,10 @@
 //! Run with `cargo run --release -- serve` (see the README).
 
 use clap::Parser;
-use host::cli::{bench, conversation, experiment, rules, score, serve, tenant, text, Cli, Command};
+use host::cli::{
+    analytics, bench, conversation, experiment, rules, score, serve, tenant, text, transcripts,
+    Cli, Command,
+};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -20,6 +23,8 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Reengage(args) => conversation::reengage(args, out),
         Command::Tenant { action } => tenant::tenant(action, out),
         Command::Keys { action } => tenant::keys(action, out),
+        Command::Transcripts { action } => transcripts::run(action, out),
+        Command::Analytics(args) => analytics::run(args, out).map(|()| ExitCode::SUCCESS),
         Command::Experiment { action } => experiment::run(action, out),
         Command::Outbox { action } => tenant::outbox(action, out),
         Command::Serve(args) => serve::run(args),

@@ -96,17 +96,15 @@ pub(crate) fn count(prior: &Prior, c: &mut Contact, e: &Event<'_>) -> Vec<(u32, 
     }
     // The lead wrote since the last decision (a message now, or one stored undecided).
     let lead_wrote = e.inbound || prior.undecided;
-    if lead_wrote {
-        if prior.followup_stage > 0 {
-            let stage = prior.followup_stage as usize - 1;
-            if let (Some(hours), Some(sent)) = (e.stages_hours.get(stage), prior.followup_sent_at) {
-                *days
-                    .entry(day_of(sent))
-                    .or_default()
-                    .followups_replied
-                    .entry(*hours)
-                    .or_default() += 1;
-            }
+    if lead_wrote && prior.followup_stage > 0 {
+        let stage = prior.followup_stage as usize - 1;
+        if let (Some(hours), Some(sent)) = (e.stages_hours.get(stage), prior.followup_sent_at) {
+            *days
+                .entry(day_of(sent))
+                .or_default()
+                .followups_replied
+                .entry(*hours)
+                .or_default() += 1;
         }
     }
     let Some(d) = e.decision else {

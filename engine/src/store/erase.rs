@@ -104,6 +104,7 @@ impl Store {
                 .map_err(db)?;
             w.erase_experiments_of(tenant)?;
             w.erase_analytics_of(tenant)?;
+            w.erase_transcripts_of(tenant)?;
             Ok(removed)
         })?;
         self.deks

@@ -16,6 +16,7 @@ mod experiments;
 mod outbox;
 mod pending;
 mod tables;
+mod transcripts;
 mod webhooks;
 
 pub(crate) use accounts::{api_key_from, new_api_key};
@@ -36,7 +37,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use tables::{
     ANALYTICS, CONTACTS, CONTACT_VERSIONS, DEAD_LETTERS, DUE, EXPERIMENT_STOPS, EXPOSURES, META,
-    OUTBOX, OUTCOMES, PENDING, QUARANTINE, TENANTS, TENANT_KEYS, WEBHOOKS, WEBHOOK_EXPIRY,
+    OUTBOX, OUTCOMES, PENDING, QUARANTINE, TENANTS, TENANT_KEYS, TRANSCRIPTS, WEBHOOKS,
+    WEBHOOK_EXPIRY,
 };
 
 const CANARY: &[u8] = b"qualify master key check";
@@ -182,6 +184,7 @@ impl Store {
             tx.open_table(OUTCOMES).map_err(db)?;
             tx.open_table(EXPERIMENT_STOPS).map_err(db)?;
             tx.open_table(ANALYTICS).map_err(db)?;
+            tx.open_table(TRANSCRIPTS).map_err(db)?;
             let mut meta = tx.open_table(META).map_err(db)?;
             let canary_aad = aad("meta", "", "canary", 0);
             let existing = meta.get("canary").map_err(db)?.map(|v| v.value().to_vec());

@@ -20,6 +20,7 @@
 //! | `exposures`, `outcomes` | the contact's rows | every row |
 //! | `experiment_stops` | — | every row |
 //! | `analytics` | — (day totals name no contact) | every row |
+//! | `transcripts` | — (imported transcripts' metrics) | every row |
 
 use redb::TableDefinition;
 
@@ -77,3 +78,6 @@ pub(super) const EXPERIMENT_STOPS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("experiment_stops");
 /// A tenant's analytics, one row per day (sealed `DayStats`). Key: (tenant, day number).
 pub(super) const ANALYTICS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("analytics");
+/// Imported transcripts' metrics (sealed `ConversationMetrics`). Key: (tenant, transcript id).
+pub(super) const TRANSCRIPTS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("transcripts");

@@ -3,6 +3,7 @@
 //! for its topic and takes its parsed arguments and a writer, so tests can run it
 //! in-process as well as through the binary.
 
+pub mod analytics;
 pub mod bench;
 pub mod conversation;
 pub mod experiment;
@@ -11,6 +12,7 @@ pub mod score;
 pub mod serve;
 pub mod tenant;
 pub mod text;
+pub mod transcripts;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +71,17 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: experiment::ExperimentAction,
+    },
+    /// A tenant's analytics over a range of days (UTC; default the last 30): funnel,
+    /// class mix by day, time to hot, question answer rates, follow-up response by stage,
+    /// opt-outs, experiments.
+    Analytics(analytics::AnalyticsArgs),
+    /// The prototype's transcripts: import a file into a tenant, export the imported
+    /// transcripts' metrics as CSV, print a file's patterns report.
+    Transcripts {
+        /// What to do.
+        #[command(subcommand)]
+        action: transcripts::TranscriptsAction,
     },
     /// Master and tenant key management.
     Keys {

@@ -3,6 +3,8 @@
 //! nothing else happens here (no scoring, no storage, no crypto).
 
 mod admin;
+mod analytics;
+mod dashboard;
 mod experiments;
 pub mod webhook;
 
@@ -637,6 +639,9 @@ pub fn app(state: AppState) -> Router {
             post(admin::rotate_key),
         )
         .route("/admin/outbox/failed", get(admin::failed_actions))
+        .route("/v1/analytics", get(analytics::report))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/{asset}", get(dashboard::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(fallback)

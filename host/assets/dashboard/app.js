@@ -1,0 +1,344 @@
+// The dashboard: asks for a tenant's API key once (or takes it from `#key=...`), keeps
+// it in sessionStorage only, fetches /v1/analytics for a range of days and draws it.
+//
+// DOM contract (read by host/tests/dashboard.rs, useful to any script): `#app` carries
+// `data-state` = loading | key | ready | error (with `data-error` = unauthorized |
+// network | http | range and the message in `#status`); every number shown is an element
+// with `data-metric` (a path mirroring the JSON: `funnel.hot`, `conversion.warm`,
+// `questions.budget.answer_rate`, `followups.24.sent`, `experiments.opener.control.rate`,
+// `classes.2026-11-01.hot`, ...) and `data-value` (the JSON value as text; `null` for none).
+
+import { h, count, num, pct, duration, funnel, stackedBars, rateBars, intervals } from './charts.js';
+
+const $ = (id) => document.getElementById(id);
+const root = $('app');
+
+/** The key lives in this tab's sessionStorage only (or in memory if storage is off). */
+const keys = {
+  name: 'qualify.dashboard.key',
+  memory: null,
+  get() {
+    try { return sessionStorage.getItem(this.name) || this.memory; } catch { return this.memory; }
+  },
+  set(key) {
+    this.memory = key;
+    try { sessionStorage.setItem(this.name, key); } catch { /* memory only */ }
+  },
+  clear() {
+    this.memory = null;
+    try { sessionStorage.removeItem(this.name); } catch { /* nothing stored */ }
+  },
+};
+
+/** Charts drawn from the last report, redrawn at the new width when the window resizes. */
+let charts = [];
+/** Only the answer to the latest request is shown. */
+let requestId = 0;
+
+// ---- page state ------------------------------------------------------------------------
+
+function setState(state, message = '', error = null) {
+  root.dataset.state = state;
+  if (error) root.dataset.error = error; else delete root.dataset.error;
+  root.setAttribute('aria-busy', String(state === 'loading'));
+  const status = $('status');
+  status.textContent = message;
+  status.hidden = !message;
+  status.className = state === 'error' ? 'notice error' : 'notice';
+}
+
+function showReport(visible) {
+  $('report').hidden = !visible;
+  $('tenant').hidden = !visible;
+}
+
+function askForKey(message) {
+  showReport(false);
+  $('range').hidden = true;
+  $('forget').hidden = true;
+  $('key-form').hidden = false;
+  if (message) setState('error', message, 'unauthorized');
+  else setState('key', 'Enter an API key to see its tenant’s figures.');
+  $('key').focus();
+}
+
+function fail(kind, message) {
+  showReport(false);
+  setState('error', message, kind);
+}
+
+// ---- loading ---------------------------------------------------------------------------
+
+/** Fetches the report for `range` ({from, to}, or the server's default) and draws it. */
+async function load(range) {
+  const key = keys.get();
+  if (!key) return askForKey();
+  const id = ++requestId;
+  $('key-form').hidden = true;
+  $('range').hidden = false;
+  $('forget').hidden = false;
+  setState('loading', 'Loading…');
+  const query = range ? `?${new URLSearchParams(range)}` : '';
+  let res;
+  let body = null;
+  try {
+    res = await fetch(`/v1/analytics${query}`, {
+      headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+    body = await res.json().catch(() => null);
+  } catch (e) {
+    if (id === requestId) {
+      fail('network', `Could not reach the server (${e.message}). Check that it is running, then press Apply to try again.`);
+    }
+    return;
+  }
+  if (id !== requestId) return;
+  const said = body?.error?.message ? `: ${body.error.message}` : '';
+  if (res.status === 401) {
+    keys.clear();
+    askForKey(`This key was not accepted by the server${said}. Check the key and enter it again.`);
+  } else if (res.status === 422) {
+    fail('range', `The server refused this range${said}.`);
+  } else if (res.status === 429) {
+    const wait = res.headers.get('retry-after');
+    fail('http', `Too many requests for this tenant${wait ? `; try again in ${wait} s` : ''}.`);
+  } else if (!res.ok || !body || !body.funnel) {
+    fail('http', `The server answered ${res.status} ${res.statusText}${said || ' (no analytics in the answer)'}.`);
+  } else {
+    render(body);
+  }
+}
+
+// ---- rendering -------------------------------------------------------------------------
+
+/** An element showing `text` for the value at `path`. */
+function metric(tag, path, value, text, attrs = {}) {
+  const v = value === null || value === undefined ? 'null' : String(value);
+  return h(tag, { ...attrs, 'data-metric': path, 'data-value': v }, text);
+}
+
+function empty(what = 'No data in this range.') {
+  return h('p', { class: 'empty' }, what);
+}
+
+/** A chart slot: `draw(width)` gives the SVG, or null when there is nothing to draw. */
+function chart(draw, none) {
+  const slot = h('div', { class: 'plot' });
+  charts.push({ slot, draw, none, width: 0 });
+  return slot;
+}
+
+function drawCharts(force) {
+  for (const c of charts) {
+    const width = Math.round(Math.min(900, Math.max(280, c.slot.clientWidth || 600)));
+    if (!force && Math.abs(width - c.width) < 8) continue;
+    c.width = width;
+    c.slot.replaceChildren(c.draw(width) || empty(c.none));
+  }
+}
+
+function table(caption, head, rows) {
+  return h('table', {},
+    h('caption', {}, caption),
+    h('thead', {}, h('tr', {}, head.map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, rows.map((cells) => h('tr', {}, cells))));
+}
+
+function render(r) {
+  charts = [];
+  $('from').value = r.from;
+  $('to').value = r.to;
+  $('tenant').replaceChildren('Tenant ', metric('strong', 'tenant', r.tenant, r.tenant), ' · ',
+    metric('span', 'range.from', r.from, r.from), ' to ', metric('span', 'range.to', r.to, r.to));
+  $('headline').replaceChildren(...headline(r));
+  $('funnel').replaceChildren(...funnelCard(r));
+  $('classes').replaceChildren(...classesCard(r.classes_by_day || []));
+  $('questions').replaceChildren(...questionsCard(r.questions || []));
+  $('followups').replaceChildren(...followupsCard(r.followups || []));
+  $('experiments').replaceChildren(...experimentsCard(r.experiments || []));
+  showReport(true);
+  drawCharts(true);
+  setState('ready');
+}
+
+function tile(caption, main, ...sub) {
+  return h('div', { class: 'tile' }, h('div', { class: 'big' }, main), h('div', { class: 'caption' }, caption),
+    sub.length ? h('div', { class: 'sub' }, sub) : null);
+}
+
+function headline(r) {
+  const t = r.to_hot || {};
+  return [
+    tile('inbound messages', metric('span', 'messages.inbound', r.messages?.inbound, count(r.messages?.inbound))),
+    tile('opted out', metric('span', 'opt_outs.count', r.opt_outs?.count, count(r.opt_outs?.count)),
+      metric('span', 'opt_outs.rate', r.opt_outs?.rate, pct(r.opt_outs?.rate)), ' of contacts'),
+    tile('reached hot', metric('span', 'to_hot.contacts', t.contacts, count(t.contacts))),
+    tile('time to hot (median)', metric('span', 'to_hot.median_minutes', t.median_minutes, duration(t.median_minutes)),
+      'p90 ', metric('span', 'to_hot.p90_minutes', t.p90_minutes, duration(t.p90_minutes))),
+    tile('messages to hot (median)', metric('span', 'to_hot.median_messages', t.median_messages, num(t.median_messages)),
+      'p90 ', metric('span', 'to_hot.p90_messages', t.p90_messages, num(t.p90_messages))),
+  ];
+}
+
+function funnelCard(r) {
+  const f = r.funnel;
+  const c = r.conversion || {};
+  const stages = [
+    { key: 'contacts', label: 'Contacts', count: f.contacts, conversion: null },
+    { key: 'warm', label: 'Warm', count: f.warm, conversion: c.warm },
+    { key: 'hot', label: 'Hot', count: f.hot, conversion: c.hot },
+    { key: 'handed_off', label: 'Handed off', count: f.handed_off, conversion: c.handed_off },
+  ];
+  const plot = chart((w) => (f.contacts > 0 ? funnel(stages, w) : null));
+  return [plot, table('Funnel (conversion from the stage before)', ['Stage', 'Contacts', 'Conversion'],
+    stages.map((st) => [
+      h('th', { scope: 'row' }, st.label),
+      metric('td', `funnel.${st.key}`, st.count, count(st.count)),
+      st.key === 'contacts' ? h('td', {}, '') : metric('td', `conversion.${st.key}`, st.conversion, pct(st.conversion)),
+    ]))];
+}
+
+const CLASSES = [
+  { key: 'cold', label: 'Cold' },
+  { key: 'warm', label: 'Warm' },
+  { key: 'hot', label: 'Hot' },
+];
+
+function classesCard(days) {
+  const rows = days.map((d) => ({ day: d.day, values: CLASSES.map((c) => d[c.key] || 0) }));
+  const any = rows.some((d) => d.values.some((v) => v > 0));
+  const legend = h('ul', { class: 'legend' },
+    CLASSES.map((c) => h('li', {}, h('span', { class: `swatch ${c.key}`, 'aria-hidden': 'true' }), c.label)));
+  const plot = chart((w) => (any ? stackedBars(rows, CLASSES, w) : null));
+  const numbers = h('details', {}, h('summary', {}, 'Numbers by day'),
+    table('Contacts by class and day', ['Day', ...CLASSES.map((c) => c.label)],
+      days.map((d) => [h('th', { scope: 'row' }, d.day),
+        ...CLASSES.map((c) => metric('td', `classes.${d.day}.${c.key}`, d[c.key], count(d[c.key])))])));
+  return any ? [legend, plot, numbers] : [plot, numbers];
+}
+
+function questionsCard(questions) {
+  const rows = questions.map((q) => ({ label: q.id, rate: q.answer_rate, detail: `${count(q.answered_next)} of ${count(q.asked)}` }));
+  const plot = chart((w) => (questions.some((q) => q.asked > 0) ? rateBars(rows, w, 'Share of questions answered by the next message') : null));
+  if (!questions.length) return [plot];
+  return [plot, table('Questions: answered by the lead’s next message', ['Question', 'Asked', 'Answered next', 'Rate'],
+    questions.map((q) => [
+      h('th', { scope: 'row' }, q.id),
+      metric('td', `questions.${q.id}.asked`, q.asked, count(q.asked)),
+      metric('td', `questions.${q.id}.answered_next`, q.answered_next, count(q.answered_next)),
+      metric('td', `questions.${q.id}.answer_rate`, q.answer_rate, pct(q.answer_rate)),
+    ]))];
+}
+
+function followupsCard(stages) {
+  const rows = stages.map((f) => ({ label: `${f.stage_hours} h`, rate: f.response_rate, detail: `${count(f.replied)} of ${count(f.sent)}` }));
+  const plot = chart((w) => (stages.some((f) => f.sent > 0) ? rateBars(rows, w, 'Share of follow-ups replied to, by stage') : null));
+  if (!stages.length) return [plot];
+  return [plot, table('Follow-ups by hours of silence', ['Stage', 'Sent', 'Replied', 'Rate'],
+    stages.map((f) => [
+      h('th', { scope: 'row' }, `${f.stage_hours} h`),
+      metric('td', `followups.${f.stage_hours}.sent`, f.sent, count(f.sent)),
+      metric('td', `followups.${f.stage_hours}.replied`, f.replied, count(f.replied)),
+      metric('td', `followups.${f.stage_hours}.response_rate`, f.response_rate, pct(f.response_rate)),
+    ]))];
+}
+
+function experimentsCard(experiments) {
+  if (!experiments.length) return [empty('No experiments in this range.')];
+  return experiments.map((x) => {
+    const base = `experiments.${x.key}`;
+    // A conversion metric has rate and rate_ci95; a numeric one mean and mean_ci95.
+    const numeric = (x.variants || []).some((v) => 'mean' in v && !('rate' in v));
+    const field = numeric ? 'mean' : 'rate';
+    const fmt = numeric ? num : pct;
+    const arms = (x.variants || []).map((v) => ({
+      name: v.name,
+      value: v[field] ?? null,
+      ci: v[`${field}_ci95`] || null,
+      winner: x.winner !== null && x.winner === v.name,
+    }));
+    const plot = chart((w) => (arms.some((a) => a.value !== null) ? intervals(arms, w, fmt, `${x.key}: ${field} by arm with 95 % intervals`) : null),
+      'No exposures in this range.');
+    const verdict = x.winner
+      ? ['Winner: ', metric('strong', `${base}.winner`, x.winner, x.winner)]
+      : [metric('span', `${base}.winner`, null, 'No winner yet')];
+    return h('article', { class: 'experiment' },
+      h('h3', {}, x.key),
+      h('p', { class: 'meta' }, metric('span', `${base}.status`, x.status, x.status), ' · metric ',
+        h('code', {}, x.metric || '—'), ' · ', ...verdict),
+      plot,
+      table(`${x.key}: arms`, ['Arm', 'n', numeric ? 'Total' : 'Conversions', numeric ? 'Mean' : 'Rate', '95 % interval'],
+        (x.variants || []).map((v) => {
+          const ci = v[`${field}_ci95`] || [null, null];
+          const p = `${base}.${v.name}`;
+          return [
+            h('th', { scope: 'row' }, v.name),
+            metric('td', `${p}.n`, v.n, count(v.n)),
+            numeric ? h('td', {}, '') : metric('td', `${p}.conversions`, v.conversions, count(v.conversions)),
+            metric('td', `${p}.${field}`, v[field], fmt(v[field])),
+            h('td', {}, metric('span', `${p}.ci_low`, ci[0], fmt(ci[0])), ' – ', metric('span', `${p}.ci_high`, ci[1], fmt(ci[1]))),
+          ];
+        })));
+  });
+}
+
+// ---- wiring ----------------------------------------------------------------------------
+
+/** `YYYY-MM-DD` of a date, in UTC like the server's days. */
+function isoDay(d) {
+  return d.toISOString().slice(0, 10);
+}
+
+function start() {
+  // A key in the fragment (`/dashboard#key=...`, as printed by `qualify serve`) is taken
+  // once and removed from the address bar, so it is not left in history or on screen.
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.has('key')) {
+    const key = fragment.get('key').trim();
+    if (key) keys.set(key);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  // Until the first answer says otherwise: the last 30 days, ending today.
+  const today = new Date();
+  $('to').value = isoDay(today);
+  $('from').value = isoDay(new Date(today.getTime() - 29 * 86_400_000));
+
+  $('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const key = $('key').value.trim();
+    if (!key) return;
+    keys.set(key);
+    $('key').value = '';
+    load();
+  });
+  $('range').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const from = $('from').value;
+    const to = $('to').value;
+    if (from && to && from > to) {
+      fail('range', 'The start date is after the end date.');
+      return;
+    }
+    load({ from, to });
+  });
+  $('forget').addEventListener('click', () => {
+    keys.clear();
+    charts = [];
+    for (const id of ['headline', 'funnel', 'classes', 'questions', 'followups', 'experiments']) $(id).replaceChildren();
+    askForKey();
+  });
+  let pending = false;
+  window.addEventListener('resize', () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      drawCharts(false);
+    });
+  });
+  load();
+}
+
+start();
