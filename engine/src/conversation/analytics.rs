@@ -13,7 +13,7 @@ use crate::conversation::experiments;
 use crate::error::{Error, Result};
 use crate::experiment::stats::MetricKind;
 use crate::ids::TenantId;
-use crate::model::{day_of, Class, Contact, DayStats, Decision};
+use crate::model::{day_of, minutes_bucket, Class, Contact, DayStats, Decision};
 use crate::rules::RuleSet;
 use crate::store::Store;
 use jiff::civil::Date;
@@ -140,7 +140,11 @@ pub(crate) fn count(prior: &Prior, c: &mut Contact, e: &Event<'_>) -> Vec<(u32, 
         let since = j
             .first_at
             .map_or(0, |f| e.at.duration_since(f).as_secs().max(0));
-        milestones.to_hot.push((since as u64, j.inbound));
+        *milestones
+            .to_hot_minutes
+            .entry(minutes_bucket(since as u64))
+            .or_default() += 1;
+        *milestones.to_hot_messages.entry(j.inbound).or_default() += 1;
     }
     if d.handoff && j.hot_at.is_some() && j.handed_off_at.is_none() {
         j.handed_off_at = Some(e.at);
@@ -303,7 +307,8 @@ pub struct ClassesOn {
     pub hot: i64,
 }
 
-/// Time and messages to hot (linear-interpolated percentiles).
+/// Time and messages to hot (linear-interpolated percentiles; minutes are exact under
+/// an hour, to 5 minutes under a day, to the hour beyond).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ToHot {
     /// Contacts that reached hot.
@@ -402,12 +407,26 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// The `p` quantile (0–1) of sorted values, linear between neighbours (NumPy's default).
-fn quantile(sorted: &[f64], p: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
+/// The `p` quantile (0–1) of values given as counts by value, linear between
+/// neighbours (NumPy's default).
+fn quantile(counts: &BTreeMap<u32, u64>, p: f64) -> Option<f64> {
+    let n: u64 = counts.values().sum();
+    let last = n.checked_sub(1)?;
     let pos = p * last as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
+    let (lo, hi) = (pos.floor() as u64, pos.ceil() as u64);
+    // The value at a 0-based rank of the sorted multiset.
+    let at = |rank: u64| {
+        let mut seen = 0;
+        for (v, c) in counts {
+            seen += c;
+            if rank < seen {
+                return f64::from(*v);
+            }
+        }
+        0.0
+    };
+    let (a, b) = (at(lo), at(hi));
+    Some(a + (b - a) * (pos - lo as f64))
 }
 
 /// The report for `tenant` over `range`, from its day rows (one per day, however many
@@ -451,16 +470,12 @@ pub(crate) fn report(
         hot: ratio(funnel.hot, funnel.warm),
         handed_off: ratio(funnel.handed_off, funnel.hot),
     };
-    let mut minutes: Vec<f64> = total.to_hot.iter().map(|(s, _)| *s as f64 / 60.0).collect();
-    let mut messages: Vec<f64> = total.to_hot.iter().map(|(_, m)| f64::from(*m)).collect();
-    minutes.sort_by(f64::total_cmp);
-    messages.sort_by(f64::total_cmp);
     let to_hot = ToHot {
-        contacts: total.to_hot.len() as u64,
-        median_minutes: quantile(&minutes, 0.5),
-        p90_minutes: quantile(&minutes, 0.9),
-        median_messages: quantile(&messages, 0.5),
-        p90_messages: quantile(&messages, 0.9),
+        contacts: total.to_hot_messages.values().sum(),
+        median_minutes: quantile(&total.to_hot_minutes, 0.5),
+        p90_minutes: quantile(&total.to_hot_minutes, 0.9),
+        median_messages: quantile(&total.to_hot_messages, 0.5),
+        p90_messages: quantile(&total.to_hot_messages, 0.9),
     };
     let mut questions: Vec<QuestionStats> = total
         .asked
@@ -547,5 +562,32 @@ pub(crate) fn report(
 fn add_classes(classes: &mut [i64; 3], s: &DayStats) {
     for (c, d) in classes.iter_mut().zip(s.class_delta) {
         *c += d;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_counts_match_the_sorted_list() {
+        // 1, 2, 2, 3, 10: NumPy gives median 2, p90 7.2, p25 2.
+        let counts = BTreeMap::from([(1, 1), (2, 2), (3, 1), (10, 1)]);
+        assert_eq!(quantile(&counts, 0.5), Some(2.0));
+        assert!((quantile(&counts, 0.9).unwrap() - 7.2).abs() < 1e-9);
+        assert_eq!(quantile(&counts, 0.25), Some(2.0));
+        assert_eq!(quantile(&BTreeMap::new(), 0.5), None);
+        assert_eq!(quantile(&BTreeMap::from([(7, 3)]), 0.9), Some(7.0));
+    }
+
+    #[test]
+    fn minutes_are_exact_under_an_hour_then_coarser() {
+        assert_eq!(minutes_bucket(0), 0);
+        assert_eq!(minutes_bucket(89), 1);
+        assert_eq!(minutes_bucket(59 * 60), 59);
+        assert_eq!(minutes_bucket(64 * 60), 60);
+        assert_eq!(minutes_bucket(23 * 3600 + 59 * 60), 1435);
+        assert_eq!(minutes_bucket(50 * 3600 + 10 * 60), 3000);
+        assert_eq!(minutes_bucket(u64::MAX / 2), u32::MAX - u32::MAX % 60);
     }
 }

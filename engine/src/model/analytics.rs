@@ -24,9 +24,12 @@ pub struct DayStats {
     pub opted_out: u64,
     /// Net change of the number of contacts in each class: cold, warm, hot.
     pub class_delta: [i64; 3],
-    /// For each contact that reached hot: seconds since it was first seen, and the
-    /// inbound messages it had sent.
-    pub to_hot: Vec<(u64, u32)>,
+    /// Contacts that reached hot, by the minutes it took from their first message
+    /// ([`minutes_bucket`]: exact under an hour, to 5 minutes under a day, to the hour
+    /// beyond), so a row stays small however many contacts a day brings.
+    pub to_hot_minutes: BTreeMap<u32, u64>,
+    /// Contacts that reached hot, by the inbound messages it took.
+    pub to_hot_messages: BTreeMap<u32, u64>,
     /// Questions sent, by question id.
     pub asked: BTreeMap<String, u64>,
     /// Questions whose next inbound message answered them, by question id.
@@ -49,7 +52,6 @@ impl DayStats {
         for (mine, theirs) in self.class_delta.iter_mut().zip(other.class_delta) {
             *mine += theirs;
         }
-        self.to_hot.extend_from_slice(&other.to_hot);
         for (mine, theirs) in [
             (&mut self.asked, &other.asked),
             (&mut self.answered_next, &other.answered_next),
@@ -61,6 +63,8 @@ impl DayStats {
         for (mine, theirs) in [
             (&mut self.followups_sent, &other.followups_sent),
             (&mut self.followups_replied, &other.followups_replied),
+            (&mut self.to_hot_minutes, &other.to_hot_minutes),
+            (&mut self.to_hot_messages, &other.to_hot_messages),
         ] {
             for (k, v) in theirs {
                 *mine.entry(*k).or_default() += v;
@@ -71,6 +75,17 @@ impl DayStats {
     /// True when nothing was counted.
     pub fn is_empty(&self) -> bool {
         *self == DayStats::default()
+    }
+}
+
+/// The bucket (in minutes) of a duration in seconds: whole minutes (rounded) under an
+/// hour, 5-minute steps under a day, hours beyond.
+pub fn minutes_bucket(secs: u64) -> u32 {
+    let m = u32::try_from((secs + 30) / 60).unwrap_or(u32::MAX);
+    match m {
+        0..60 => m,
+        60..1440 => m - m % 5,
+        _ => m - m % 60,
     }
 }
 
