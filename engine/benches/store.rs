@@ -101,7 +101,8 @@ criterion_group!(
     benches,
     bench_store,
     bench_reengage,
-    bench_ingest_concurrent
+    bench_ingest_concurrent,
+    bench_analytics
 );
 criterion_main!(benches);
 
@@ -164,4 +165,86 @@ fn tid(id: &str) -> TenantId {
 
 fn cid(id: &str) -> ContactId {
     ContactId::new(id).expect("valid contact id")
+}
+
+/// A tenant's analytics with 100,000 contacts written over 90 days: the report reads one
+/// row per day, so its cost follows the days asked for, not the contacts. A tenant whose
+/// experiment exposed every contact adds the experiment's report (a scan of its
+/// exposures).
+fn bench_analytics(c: &mut Criterion) {
+    use qualify_engine::clock::ManualClock;
+    use qualify_engine::conversation::DayRange;
+    let rules = tempfile::tempdir().expect("temp dir");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/default");
+    std::fs::create_dir_all(rules.path().join("default")).expect("dir");
+    for f in std::fs::read_dir(shipped).expect("rules") {
+        let f = f.expect("entry");
+        std::fs::copy(f.path(), rules.path().join("default").join(f.file_name())).expect("copy");
+    }
+    std::fs::create_dir_all(rules.path().join("abtest")).expect("dir");
+    std::fs::write(
+        rules.path().join("abtest/experiments.yaml"),
+        "experiments:\n  - key: opener\n    metric: reached_hot\n    variants:\n      - name: control\n      - name: short\n        values:\n          questions:\n            buyer:\n              budget: \"Budget?\"\n",
+    )
+    .expect("write");
+    let t0: jiff::Timestamp = "2026-01-01T15:00:00Z".parse().expect("time");
+    let clock = std::sync::Arc::new(ManualClock::new(t0));
+    let engine = Engine::builder()
+        .rules_dir(rules.path())
+        .store(Store::in_memory(SecretKey::generate()).expect("store"))
+        .clock(clock.clone())
+        .build()
+        .expect("engine");
+    let texts = [
+        "we want to buy",
+        "budget 400k in Plano",
+        "Our budget is 400k, looking in Plano, we need to move next month",
+    ];
+    let (total, days) = (100_000usize, 90usize);
+    for tenant in ["default", "abtest"] {
+        for day in 0..days {
+            clock.set(t0 + jiff::SignedDuration::from_hours(24 * day as i64));
+            let batch: Vec<(ContactId, Inbound)> = (day * total / days..(day + 1) * total / days)
+                .map(|i| {
+                    let m = Inbound {
+                        tags: Some(vec!["Hit List".into()]),
+                        ..Inbound::text(texts[i % texts.len()])
+                    };
+                    (cid(&format!("c{i}")), m)
+                })
+                .collect();
+            engine.ingest_batch(&tid(tenant), &batch).expect("ingest");
+        }
+    }
+    let last: jiff::civil::Date = "2026-03-31".parse().expect("date");
+    let range = |n: i64| {
+        let from = last
+            .checked_sub(jiff::Span::new().days(n - 1))
+            .expect("date");
+        DayRange::new(Some(from), Some(last), last).expect("range")
+    };
+    let mut g = c.benchmark_group("analytics");
+    g.sample_size(20);
+    g.bench_function("report_100k_contacts_30_days", |b| {
+        b.iter(|| {
+            engine
+                .analytics(&tid("default"), black_box(range(30)))
+                .expect("report")
+        })
+    });
+    g.bench_function("report_100k_contacts_90_days", |b| {
+        b.iter(|| {
+            engine
+                .analytics(&tid("default"), black_box(range(90)))
+                .expect("report")
+        })
+    });
+    g.bench_function("report_100k_exposed_experiment", |b| {
+        b.iter(|| {
+            engine
+                .analytics(&tid("abtest"), black_box(range(30)))
+                .expect("report")
+        })
+    });
+    g.finish();
 }

@@ -266,6 +266,8 @@ impl Delivery {
                 retry_after: Some(Duration::from_secs(60)),
             }),
         };
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        metrics::counter!("qualify_ghl_calls_total", "outcome" => outcome).increment(1);
         match result {
             Ok(()) => self
                 .engine_call(move |e| e.outbox().delivered(&action))

@@ -272,6 +272,8 @@ pub(crate) fn run(
         };
         match outcome {
             Ok((o, read)) => {
+                metrics::counter!("qualify_followups_total", "outcome" => o.outcome.as_str())
+                    .increment(1);
                 report.records_read += read;
                 each(&o);
                 report.outcomes.push(o);
@@ -285,6 +287,7 @@ pub(crate) fn run(
                 } else {
                     store.write(|tx| back_off(tx, &entry, now)).ok().flatten()
                 };
+                metrics::counter!("qualify_followups_total", "outcome" => "deferred").increment(1);
                 report.outcomes.push(FollowUpOutcome {
                     outcome: Outcome::Deferred,
                     until,

@@ -349,9 +349,11 @@ fn merge(
         .last()
         .filter(|m| m.from == Author::Agent)
         .and_then(|m| rules.extractor.topic_of_question(&m.text));
+    let started = std::time::Instant::now();
     rules
         .extractor
         .extract_into(&message.text, asked.as_deref(), &mut c.facts);
+    metrics::histogram!("qualify_extraction_seconds").record(started.elapsed().as_secs_f64());
     for (k, v) in &message.facts {
         c.facts.insert(k.clone(), v.clone());
     }

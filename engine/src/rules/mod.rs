@@ -156,7 +156,8 @@ impl RuleSet {
     /// Runs one hook in the sandbox with this thread's warm caches for this rule set; the
     /// operation count starts at zero for every call (the limit is per hook call). An
     /// error names the file, line and column.
-    fn call(&self, hook: &str, args: impl rhai::FuncArgs) -> Result<Dynamic> {
+    fn call(&self, hook: &'static str, args: impl rhai::FuncArgs) -> Result<Dynamic> {
+        metrics::counter!("qualify_rule_evaluations_total", "hook" => hook).increment(1);
         let rhai = &self.sandbox.rhai;
         let result = HOT.with(|hot| {
             let mut hot = hot.borrow_mut();
@@ -182,6 +183,7 @@ impl RuleSet {
                 })
         });
         result.map_err(|e| {
+            metrics::counter!("qualify_rule_failures_total", "hook" => hook).increment(1);
             let (func, pos, message) = locate(&e, &self.sandbox.limits);
             let func = func.unwrap_or_else(|| hook.to_string());
             let (file, def_line, def_col) = self

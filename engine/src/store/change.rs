@@ -124,6 +124,7 @@ impl Store {
             if batch.is_empty() {
                 return;
             }
+            metrics::histogram!("qualify_group_commit_batch_size").record(batch.len() as f64);
             let (mut changes, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
             let outcome = self.write(|tx| {
                 Ok(changes

@@ -306,7 +306,9 @@ impl Store {
         w.flush_tallies()?;
         let new_deks = std::mem::take(&mut w.new_deks);
         drop(w);
+        let started = std::time::Instant::now();
         tx.commit().map_err(db)?;
+        metrics::histogram!("qualify_store_commit_seconds").record(started.elapsed().as_secs_f64());
         // Only now are new data keys real: cache them.
         let mut cache = self.deks.lock().unwrap_or_else(|e| e.into_inner());
         for (tenant, version, key) in new_deks {

@@ -6,6 +6,7 @@ mod admin;
 mod analytics;
 mod dashboard;
 mod experiments;
+pub mod telemetry;
 pub mod webhook;
 
 use crate::error::ApiError;
@@ -300,6 +301,7 @@ impl FromRequestParts<AppState> for TenantAuth {
             return Ok(TenantAuth(tenant));
         }
         if let Err(secs) = state.0.limiters.check(tier, &tenant) {
+            metrics::counter!("qualify_rate_limited_total").increment(1);
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -609,6 +611,8 @@ async fn fallback() -> ApiError {
 
 /// The router, without a socket: tests can call it directly.
 pub fn app(state: AppState) -> Router {
+    // The recorder is in place before the first request is counted.
+    telemetry::handle();
     Router::new()
         .route("/v1/score", post(score))
         .route(
@@ -644,6 +648,7 @@ pub fn app(state: AppState) -> Router {
         .route("/dashboard/{asset}", get(dashboard::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(telemetry::render))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
@@ -653,6 +658,7 @@ pub fn app(state: AppState) -> Router {
                 .concurrency_limit(state.0.config.max_in_flight.max(1))
                 .timeout(state.0.config.request_timeout),
         )
+        .layer(axum::middleware::from_fn(telemetry::track))
         .with_state(state)
 }
 

@@ -1,0 +1,99 @@
+//! Metrics in the Prometheus text format at `GET /metrics`, through the `metrics` facade
+//! and `metrics-exporter-prometheus` (its renderer only: the server's own router serves
+//! it, no second listener). Every label is bounded: route templates (never a raw path),
+//! methods, statuses, hooks, outcomes; never a tenant or contact id.
+//!
+//! What is measured: HTTP requests by route, method and status and their latency
+//! (`qualify_http_*`); rule evaluations and failures by hook, extraction time, store
+//! commit time, group-commit batch sizes and follow-ups by outcome (counted in the
+//! engine); GoHighLevel calls by outcome, rate-limit rejections and the outbox depth.
+
+use super::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Latency buckets (seconds): 100 µs to 10 s.
+const LATENCY: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+/// Group-commit batch sizes.
+const BATCH: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+fn builder() -> PrometheusBuilder {
+    let with = |b: PrometheusBuilder, m: Matcher, buckets: &[f64]| {
+        b.set_buckets_for_metric(m, buckets)
+            .unwrap_or_else(|_| PrometheusBuilder::new())
+    };
+    let b = with(
+        PrometheusBuilder::new(),
+        Matcher::Suffix("_seconds".into()),
+        &LATENCY,
+    );
+    with(
+        b,
+        Matcher::Full("qualify_group_commit_batch_size".into()),
+        &BATCH,
+    )
+}
+
+/// The process's recorder, installed on first use (one per process: every server in it
+/// shares the counts). If another recorder was installed first, ours still renders, but
+/// only what is recorded through it (nothing): the other one owns the facade.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| match builder().install_recorder() {
+        Ok(handle) => handle,
+        Err(e) => {
+            tracing::warn!("metrics: another recorder is installed ({e}); /metrics will be empty");
+            builder().build_recorder().handle()
+        }
+    })
+}
+
+/// A route template as a label: `/v1/contacts/{contact}` as `/v1/contacts/:contact`
+/// (braces inside label values trip some exposition-format readers).
+fn route_label(template: &str) -> String {
+    template.replace('{', ":").replace('}', "")
+}
+
+/// Counts each request by its route template, method and status, and times it.
+pub(super) async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| route_label(p.as_str()));
+    let method = req.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("qualify_http_request_duration_seconds", "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("qualify_http_requests_total", "route" => route, "method" => method, "status" => status)
+        .increment(1);
+    response
+}
+
+/// `GET /metrics`: the Prometheus text format. No key: like any exporter, it is for the
+/// operator's scraper, and nothing in it names a tenant or a contact.
+pub(super) async fn render(State(s): State<AppState>) -> Response {
+    let e = s.0.engine.clone();
+    if let Ok(Ok(depth)) =
+        tokio::task::spawn_blocking(move || e.store().and_then(|_| e.outbox().len())).await
+    {
+        metrics::gauge!("qualify_outbox_depth").set(depth as f64);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle().render(),
+    )
+        .into_response()
+}
