@@ -3,7 +3,7 @@
 //
 // DOM contract (read by host/tests/dashboard.rs, useful to any script): `#app` carries
 // `data-state` = loading | key | ready | error (with `data-error` = unauthorized |
-// network | http | range and the message in `#status`); every number shown is an element
+// network | http | range | render and the message in `#status`); every number shown is an element
 // with `data-metric` (a path mirroring the JSON: `funnel.hot`, `conversion.warm`,
 // `questions.budget.answer_rate`, `followups.24.sent`, `experiments.opener.control.rate`,
 // `classes.2026-11-01.hot`, ...) and `data-value` (the JSON value as text; `null` for none).
@@ -107,7 +107,12 @@ async function load(range) {
   } else if (!res.ok || !body || !body.funnel) {
     fail('http', `The server answered ${res.status} ${res.statusText}${said || ' (no analytics in the answer)'}.`);
   } else {
-    render(body);
+    try {
+      render(body);
+    } catch (e) {
+      // A report this page does not understand: say so rather than leave half a page.
+      fail('render', `The figures could not be drawn (${e.message}).`);
+    }
   }
 }
 
@@ -249,8 +254,9 @@ function experimentsCard(experiments) {
   if (!experiments.length) return [empty('No experiments in this range.')];
   return experiments.map((x) => {
     const base = `experiments.${x.key}`;
-    // A conversion metric has rate and rate_ci95; a numeric one mean and mean_ci95.
-    const numeric = (x.variants || []).some((v) => 'mean' in v && !('rate' in v));
+    // A conversion metric has conversions, rate and rate_ci95; a numeric one (`kind`
+    // numeric) mean and mean_ci95.
+    const numeric = x.kind === 'numeric';
     const field = numeric ? 'mean' : 'rate';
     const fmt = numeric ? num : pct;
     const arms = (x.variants || []).map((v) => ({
@@ -268,15 +274,16 @@ function experimentsCard(experiments) {
       h('h3', {}, x.key),
       h('p', { class: 'meta' }, metric('span', `${base}.status`, x.status, x.status), ' · metric ',
         h('code', {}, x.metric || '—'), ' · ', ...verdict),
+      x.verdict ? h('p', { class: 'verdict' }, x.verdict) : null,
       plot,
-      table(`${x.key}: arms`, ['Arm', 'n', numeric ? 'Total' : 'Conversions', numeric ? 'Mean' : 'Rate', '95 % interval'],
+      table(`${x.key}: arms`, ['Arm', 'n', ...(numeric ? ['Mean'] : ['Conversions', 'Rate']), '95 % interval'],
         (x.variants || []).map((v) => {
           const ci = v[`${field}_ci95`] || [null, null];
           const p = `${base}.${v.name}`;
           return [
             h('th', { scope: 'row' }, v.name),
             metric('td', `${p}.n`, v.n, count(v.n)),
-            numeric ? h('td', {}, '') : metric('td', `${p}.conversions`, v.conversions, count(v.conversions)),
+            numeric ? null : metric('td', `${p}.conversions`, v.conversions, count(v.conversions)),
             metric('td', `${p}.${field}`, v[field], fmt(v[field])),
             h('td', {}, metric('span', `${p}.ci_low`, ci[0], fmt(ci[0])), ' – ', metric('span', `${p}.ci_high`, ci[1], fmt(ci[1]))),
           ];
@@ -291,6 +298,16 @@ function isoDay(d) {
   return d.toISOString().slice(0, 10);
 }
 
+/**
+ * The range in the address (`?from=...&to=...`, put there by Apply so that a reload or a
+ * bookmark shows the same days), or null for the server's default, the last 30 days.
+ */
+function rangeInAddress() {
+  const query = new URLSearchParams(location.search);
+  const [from, to] = [query.get('from'), query.get('to')];
+  return from && to ? { from, to } : null;
+}
+
 function start() {
   // A key in the fragment (`/dashboard#key=...`, as printed by `qualify serve`) is taken
   // once and removed from the address bar, so it is not left in history or on screen.
@@ -300,10 +317,10 @@ function start() {
     if (key) keys.set(key);
     history.replaceState(null, '', location.pathname + location.search);
   }
-  // Until the first answer says otherwise: the last 30 days, ending today.
+  const asked = rangeInAddress();
   const today = new Date();
-  $('to').value = isoDay(today);
-  $('from').value = isoDay(new Date(today.getTime() - 29 * 86_400_000));
+  $('to').value = asked ? asked.to : isoDay(today);
+  $('from').value = asked ? asked.from : isoDay(new Date(today.getTime() - 29 * 86_400_000));
 
   $('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -311,7 +328,7 @@ function start() {
     if (!key) return;
     keys.set(key);
     $('key').value = '';
-    load();
+    load(rangeInAddress());
   });
   $('range').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -321,6 +338,7 @@ function start() {
       fail('range', 'The start date is after the end date.');
       return;
     }
+    history.replaceState(null, '', `${location.pathname}?${new URLSearchParams({ from, to })}`);
     load({ from, to });
   });
   $('forget').addEventListener('click', () => {
@@ -338,7 +356,7 @@ function start() {
       drawCharts(false);
     });
   });
-  load();
+  load(asked);
 }
 
 start();

@@ -79,7 +79,7 @@ export function funnel(stages, width) {
   const barMax = width - labelW - 70;
   const parts = stages.flatMap((st, i) => {
     const y = i * row + 4;
-    const w = Math.max(2, (barMax * st.count) / top);
+    const w = Math.min(barMax, Math.max(2, (barMax * st.count) / top));
     const x = labelW + (barMax - w) / 2;
     return [
       s('text', { x: 0, y: y + 24, class: 'label' }, st.label),
@@ -110,8 +110,9 @@ export function stackedBars(days, series, width) {
     s('line', { x1: pad.l, x2: width - pad.r, y1: y(max * f), y2: y(max * f), class: 'grid' }),
     s('text', { x: pad.l - 4, y: y(max * f) + 4, class: 'axis', 'text-anchor': 'end' }, num(max * f)),
   ]);
-  // About six date labels whatever the range, so they never overlap.
-  const every = Math.max(1, Math.ceil(days.length / Math.max(2, Math.floor(plotW / 90))));
+  // A date label every few bars, counted back from the last day (always labelled), so
+  // that they never overlap whatever the range and width.
+  const every = Math.max(1, Math.ceil(days.length / Math.max(2, Math.floor(plotW / 60))));
   const bars = days.map((d, i) => {
     let base = 0;
     const x = pad.l + i * step + (step - barW) / 2;
@@ -123,7 +124,7 @@ export function stackedBars(days, series, width) {
       base += v;
       return r;
     });
-    const label = i % every === 0
+    const label = (days.length - 1 - i) % every === 0
       ? s('text', { x: x + barW / 2, y: height - 8, class: 'axis', 'text-anchor': 'middle' }, d.day.slice(5))
       : null;
     return [stack, label];

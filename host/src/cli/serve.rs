@@ -138,6 +138,8 @@ fn show_dev_keys(
         out,
         "  curl -s -H \"Authorization: Bearer {bearer}\" -H 'Content-Type: application/json' -d '{lead}' http://{addr}/v1/score"
     )?;
+    writeln!(out, "Dashboard (the key stays in that browser tab):")?;
+    writeln!(out, "  http://{addr}/dashboard#key={bearer}")?;
     out.flush()?;
     Ok(())
 }
