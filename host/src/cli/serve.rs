@@ -133,13 +133,13 @@ fn show_dev_keys(
         )?;
         format!("$(cat {})", key_file.display())
     };
+    writeln!(out, "Dashboard (the key stays in that browser tab):")?;
+    writeln!(out, "  http://{addr}/dashboard#key={bearer}")?;
     writeln!(out, "Try it:")?;
     writeln!(
         out,
         "  curl -s -H \"Authorization: Bearer {bearer}\" -H 'Content-Type: application/json' -d '{lead}' http://{addr}/v1/score"
     )?;
-    writeln!(out, "Dashboard (the key stays in that browser tab):")?;
-    writeln!(out, "  http://{addr}/dashboard#key={bearer}")?;
     out.flush()?;
     Ok(())
 }
