@@ -533,6 +533,17 @@ impl Contacts<'_> {
         self.0.store()?.contact(tenant, id)
     }
 
+    /// Stored contacts' ids in (tenant, id) order, at most `limit` after `after`
+    /// (exclusive), so every contact can be paged through: keys only, nothing is opened
+    /// (`qualify audit` samples contacts with it).
+    pub fn ids(
+        &self,
+        after: Option<&(TenantId, ContactId)>,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, ContactId)>> {
+        self.0.store()?.contact_ids(after, limit)
+    }
+
     /// A subject-access export: everything held on the contact, as JSON.
     pub fn export(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Value>> {
         Ok(self.get(tenant, id)?.map(|c| {

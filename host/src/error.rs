@@ -103,10 +103,23 @@ impl From<Error> for ApiError {
     }
 }
 
+/// What an error response said, kept on the response for the monitor to count.
+#[derive(Clone, Debug)]
+pub struct Answered {
+    /// The error's kind.
+    pub kind: &'static str,
+    /// Its message.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": {"type": self.kind, "message": self.message}});
         let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.extensions_mut().insert(Answered {
+            kind: self.kind,
+            message: self.message,
+        });
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -162,6 +162,7 @@ pub struct Delivery {
     client: Arc<GhlClient>,
     retry_base: Duration,
     busy: Arc<Mutex<HashSet<TenantId>>>,
+    monitor: Option<Arc<crate::server::monitor::Monitor>>,
 }
 
 /// Due actions read per tenant per pass.
@@ -176,7 +177,14 @@ impl Delivery {
             client: Arc::new(client),
             retry_base,
             busy: Arc::default(),
+            monitor: None,
         }
+    }
+
+    /// Failed calls are also counted (category `ghl`) in `monitor`.
+    pub fn with_monitor(mut self, monitor: Arc<crate::server::monitor::Monitor>) -> Self {
+        self.monitor = Some(monitor);
+        self
     }
 
     /// Starts a lane for every tenant with due actions and no lane running; returns the
@@ -279,6 +287,18 @@ impl Delivery {
                     .map(|w| w.min(MAX_RETRY_AFTER))
                     .unwrap_or_else(|| backoff(self.retry_base, action.attempts));
                 tracing::warn!(tenant = %action.tenant, attempts = action.attempts + 1, "GHL call failed: {}", err.message);
+                if let Some(m) = &self.monitor {
+                    use crate::server::monitor::Category;
+                    let message = format!("GoHighLevel call failed: {}", err.message);
+                    m.error(
+                        &action.tenant,
+                        self.engine.now(),
+                        Category::Ghl,
+                        "outbox",
+                        &message,
+                        50,
+                    );
+                }
                 let delay = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
                 self.engine_call(move |e| e.outbox().failed(&action, &err.message, delay))
                     .await;

@@ -5,8 +5,8 @@
 
 use clap::Parser;
 use host::cli::{
-    analytics, bench, conversation, experiment, rules, score, serve, tenant, text, transcripts,
-    Cli, Command,
+    analytics, audit, bench, conversation, experiment, rules, score, serve, tenant, text,
+    transcripts, Cli, Command,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,6 +30,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::SmsInfo(args) => text::sms_info(args, out),
         Command::Redact(args) => text::redact(args, out),
+        Command::Audit(args) => audit::run(args, out),
     }
 }
 

@@ -12,6 +12,39 @@ impl Store {
     pub(crate) fn contact(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
         self.read(|r| r.contact(tenant, id))
     }
+
+    /// Up to `limit` contact ids in (tenant, id) order, after `after` (exclusive): keys
+    /// only, nothing is opened. A row whose key is not a valid id is skipped.
+    pub(crate) fn contact_ids(
+        &self,
+        after: Option<&(TenantId, ContactId)>,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, ContactId)>> {
+        use std::ops::Bound;
+        self.read(|r| {
+            // The contacts table itself: older contacts may have no version row.
+            let contacts = r.tx.open_table(CONTACTS).map_err(db)?;
+            let start = match after {
+                Some((t, c)) => Bound::Excluded((t.as_str(), c.as_str())),
+                None => Bound::Unbounded,
+            };
+            let mut ids = Vec::new();
+            for row in contacts
+                .range::<(&str, &str)>((start, Bound::Unbounded))
+                .map_err(db)?
+            {
+                if ids.len() == limit {
+                    break;
+                }
+                let (key, _) = row.map_err(db)?;
+                let (t, c) = key.value();
+                if let (Ok(t), Ok(c)) = (TenantId::new(t), ContactId::new(c)) {
+                    ids.push((t, c));
+                }
+            }
+            Ok(ids)
+        })
+    }
 }
 
 impl ReadTx<'_> {

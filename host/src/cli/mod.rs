@@ -4,6 +4,7 @@
 //! in-process as well as through the binary.
 
 pub mod analytics;
+pub mod audit;
 pub mod bench;
 pub mod conversation;
 pub mod experiment;
@@ -99,6 +100,9 @@ pub enum Command {
     SmsInfo(text::TextArg),
     /// Redact PII from a text: prints {"text", "findings": [{"entity", "start", "end"}]}.
     Redact(text::TextArg),
+    /// Check a deployment (keys, permissions, plaintext in the database file, webhook
+    /// verification, rules); one finding per line; exit status 2 when any is high.
+    Audit(audit::AuditArgs),
 }
 
 /// `--rules DIR`.

@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// shared by many tenants, so one whose rules are slow leaves the others room.
     #[arg(long, value_name = "N")]
     tenant_concurrency: Option<usize>,
+    /// Post alert events (raised, escalated, resolved) as JSON to this URL.
+    #[arg(long, value_name = "URL")]
+    alert_webhook: Option<String>,
 }
 
 /// Runs `qualify serve` until SIGINT or SIGTERM.
@@ -154,6 +157,7 @@ fn config(args: &ServeArgs, dev: bool, err: &mut impl Write) -> Result<Config> {
     if let Some(n) = args.max_in_flight {
         config.max_in_flight = n.max(1);
     }
+    config.monitor.alert_webhook = args.alert_webhook.clone();
     if let Some(n) = args.tenant_concurrency {
         config.tenant_concurrency = n.max(1);
     }

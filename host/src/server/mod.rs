@@ -6,6 +6,8 @@ mod admin;
 mod analytics;
 mod dashboard;
 mod experiments;
+mod health;
+pub mod monitor;
 pub mod telemetry;
 pub mod webhook;
 
@@ -72,6 +74,8 @@ pub struct Config {
     pub tenant_concurrency: usize,
     /// Requests of one tenant that may wait for a turn; past it, 503.
     pub tenant_queue: usize,
+    /// Health and alert thresholds and windows, error tracking, the alert webhook.
+    pub monitor: monitor::MonitorConfig,
 }
 
 impl Default for Config {
@@ -90,6 +94,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             tenant_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             tenant_queue: 64,
+            monitor: Default::default(),
         }
     }
 }
@@ -136,6 +141,7 @@ impl Limiters {
 
 struct Shared {
     engine: Engine,
+    monitor: Arc<monitor::Monitor>,
     config: Config,
     limiters: Limiters,
     delivery: Delivery,
@@ -153,9 +159,12 @@ impl AppState {
     /// State over an engine (with a store) and settings.
     pub fn new(engine: Engine, config: Config) -> Self {
         let ghl = GhlClient::with_timeout(&config.ghl_base_url, config.ghl_timeout);
-        let delivery = Delivery::new(engine.clone(), ghl, config.retry_base);
+        let monitor = Arc::new(monitor::Monitor::default());
+        let delivery =
+            Delivery::new(engine.clone(), ghl, config.retry_base).with_monitor(monitor.clone());
         Self(Arc::new(Shared {
             engine,
+            monitor,
             config,
             limiters: Limiters::new(),
             delivery,
@@ -296,6 +305,7 @@ impl FromRequestParts<AppState> for TenantAuth {
             .ok_or_else(|| ApiError::unauthorized("missing API key (Authorization: Bearer ...)"))?;
         let accounts = state.0.engine.accounts();
         let tenant = accounts.authenticate(key).map_err(ApiError::from)?;
+        telemetry::attribute(&tenant);
         let tier = accounts.tier(&tenant);
         if !state.0.config.rate_limit {
             return Ok(TenantAuth(tenant));
@@ -649,6 +659,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(telemetry::render))
+        .route("/v1/health", get(health::health))
+        .route("/v1/alerts", get(health::alerts))
+        .route("/v1/errors", get(health::errors))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(
@@ -658,7 +671,10 @@ pub fn app(state: AppState) -> Router {
                 .concurrency_limit(state.0.config.max_in_flight.max(1))
                 .timeout(state.0.config.request_timeout),
         )
-        .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::track,
+        ))
         .with_state(state)
 }
 
@@ -755,6 +771,7 @@ async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
             tracing::warn!("follow-up run or maintenance failed: {err}");
             state.saw(&err);
         }
+        health::watch(&state).await;
         for lane in state.0.delivery.pass().await {
             lanes.spawn(async move { lane.await.unwrap_or(0) });
         }

@@ -62,18 +62,56 @@ fn route_label(template: &str) -> String {
     template.replace('{', ":").replace('}', "")
 }
 
-/// Counts each request by its route template, method and status, and times it.
-pub(super) async fn track(req: Request, next: Next) -> Response {
+/// Who a request is for, once its key (or its webhook's location) names the tenant:
+/// the monitor then counts it for that tenant.
+#[derive(Clone, Default)]
+struct Attribution {
+    tenant: Option<qualify_engine::TenantId>,
+    webhook: bool,
+}
+
+tokio::task_local! {
+    static CURRENT: std::cell::RefCell<Attribution>;
+}
+
+/// The request being handled is the tenant's (its key was accepted).
+pub(super) fn attribute(tenant: &qualify_engine::TenantId) {
+    let _ = CURRENT.try_with(|c| c.borrow_mut().tenant = Some(tenant.clone()));
+}
+
+/// The request being handled is a webhook for the tenant.
+pub(super) fn attribute_webhook(tenant: &qualify_engine::TenantId) {
+    let _ = CURRENT.try_with(|c| {
+        *c.borrow_mut() = Attribution {
+            tenant: Some(tenant.clone()),
+            webhook: true,
+        }
+    });
+}
+
+/// Counts each request by its route template, method and status, and times it; a
+/// request attributed to a tenant also goes to that tenant's health window, and an
+/// error answer to its error log.
+pub(super) async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| route_label(p.as_str()));
     let method = req.method().as_str().to_string();
     let started = Instant::now();
-    let response = next.run(req).await;
+    let (response, who) = CURRENT
+        .scope(Default::default(), async {
+            let response = next.run(req).await;
+            (response, CURRENT.with(|c| c.borrow().clone()))
+        })
+        .await;
+    let elapsed = started.elapsed();
+    if let Some(tenant) = &who.tenant {
+        s.record(tenant, who.webhook, &route, &response, elapsed);
+    }
     let status = response.status().as_u16().to_string();
     metrics::histogram!("qualify_http_request_duration_seconds", "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     metrics::counter!("qualify_http_requests_total", "route" => route, "method" => method, "status" => status)
         .increment(1);
     response

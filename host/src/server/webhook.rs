@@ -278,6 +278,7 @@ pub(super) async fn ghl_webhook(
         timezone: event.timezone,
     };
     let tenant = TenantId::new(&event.location)?;
+    super::telemetry::attribute_webhook(&tenant);
     let contact = ContactId::new(&event.contact)?;
     let delivered = blocking(&s, move |e| {
         e.ingest_webhook(&tenant, &contact, &msg, &delivery)

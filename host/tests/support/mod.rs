@@ -56,6 +56,11 @@ impl Server {
             .store(store)
             .build()
             .unwrap();
+        Self::start_engine(engine, config).await
+    }
+
+    /// A server over an engine built by the test (e.g. with a clock it moves).
+    pub async fn start_engine(engine: Engine, config: Config) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
