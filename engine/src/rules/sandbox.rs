@@ -140,9 +140,13 @@ fn build_engine(limits: &Limits) -> rhai::Engine {
     e.register_global_module(StandardPackage::new().as_shared_module());
     // Nothing outside the sandbox: no modules (compiled out), no eval, output to tracing.
     e.disable_symbol("eval");
-    e.on_print(|s| tracing::info!(target: "qualify::script", "{s}"));
+    // A script may print what it was given (names, budgets, messages): what it printed
+    // never reaches a log, only that it printed and where.
+    e.on_print(|s| {
+        tracing::debug!(target: "qualify::script", chars = s.len(), "print (text withheld: it may hold lead data)")
+    });
     e.on_debug(|s, src, pos| {
-        tracing::debug!(target: "qualify::script", source = src.unwrap_or(""), %pos, "{s}")
+        tracing::debug!(target: "qualify::script", source = src.unwrap_or(""), %pos, chars = s.len(), "debug (text withheld: it may hold lead data)")
     });
     e.set_max_operations(limits.max_operations);
     e.set_max_call_levels(limits.max_call_levels);

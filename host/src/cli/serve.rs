@@ -47,9 +47,36 @@ pub struct ServeArgs {
     alert_webhook: Option<String>,
 }
 
+/// Where `serve`'s startup warnings go: standard error as written, or, with
+/// `QUALIFY_LOG_FORMAT=json`, one log event per line, so every line a log shipper reads
+/// is JSON.
+#[derive(Default)]
+struct Notices {
+    line: Vec<u8>,
+}
+
+impl Write for Notices {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !std::env::var("QUALIFY_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+            return std::io::stderr().write(buf);
+        }
+        self.line.extend_from_slice(buf);
+        while let Some(end) = self.line.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.line.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line);
+            tracing::warn!("{}", text.trim_end().trim_start_matches("qualify: "));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Runs `qualify serve` until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let mut err = std::io::stderr();
+    let mut err = Notices::default();
     let (store, source) =
         crate::keys::open_store(&args.store.data, args.store.key_file.as_deref(), &mut err)?;
     let dev = crate::keys::dev_secrets(&source)?;

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Latency buckets (seconds): 100 µs to 10 s.
 const LATENCY: [f64; 16] = [
@@ -54,6 +55,35 @@ pub fn handle() -> &'static PrometheusHandle {
             builder().build_recorder().handle()
         }
     })
+}
+
+/// The request's id: the caller's `X-Request-Id` when it is short and plain (so a
+/// gateway's id follows the request), else a new random one.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(
+            || {
+                use std::sync::atomic::{AtomicU64, Ordering};
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                let seed = NEXT.fetch_add(1, Ordering::Relaxed);
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                format!(
+                    "{:016x}",
+                    nanos.rotate_left(17) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                )
+            },
+            str::to_string,
+        )
 }
 
 /// A route template as a label: `/v1/contacts/{contact}` as `/v1/contacts/:contact`
@@ -98,14 +128,24 @@ pub(super) async fn track(State(s): State<AppState>, req: Request, next: Next) -
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| route_label(p.as_str()));
     let method = req.method().as_str().to_string();
+    let request_id = request_id(&req);
+    let span = tracing::info_span!("request", id = %request_id, method = %method, route = %route);
     let started = Instant::now();
-    let (response, who) = CURRENT
-        .scope(Default::default(), async {
-            let response = next.run(req).await;
-            (response, CURRENT.with(|c| c.borrow().clone()))
-        })
+    let (mut response, who) = CURRENT
+        .scope(
+            Default::default(),
+            async {
+                let response = next.run(req).await;
+                (response, CURRENT.with(|c| c.borrow().clone()))
+            }
+            .instrument(span.clone()),
+        )
         .await;
+    if let Ok(v) = header::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
     let elapsed = started.elapsed();
+    tracing::debug!(parent: &span, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "answered");
     if let Some(tenant) = &who.tenant {
         s.record(tenant, who.webhook, &route, &response, elapsed);
     }
