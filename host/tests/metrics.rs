@@ -109,3 +109,21 @@ async fn metrics_parse_and_move_with_requests() {
         assert!(!text.contains(secret), "{secret} in /metrics");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_labels_only_when_asked() {
+    let cfg = host::server::Config {
+        metrics_tenant_labels: true,
+        ..config()
+    };
+    let (_dir, server, api) = fresh(cfg).await;
+    let key = api.add_tenant(json!({"tenant": "labelled"})).await;
+    let lead = json!({"tags": ["Hit List"], "facts": {"budget": 400000}});
+    assert_eq!(
+        api.post("/v1/score", &key, lead).await.status(),
+        StatusCode::OK
+    );
+    let (_, s) = scrape(&server.base).await;
+    let labels = [("route", "/v1/score"), ("tenant", "labelled")];
+    assert_eq!(counter(&s, "qualify_http_requests_total", &labels), 1.0);
+}

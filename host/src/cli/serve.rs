@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Post alert events (raised, escalated, resolved) as JSON to this URL.
     #[arg(long, value_name = "URL")]
     alert_webhook: Option<String>,
+    /// Label request counts in /metrics with the tenant (which /metrics otherwise never
+    /// names, since it needs no key).
+    #[arg(long)]
+    metrics_tenant_labels: bool,
 }
 
 /// Where `serve`'s startup warnings go: standard error as written, or, with
@@ -185,6 +189,7 @@ fn config(args: &ServeArgs, dev: bool, err: &mut impl Write) -> Result<Config> {
         config.max_in_flight = n.max(1);
     }
     config.monitor.alert_webhook = args.alert_webhook.clone();
+    config.metrics_tenant_labels = args.metrics_tenant_labels;
     if let Some(n) = args.tenant_concurrency {
         config.tenant_concurrency = n.max(1);
     }

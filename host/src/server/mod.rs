@@ -76,6 +76,9 @@ pub struct Config {
     pub tenant_queue: usize,
     /// Health and alert thresholds and windows, error tracking, the alert webhook.
     pub monitor: monitor::MonitorConfig,
+    /// Label request counts in `/metrics` with the tenant (off by default: `/metrics`
+    /// needs no key, so it names no tenant unless the operator asks).
+    pub metrics_tenant_labels: bool,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             tenant_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             tenant_queue: 64,
             monitor: Default::default(),
+            metrics_tenant_labels: false,
         }
     }
 }

@@ -152,8 +152,17 @@ pub(super) async fn track(State(s): State<AppState>, req: Request, next: Next) -
     let status = response.status().as_u16().to_string();
     metrics::histogram!("qualify_http_request_duration_seconds", "route" => route.clone())
         .record(elapsed.as_secs_f64());
-    metrics::counter!("qualify_http_requests_total", "route" => route, "method" => method, "status" => status)
-        .increment(1);
+    if s.0.config.metrics_tenant_labels {
+        // Opted in: tenants are registered ones only (bounded by configuration).
+        let tenant = who
+            .tenant
+            .map_or_else(|| "none".to_string(), |t| t.to_string());
+        metrics::counter!("qualify_http_requests_total", "route" => route, "method" => method, "status" => status, "tenant" => tenant)
+            .increment(1);
+    } else {
+        metrics::counter!("qualify_http_requests_total", "route" => route, "method" => method, "status" => status)
+            .increment(1);
+    }
     response
 }
 
