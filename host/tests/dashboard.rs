@@ -1,7 +1,9 @@
 //! The dashboard at `/dashboard` in a real headless Chromium: a server seeded through the
-//! public API, the page opened with `#key=...`, and every number of `/v1/analytics`
-//! found in the rendered DOM (`data-metric` / `data-value`), charts drawn, no script
-//! error or CSP violation; a wrong key shows a clear message and the key form; desktop
+//! public API (conversations and a couple of bad requests), the page opened with
+//! `#key=...`, and every number of `/v1/analytics` found in the rendered DOM
+//! (`data-metric` / `data-value`) with the live health, alerts and errors of
+//! `/v1/health`, `/v1/alerts` and `/v1/errors`, charts drawn, no script error or CSP
+//! violation; a wrong key shows a clear message and the key form; desktop
 //! and phone screenshots land in the target folder. Without Chromium the browser test is
 //! skipped loudly (and fails on CI, whose `.ci/run` installs Debian's `chromium`).
 
@@ -119,16 +121,23 @@ async fn the_dashboard_shows_every_number_of_the_analytics_in_a_real_browser() {
         return;
     };
     // Many calls in a row: the starter tier's rate limit is not what this tests.
-    let cfg = host::server::Config {
+    let mut cfg = host::server::Config {
         rate_limit: false,
         ..config()
     };
+    // Health that does not hang on this machine's speed: any response time is over the
+    // warning threshold and none is critical, so the tenant is degraded with one active
+    // alert whenever it is asked; no webhooks, so that check has too few samples.
+    cfg.monitor.min_samples = 5;
+    cfg.monitor.p95_warning = Duration::ZERO;
+    cfg.monitor.p95_critical = Duration::from_secs(3600);
     let (_rules, server, api) = with_rules(cfg, |dir| {
         write(&dir.join(format!("{TENANT}/experiments.yaml")), EXPERIMENT);
     })
     .await;
     let key = api.add_tenant(json!({"tenant": TENANT})).await;
     seed(&api, &key).await;
+    seed_errors(&api, &key).await;
 
     let r = api.get("/v1/analytics", &key).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
@@ -143,6 +152,12 @@ async fn the_dashboard_shows_every_number_of_the_analytics_in_a_real_browser() {
         "{analytics}"
     );
     assert!(!analytics["experiments"].as_array().unwrap().is_empty());
+    let health = get_json(&api, "/v1/health", &key).await;
+    let alerts = get_json(&api, "/v1/alerts", &key).await;
+    let errors = get_json(&api, "/v1/errors", &key).await;
+    assert_eq!(health["health"]["status"], "degraded", "{health}");
+    assert_eq!(alerts["active"][0]["check"], "p95_latency_ms", "{alerts}");
+    assert_eq!(errors["counts"]["input"], 2, "{errors}");
 
     let url = format!("{}/dashboard#key={key}", api.base);
     let run = open(&browser, &url, &["--dump-dom"]).await;
@@ -176,6 +191,32 @@ async fn the_dashboard_shows_every_number_of_the_analytics_in_a_real_browser() {
         };
         assert!(same(got, value), "{path}: page {got}, API {value}");
     }
+    // The live cards: status, every check's verdict, alerts, errors by category.
+    assert_eq!(
+        run.dom.matches("data-card-state=\"ready\"").count(),
+        2,
+        "a live card did not load:\n{}",
+        run.dom
+    );
+    let live = expected_live(&health, &alerts, &errors);
+    for (path, value) in &live {
+        let Some(got) = shown.get(path) else {
+            panic!("no data-metric=\"{path}\" in the page; it has {shown:?}");
+        };
+        assert!(same(got, value), "{path}: page {got}, API {value}");
+    }
+    // Response times differ from one request to the next: the page shows one.
+    let p95 = shown["health.p95_latency_ms.figure"].parse::<f64>();
+    assert!(p95.is_ok_and(|ms| ms > 0.0), "{shown:?}");
+    assert!(
+        run.dom.contains("not enough data"),
+        "the webhook check has no figure:\n{}",
+        run.dom
+    );
+    // The recent errors are listed as text, redacted by the server.
+    assert!(run.dom.contains("time zone"), "{}", run.dom);
+    assert!(run.dom.contains("/v1/score"), "{}", run.dom);
+    assert!(!run.dom.contains("jo.doe@example.com"), "{}", run.dom);
     let svgs = run.dom.matches("<svg").count();
     let rects = run.dom.matches("<rect").count();
     assert!(svgs >= 4, "{svgs} charts drawn");
@@ -192,6 +233,9 @@ async fn the_dashboard_shows_every_number_of_the_analytics_in_a_real_browser() {
     let shown = metrics(&run.dom);
     assert_eq!(shown["range.from"], "2020-01-01");
     assert_eq!(shown["funnel.contacts"], "0");
+    // The live cards do not follow the range.
+    assert_eq!(shown["errors.input"], "2");
+    assert_eq!(shown["health.status"], "degraded");
     let empty = run.dom.matches("No data in this range.").count();
     assert!(empty >= 4, "{empty} empty charts:\n{}", run.dom);
 
@@ -206,6 +250,7 @@ async fn the_dashboard_shows_every_number_of_the_analytics_in_a_real_browser() {
     );
     assert!(run.dom.contains("This key was not accepted"), "{}", run.dom);
     assert!(key_form_shown(&run.dom), "{}", run.dom);
+    assert!(metrics(&run.dom).is_empty(), "{}", run.dom);
 
     // No key at all: the form, asking for one.
     let run = open(
@@ -221,8 +266,9 @@ async fn the_dashboard_shows_every_number_of_the_analytics_in_a_real_browser() {
     let target = target_dir();
     std::fs::create_dir_all(&target).unwrap();
     for (file, size) in [
-        ("dashboard.png", "1280,1600"),
-        ("dashboard-phone.png", "390,1400"),
+        ("dashboard.png", "1280,1800"),
+        // Tall enough to reach the report below the health and errors cards.
+        ("dashboard-phone.png", "390,2400"),
     ] {
         let png = target.join(file);
         let _ = std::fs::remove_file(&png);
@@ -269,6 +315,79 @@ async fn seed(api: &Api, key: &str) {
             assert_eq!(r.status(), StatusCode::OK, "{contact}: {text}");
         }
     }
+}
+
+/// Bad requests through the public API, each counted as an `input` error of the tenant:
+/// a time zone that is really an e-mail address (redacted in the error kept) and
+/// malformed JSON.
+async fn seed_errors(api: &Api, key: &str) {
+    let r = api
+        .post(
+            "/v1/contacts/typo-1/messages",
+            key,
+            json!({"text": "hi", "timezone": "jo.doe@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = api
+        .http
+        .post(format!("{}/v1/score", api.base))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn get_json(api: &Api, path: &str, key: &str) -> Value {
+    let r = api.get(path, key).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+/// The live figures the page shows, by `data-metric` path: health status and each
+/// check's verdict and thresholds (and its figure, but for the response time, which
+/// moves with every request), the active alerts, the error counts.
+fn expected_live(health: &Value, alerts: &Value, errors: &Value) -> Vec<(String, Value)> {
+    let h = &health["health"];
+    let mut want = vec![
+        ("health.status".to_string(), h["status"].clone()),
+        (
+            "health.window_seconds".to_string(),
+            h["window_seconds"].clone(),
+        ),
+    ];
+    let checks = h["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 4, "{health}");
+    for c in checks {
+        let base = format!("health.{}", c["name"].as_str().unwrap());
+        want.push((format!("{base}.level"), c["level"].clone()));
+        want.push((format!("{base}.critical"), c["critical"].clone()));
+        if c["warning"] != c["critical"] {
+            want.push((format!("{base}.warning"), c["warning"].clone()));
+        }
+        if c["name"] != "p95_latency_ms" {
+            want.push((format!("{base}.figure"), c["figure"].clone()));
+        }
+    }
+    let active = alerts["active"].as_array().unwrap();
+    want.push(("alerts.active.count".to_string(), json!(active.len())));
+    for a in active {
+        want.push((
+            format!("alerts.active.{}.severity", a["check"].as_str().unwrap()),
+            a["severity"].clone(),
+        ));
+    }
+    for (category, n) in errors["counts"].as_object().unwrap() {
+        want.push((format!("errors.{category}"), n.clone()));
+    }
+    want.push((
+        "errors.recent.count".to_string(),
+        json!(errors["recent"].as_array().unwrap().len()),
+    ));
+    want
 }
 
 /// Each number of the report, by the `data-metric` path the page shows it under.

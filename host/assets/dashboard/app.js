@@ -1,12 +1,21 @@
 // The dashboard: asks for a tenant's API key once (or takes it from `#key=...`), keeps
-// it in sessionStorage only, fetches /v1/analytics for a range of days and draws it.
+// it in sessionStorage only, fetches /v1/analytics for a range of days and draws it,
+// with the tenant's live health, alerts and errors (/v1/health, /v1/alerts, /v1/errors,
+// fetched at the same time and independent of the range) in their own cards above.
 //
 // DOM contract (read by host/tests/dashboard.rs, useful to any script): `#app` carries
 // `data-state` = loading | key | ready | error (with `data-error` = unauthorized |
-// network | http | range | render and the message in `#status`); every number shown is an element
+// network | http | range | render and the message in `#status`); `ready` and `error`
+// are set once all four answers are in. Every number shown is an element
 // with `data-metric` (a path mirroring the JSON: `funnel.hot`, `conversion.warm`,
 // `questions.budget.answer_rate`, `followups.24.sent`, `experiments.opener.control.rate`,
 // `classes.2026-11-01.hot`, ...) and `data-value` (the JSON value as text; `null` for none).
+// The live cards add `health.status` (healthy | degraded | unhealthy),
+// `health.window_seconds`, `health.<check>.figure` / `.level` / `.warning` / `.critical`
+// / `.samples`, `alerts.active.count`, `alerts.active.<check>.severity` / `.figure`,
+// `alerts.resolved.count`, `alerts.resolved.<i>.severity` / `.figure`, `errors.<category>`
+// and `errors.recent.count`. `#health-card` and `#errors-card` carry `data-card-state` =
+// loading | ready | error: one of them failing says so in that card and blanks nothing else.
 
 import { h, count, num, pct, duration, funnel, stackedBars, rateBars, intervals } from './charts.js';
 
@@ -54,6 +63,7 @@ function showReport(visible) {
 
 function askForKey(message) {
   showReport(false);
+  $('monitor').hidden = true;
   $('range').hidden = true;
   $('forget').hidden = true;
   $('key-form').hidden = false;
@@ -69,7 +79,28 @@ function fail(kind, message) {
 
 // ---- loading ---------------------------------------------------------------------------
 
-/** Fetches the report for `range` ({from, to}, or the server's default) and draws it. */
+/**
+ * GETs `path` with the key. Never throws: `{res, body}` for an answer (body null when it
+ * is not JSON), `{error}` when the server could not be reached.
+ */
+async function getJson(path, key) {
+  try {
+    const res = await fetch(path, {
+      headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+    const body = await res.json().catch(() => null);
+    return { res, body };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/**
+ * Fetches the report for `range` ({from, to}, or the server's default) and the live
+ * health, alerts and errors, all four at once, and draws them.
+ */
 async function load(range) {
   const key = keys.get();
   if (!key) return askForKey();
@@ -78,27 +109,26 @@ async function load(range) {
   $('range').hidden = false;
   $('forget').hidden = false;
   setState('loading', 'Loading…');
+  for (const card of ['health-card', 'errors-card']) $(card).dataset.cardState = 'loading';
   const query = range ? `?${new URLSearchParams(range)}` : '';
-  let res;
-  let body = null;
-  try {
-    res = await fetch(`/v1/analytics${query}`, {
-      headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
-      cache: 'no-store',
-      credentials: 'omit',
-    });
-    body = await res.json().catch(() => null);
-  } catch (e) {
-    if (id === requestId) {
-      fail('network', `Could not reach the server (${e.message}). Check that it is running, then press Apply to try again.`);
-    }
-    return;
-  }
+  const [analytics, health, alerts, errors] = await Promise.all([
+    getJson(`/v1/analytics${query}`, key),
+    getJson('/v1/health', key),
+    getJson('/v1/alerts', key),
+    getJson('/v1/errors', key),
+  ]);
   if (id !== requestId) return;
+  const { res, body, error } = analytics;
   const said = body?.error?.message ? `: ${body.error.message}` : '';
-  if (res.status === 401) {
+  if (res?.status === 401) {
     keys.clear();
     askForKey(`This key was not accepted by the server${said}. Check the key and enter it again.`);
+    return;
+  }
+  // The live cards are drawn whatever became of the analytics, each from its own answer.
+  renderMonitor(health, alerts, errors);
+  if (error) {
+    fail('network', `Could not reach the server (${error.message}). Check that it is running, then press Apply to try again.`);
   } else if (res.status === 422) {
     fail('range', `The server refused this range${said}.`);
   } else if (res.status === 429) {
@@ -291,6 +321,198 @@ function experimentsCard(experiments) {
   });
 }
 
+// ---- health, alerts and errors ------------------------------------------------------------
+
+/** What went wrong with one of the live cards' requests, in a sentence. */
+function problem(r, what) {
+  if (r.error) return `Could not reach the server (${r.error.message}).`;
+  const said = r.body?.error?.message ? `: ${r.body.error.message}` : '';
+  if (r.res.status === 429) {
+    const wait = r.res.headers.get('retry-after');
+    return `Too many requests for this tenant${wait ? `; try again in ${wait} s` : ''}.`;
+  }
+  return `The server answered ${r.res.status} ${r.res.statusText}${said || ` (no ${what} in the answer)`}.`;
+}
+
+/** A card's message in place of its figures; the rest of the page is untouched. */
+function cardFailed(card, slot, message) {
+  $(card).dataset.cardState = 'error';
+  $(slot).replaceChildren(h('p', { class: 'notice error' }, message));
+}
+
+/** Milliseconds as `850 ms` or `2.5 s`. */
+function millis(x) {
+  if (x === null || x === undefined) return '—';
+  return x < 1000 ? `${num(x)}\u00a0ms` : `${num(x / 1000)}\u00a0s`;
+}
+
+/** The checks the server makes: a readable name, how their figures read, what they count. */
+const CHECKS = {
+  p95_latency_ms: { label: 'Response time (p95)', fmt: millis, samples: 'requests' },
+  error_rate: { label: 'Server error rate', fmt: pct, samples: 'requests' },
+  webhook_failure_rate: { label: 'Webhook failure rate', fmt: pct, samples: 'webhooks' },
+  outbox_stuck_minutes: { label: 'Outbox overdue', fmt: duration, samples: null },
+};
+
+function checkInfo(name) {
+  return CHECKS[name] || { label: name, fmt: num, samples: 'samples' };
+}
+
+const STATUS = {
+  healthy: { label: 'Healthy', says: 'Every check is within its thresholds.' },
+  degraded: { label: 'Degraded', says: 'A check is over its warning threshold.' },
+  unhealthy: { label: 'Unhealthy', says: 'A check is over its critical threshold.' },
+};
+
+const LEVELS = { ok: 'OK', warning: 'Warning', critical: 'Critical' };
+
+/** A coloured badge that also says what it means: `known` maps values to their text. */
+function badge(path, value, known, attrs = {}) {
+  const kind = Object.hasOwn(known, value) ? value : 'unknown';
+  const text = kind === 'unknown' ? String(value ?? '—') : (known[value].label ?? known[value]);
+  return metric('span', path, value, text, { ...attrs, class: `badge ${kind}` });
+}
+
+/** A timestamp as `YYYY-MM-DD HH:MM:SS UTC` (UTC like the report's days), local in its title. */
+function when(at) {
+  const d = new Date(at);
+  if (at === null || at === undefined || Number.isNaN(d.getTime())) return h('span', {}, String(at ?? '—'));
+  return h('time', { datetime: d.toISOString(), title: d.toLocaleString() },
+    `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`);
+}
+
+/** `300` seconds as `5 minutes`. */
+function span(seconds) {
+  const m = seconds / 60;
+  if (seconds % 60 !== 0) return `${count(seconds)} seconds`;
+  return m === 1 ? 'minute' : `${count(m)} minutes`;
+}
+
+function renderMonitor(health, alerts, errors) {
+  $('monitor').hidden = false;
+  try {
+    renderHealth(health);
+  } catch (e) {
+    cardFailed('health-card', 'health', `The health could not be drawn (${e.message}).`);
+  }
+  try {
+    renderAlerts(alerts);
+  } catch (e) {
+    $('alerts').replaceChildren(h('p', { class: 'notice error' }, `The alerts could not be drawn (${e.message}).`));
+  }
+  try {
+    renderErrors(errors);
+  } catch (e) {
+    cardFailed('errors-card', 'errors', `The errors could not be drawn (${e.message}).`);
+  }
+}
+
+function renderHealth(r) {
+  const hl = r.body?.health;
+  $('health-window').textContent = 'Live figures, not limited to the dates below.';
+  if (r.error || !r.res.ok || !hl || !Array.isArray(hl.checks)) {
+    cardFailed('health-card', 'health', `The health could not be loaded. ${problem(r, 'health')}`);
+    return;
+  }
+  $('health-window').replaceChildren('Over the last ',
+    metric('span', 'health.window_seconds', hl.window_seconds, span(hl.window_seconds)),
+    ', whatever the dates below.');
+  const status = h('p', { class: 'status-line' },
+    badge('health.status', hl.status, STATUS), ' ',
+    h('span', { class: 'muted' }, STATUS[hl.status]?.says ?? ''));
+  const checks = h('ul', { class: 'checks' }, hl.checks.map((c) => {
+    const info = checkInfo(c.name);
+    const base = `health.${c.name}`;
+    const samples = metric('span', `${base}.samples`, c.samples, count(c.samples));
+    const figure = c.figure === null || c.figure === undefined
+      ? [metric('span', `${base}.figure`, null, 'not enough data', { class: 'figure none' }), ' (', samples, ' samples)']
+      : [metric('span', `${base}.figure`, c.figure, info.fmt(c.figure), { class: 'figure' }),
+        info.samples ? [h('span', { class: 'muted' }, ' over ', samples, ` ${info.samples}`)] : null];
+    const limits = c.warning === c.critical
+      ? ['critical over ', metric('span', `${base}.critical`, c.critical, info.fmt(c.critical))]
+      : ['warning over ', metric('span', `${base}.warning`, c.warning, info.fmt(c.warning)),
+        ' · critical over ', metric('span', `${base}.critical`, c.critical, info.fmt(c.critical))];
+    return h('li', { class: `check level-${Object.hasOwn(LEVELS, c.level) ? c.level : 'unknown'}` },
+      h('div', { class: 'check-head' }, h('span', { class: 'check-name' }, info.label),
+        badge(`${base}.level`, c.level, LEVELS)),
+      h('div', { class: 'check-figure' }, figure),
+      h('div', { class: 'limits' }, limits));
+  }));
+  $('health').replaceChildren(status, checks);
+  $('health-card').dataset.cardState = 'ready';
+}
+
+function renderAlerts(r) {
+  if (r.error || !r.res.ok || !Array.isArray(r.body?.active)) {
+    $('alerts').replaceChildren(h('p', { class: 'notice error' }, `The alerts could not be loaded. ${problem(r, 'alerts')}`));
+    return;
+  }
+  const active = r.body.active;
+  const resolved = Array.isArray(r.body.resolved) ? r.body.resolved : [];
+  const item = (a, base, end) => {
+    const info = checkInfo(a.check);
+    return h('li', { class: 'alert' },
+      badge(`${base}.severity`, a.severity, LEVELS), ' ',
+      h('strong', {}, info.label), ' at ',
+      metric('span', `${base}.figure`, a.figure, a.figure === null || a.figure === undefined ? 'no figure' : info.fmt(a.figure)),
+      h('div', { class: 'muted when' }, 'raised ', when(a.raised_at), end ? [' · resolved ', when(a.resolved_at)] : null));
+  };
+  const summary = h('p', { class: 'alerts-count' },
+    metric('strong', 'alerts.active.count', active.length, count(active.length)),
+    active.length === 1 ? ' active alert' : ' active alerts');
+  const list = active.length
+    ? h('ul', { class: 'alerts' }, active.map((a) => item(a, `alerts.active.${a.check}`, false)))
+    : h('p', { class: 'empty' }, 'No active alerts.');
+  const past = h('details', {},
+    h('summary', {}, 'Recently resolved (', metric('span', 'alerts.resolved.count', resolved.length, count(resolved.length)), ')'),
+    resolved.length
+      ? h('ul', { class: 'alerts' }, resolved.map((a, i) => item(a, `alerts.resolved.${i}`, true)))
+      : h('p', { class: 'empty' }, 'None resolved recently.'));
+  $('alerts').replaceChildren(summary, list, past);
+}
+
+/** The error categories the server counts, in its order, with what each means. */
+const CATEGORIES = [
+  { key: 'script', label: 'Script', title: 'A tenant script failed (compile, runtime, limit, bad result)' },
+  { key: 'extraction', label: 'Extraction', title: 'Facts from a message over the tenant’s limits' },
+  { key: 'store', label: 'Store', title: 'The store failed' },
+  { key: 'ghl', label: 'GoHighLevel', title: 'A GoHighLevel call failed' },
+  { key: 'auth', label: 'Auth', title: 'A key was refused' },
+  { key: 'input', label: 'Input', title: 'A request was malformed or invalid' },
+];
+
+function categoryLabel(key) {
+  return CATEGORIES.find((c) => c.key === key)?.label ?? String(key);
+}
+
+function renderErrors(r) {
+  const counts = r.body?.counts;
+  if (r.error || !r.res.ok || !counts || typeof counts !== 'object' || !Array.isArray(r.body.recent)) {
+    cardFailed('errors-card', 'errors', `The errors could not be loaded. ${problem(r, 'errors')}`);
+    return;
+  }
+  const known = CATEGORIES.map((c) => c.key);
+  const cats = [...CATEGORIES, ...Object.keys(counts).filter((k) => !known.includes(k)).map((k) => ({ key: k, label: k, title: null }))];
+  const tiles = h('ul', { class: 'counts' }, cats.map((c) => {
+    const n = counts[c.key] ?? 0;
+    return h('li', { class: n > 0 ? 'count has' : 'count', title: c.title },
+      metric('span', `errors.${c.key}`, n, count(n), { class: 'n' }), h('span', { class: 'caption' }, c.label));
+  }));
+  const recent = r.body.recent;
+  const heading = h('h3', {}, 'Recent errors (', metric('span', 'errors.recent.count', recent.length, count(recent.length)), ')',
+    h('span', { class: 'muted' }, ' newest first'));
+  // Every field becomes a text node: messages are the server's (redacted) words about a
+  // tenant's input and are never parsed as markup.
+  const list = recent.length
+    ? h('ol', { class: 'errors' }, recent.map((e) => h('li', {},
+      h('div', { class: 'error-meta' }, when(e.at), ' ',
+        h('span', { class: 'tag' }, categoryLabel(e.category)), ' ', h('code', { class: 'source' }, String(e.source ?? ''))),
+      h('p', { class: 'message' }, String(e.message ?? '')))))
+    : h('p', { class: 'empty' }, 'No errors recorded.');
+  $('errors').replaceChildren(tiles, heading, list);
+  $('errors-card').dataset.cardState = 'ready';
+}
+
 // ---- wiring ----------------------------------------------------------------------------
 
 /** `YYYY-MM-DD` of a date, in UTC like the server's days. */
@@ -344,7 +566,9 @@ function start() {
   $('forget').addEventListener('click', () => {
     keys.clear();
     charts = [];
-    for (const id of ['headline', 'funnel', 'classes', 'questions', 'followups', 'experiments']) $(id).replaceChildren();
+    for (const id of ['headline', 'funnel', 'classes', 'questions', 'followups', 'experiments', 'health', 'alerts', 'errors']) {
+      $(id).replaceChildren();
+    }
     askForKey();
   });
   let pending = false;
