@@ -65,9 +65,12 @@ pub enum Error {
         message: String,
     },
 
-    /// A hook returned a value of the wrong shape.
-    #[error("tenant {tenant:?}, hook {hook}: {message}")]
+    /// A hook returned a value of the wrong shape. Rendered `file:line:column: …` with
+    /// the tenant's own hook when its definition is known.
+    #[error("{}tenant {tenant:?}, hook {hook}: {message}", if at.is_empty() { String::new() } else { format!("{at}: ") })]
     HookResult {
+        /// Where the hook is defined (`file:line:column`), or empty.
+        at: String,
         /// Tenant whose hook misbehaved.
         tenant: String,
         /// The hook.

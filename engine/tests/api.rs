@@ -228,7 +228,7 @@ fn an_infinite_loop_is_stopped_by_the_operation_limit() {
     else {
         panic!("{err}")
     };
-    assert_eq!((hook.as_str(), *line), ("score", 1), "points at fn score");
+    assert_eq!((hook.as_str(), *line), ("score", 2), "points at the loop");
     assert!(message.contains("operation limit"), "{message}");
     // The process and the other tenants are fine.
     assert!(engine.score(&tid("default"), &lead(json!({}))).is_ok());

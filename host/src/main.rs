@@ -34,6 +34,23 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// An error and its causes on one line, each cause once: a cause whose text the message
+/// already ends with (an error that displays its own source) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 fn main() -> ExitCode {
     // RUST_LOG filters (default: warnings); QUALIFY_LOG_FORMAT=json gives one JSON
     // object per line for a log shipper.
@@ -55,8 +72,7 @@ fn main() -> ExitCode {
     match result.and_then(|code| flushed.map(|_| code).map_err(Into::into)) {
         Ok(code) => code,
         Err(e) => {
-            // One line, with the causes chained.
-            let _ = writeln!(std::io::stderr(), "qualify: error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "qualify: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }

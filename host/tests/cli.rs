@@ -648,3 +648,21 @@ fn score_without_the_explanation() {
         assert_eq!(with[key], without[key], "{key}");
     }
 }
+
+/// Issue 16, item 5: an error that names its cause is not repeated ("rules folder not
+/// found: rules folder not found").
+#[test]
+fn an_error_is_said_once() {
+    let out = qualify()
+        .args(["check", "--rules", "/no/such/rules"])
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text.trim(),
+        "qualify: error: /no/such/rules: rules folder not found"
+    );
+}

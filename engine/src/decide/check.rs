@@ -119,6 +119,7 @@ fn sample_decisions(rules: &RuleSet, errors: &mut Vec<Error>) {
                     let n = sms::segments(&q.text);
                     if n > budget {
                         errors.push(Error::HookResult {
+                            at: String::new(),
                             tenant: rules.id.to_string(),
                             hook: "next_question".into(),
                             message: format!(

@@ -29,7 +29,16 @@ pub(crate) struct ScriptCache(Mutex<HashMap<u64, CompiledFile>>);
 #[derive(Clone)]
 struct CompiledFile {
     ast: AST,
-    fn_locs: Vec<(String, usize, usize)>,
+    fn_locs: Vec<(String, FnLoc)>,
+}
+
+/// Where a function is defined (line, column) and where its first loop starts, if it
+/// has one (an operation limit carries no position: the loop is the likely culprit).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FnLoc {
+    pub line: usize,
+    pub column: usize,
+    pub first_loop: Option<(usize, usize)>,
 }
 
 impl ScriptCache {
@@ -47,7 +56,13 @@ impl ScriptCache {
             .iter_functions()
             .map(|f| {
                 let (line, column) = definition(&src.text, f.name);
-                (f.name.to_string(), line, column)
+                let first_loop = first_loop(&src.text, line);
+                let loc = FnLoc {
+                    line,
+                    column,
+                    first_loop,
+                };
+                (f.name.to_string(), loc)
             })
             .collect();
         let compiled = CompiledFile { ast, fn_locs };
@@ -237,7 +252,7 @@ fn script_order<'a>(base: &'a Folder, own: Option<&'a Folder>) -> Vec<&'a Source
         .collect()
 }
 
-type FnLocations = HashMap<String, (PathBuf, usize, usize)>;
+type FnLocations = HashMap<String, (PathBuf, FnLoc)>;
 
 /// Compiles each script and merges them into one AST; records where each function is
 /// defined (runtime errors without a position of their own point there).
@@ -253,8 +268,8 @@ fn compile_scripts(
     for src in scripts {
         match cache.get(rhai, src) {
             Ok(file) => {
-                for (name, line, column) in file.fn_locs {
-                    fn_locs.insert(name, (src.path.clone(), line, column));
+                for (name, loc) in file.fn_locs {
+                    fn_locs.insert(name, (src.path.clone(), loc));
                 }
                 ast += file.ast;
             }
@@ -314,6 +329,57 @@ fn merged_settings(
 }
 
 /// Line and column (1-based) of `fn name(` in a script's text; (0, 0) when not found.
+/// The first `while`, `loop`, `do` or `for` in the body of the function defined at
+/// `def_line` (1-based line and column), comments and strings aside; `None` when its
+/// body has none.
+fn first_loop(text: &str, def_line: usize) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    let mut opened = false;
+    for (i, line) in text.lines().enumerate().skip(def_line.checked_sub(1)?) {
+        let code = line.split("//").next().unwrap_or("");
+        let bytes = code.as_bytes();
+        let mut in_string: Option<u8> = None;
+        let mut j = 0;
+        while j < bytes.len() {
+            let b = bytes[j];
+            match in_string {
+                Some(q) if b == q => in_string = None,
+                Some(_) => {}
+                None => match b {
+                    b'"' | b'`' | b'\'' => in_string = Some(b),
+                    b'{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    b'}' => {
+                        depth = depth.saturating_sub(1);
+                        if opened && depth == 0 {
+                            return None;
+                        }
+                    }
+                    _ if opened && (j == 0 || !is_word(bytes[j - 1])) => {
+                        for kw in ["while", "loop", "do", "for"] {
+                            let end = j + kw.len();
+                            if code[j..].starts_with(kw)
+                                && bytes.get(end).is_none_or(|c| !is_word(*c))
+                            {
+                                return Some((i + 1, j + 1));
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            j += 1;
+        }
+    }
+    None
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
 fn definition(text: &str, name: &str) -> (usize, usize) {
     let needle = format!("fn {name}");
     for (i, line) in text.lines().enumerate() {

@@ -62,7 +62,7 @@ pub(crate) struct RuleSet {
     ast: AST,
     /// Where each function is defined: file, line, column (for runtime error locations,
     /// since some limit errors carry no position of their own).
-    fn_locs: Arc<HashMap<String, (PathBuf, usize, usize)>>,
+    fn_locs: Arc<HashMap<String, (PathBuf, compile::FnLoc)>>,
     pub extractor: Arc<Extractor>,
     pub cases: Option<Source>,
     /// The file scripts' errors are reported against when no function is known.
@@ -125,7 +125,15 @@ impl RuleSet {
     /// The `score(lead, cfg)` hook.
     pub fn score(&self, lead: &HookLead) -> Result<Scored> {
         let raw = self.call("score", (lead.0.clone(), self.cfg()))?;
-        Scored::read(self.id.as_str(), raw)
+        Scored::read(self.id.as_str(), &self.hook_at("score"), raw)
+    }
+
+    /// Where a hook is defined, `file:line:column`, for errors about its result.
+    fn hook_at(&self, hook: &str) -> String {
+        match self.fn_locs.get(hook) {
+            Some((file, loc)) => format!("{}:{}:{}", file.display(), loc.line, loc.column),
+            None => String::new(),
+        }
     }
 
     /// The `next_question(lead, result, cfg)` hook; `None` when nothing is to be asked.
@@ -134,7 +142,7 @@ impl RuleSet {
     pub fn next_question(&self, lead: HookLead, scored: &mut Scored) -> Result<Option<Question>> {
         let raw = std::mem::take(&mut scored.raw);
         let q = self.call("next_question", (lead.0, raw, self.cfg()))?;
-        values::read_question(self.id.as_str(), q)
+        values::read_question(self.id.as_str(), &self.hook_at("next_question"), q)
     }
 
     /// True when the scripts define the optional `followup(lead, hours, cfg)` hook.
@@ -150,7 +158,7 @@ impl RuleSet {
             "followup",
             (lead.0.clone(), Dynamic::from(hours as INT), self.cfg()),
         )?;
-        values::read_followup(self.id.as_str(), out)
+        values::read_followup(self.id.as_str(), &self.hook_at("followup"), out)
     }
 
     /// Runs one hook in the sandbox with this thread's warm caches for this rule set; the
@@ -186,15 +194,18 @@ impl RuleSet {
             metrics::counter!("qualify_rule_failures_total", "hook" => hook).increment(1);
             let (func, pos, message) = locate(&e, &self.sandbox.limits);
             let func = func.unwrap_or_else(|| hook.to_string());
-            let (file, def_line, def_col) = self
+            let (file, loc) = self
                 .fn_locs
                 .get(&func)
                 .cloned()
-                .unwrap_or_else(|| (self.main_file.clone(), 0, 0));
-            // Limit errors may carry no position: point at the function instead.
-            let (line, column) = match line_col(pos) {
-                (0, _) => (def_line, def_col),
-                lc => lc,
+                .unwrap_or_else(|| (self.main_file.clone(), Default::default()));
+            // Limit errors carry no position: point at the function's first loop (the
+            // likely endless one), else at the function.
+            let limit = message.contains("limit of");
+            let (line, column) = match (line_col(pos), loc.first_loop) {
+                ((0, _), Some(at)) if limit => at,
+                ((0, _), _) => (loc.line, loc.column),
+                (lc, _) => lc,
             };
             Error::Script {
                 tenant: self.id.to_string(),

@@ -104,54 +104,100 @@ pub(crate) struct Scored {
     pub(super) raw: Dynamic,
 }
 
-/// An error in a hook's result, naming the tenant and the hook.
-fn shape_error(tenant: &str, hook: &str, message: String) -> Error {
+/// An error in a hook's result, naming the tenant, the hook and where it is defined.
+fn shape_error(tenant: &str, hook: &str, at: &str, message: String) -> Error {
     Error::HookResult {
+        at: at.to_string(),
         tenant: tenant.to_string(),
         hook: hook.to_string(),
         message,
     }
 }
 
+/// A value's kind in a tenant's words (never a Rust type name).
+fn kind(v: &Dynamic) -> &'static str {
+    if v.is_unit() {
+        "nothing (`()`)"
+    } else if v.is_int() {
+        "an integer"
+    } else if v.is_float() {
+        "a decimal number"
+    } else if v.is_bool() {
+        "true or false"
+    } else if v.is_string() {
+        "a string"
+    } else if v.is_array() {
+        "an array"
+    } else if v.is_map() {
+        "a map"
+    } else {
+        "another kind of value"
+    }
+}
+
 impl Scored {
-    /// Reads the `score` hook's map: `score` and `class` required, the rest optional.
-    pub(super) fn read(tenant: &str, raw: Dynamic) -> Result<Self> {
-        let err = |m: String| shape_error(tenant, "score", m);
+    /// Reads the `score` hook's map: `score` and `class` required, the rest optional and
+    /// filled in with their defaults (so `next_question` always sees the whole result).
+    pub(super) fn read(tenant: &str, at: &str, mut raw: Dynamic) -> Result<Self> {
+        let err = |m: String| shape_error(tenant, "score", at, m);
+        if !raw.is_map() {
+            return Err(err(format!(
+                "the result must be a map such as #{{ score: 2, class: \"warm\" }}, got {}",
+                kind(&raw)
+            )));
+        }
         let mut scored = {
             let map = raw
                 .read_lock::<Map>()
-                .ok_or_else(|| err(format!("expected a map, got {}", raw.type_name())))?;
-            let score = map
-                .get("score")
-                .and_then(|v| v.as_int().ok())
-                .ok_or_else(|| err("`score` must be an integer".into()))?;
-            let class_text = map
-                .get("class")
-                .and_then(|v| v.clone().into_immutable_string().ok());
-            let class = class_text
-                .as_deref()
-                .and_then(Class::parse)
-                .ok_or_else(|| {
-                    err(format!(
-                        "`class` must be \"hot\", \"warm\" or \"cold\", got {class_text:?}"
+                .ok_or_else(|| err(format!("the result must be a map, got {}", kind(&raw))))?;
+            let score = match map.get("score") {
+                None => return Err(err("`score` is missing (required: an integer)".into())),
+                Some(v) => v
+                    .as_int()
+                    .map_err(|_| err(format!("`score` must be an integer, got {}", kind(v))))?,
+            };
+            let class = match map.get("class") {
+                None => {
+                    return Err(err(
+                        "`class` is missing (required: \"hot\", \"warm\" or \"cold\")".into(),
                     ))
-                })?;
+                }
+                Some(v) => match v.clone().into_immutable_string() {
+                    Ok(text) => Class::parse(&text).ok_or_else(|| {
+                        err(format!(
+                            "`class` must be \"hot\", \"warm\" or \"cold\", got \"{text}\""
+                        ))
+                    })?,
+                    Err(_) => {
+                        return Err(err(format!(
+                            "`class` must be \"hot\", \"warm\" or \"cold\", got {}",
+                            kind(v)
+                        )))
+                    }
+                },
+            };
             let percent = match map.get("percent") {
                 None => score.clamp(0, 100),
                 Some(v) => v
                     .as_int()
-                    .map_err(|t| err(format!("`percent` must be an integer, got {t}")))?,
+                    .map_err(|_| err(format!("`percent` must be an integer, got {}", kind(v))))?,
             };
             let strings = |key: &str| -> Result<Vec<String>> {
-                let bad = || err(format!("`{key}` must be an array of strings"));
                 match map.get(key) {
                     None => Ok(Vec::new()),
-                    Some(v) => v
-                        .read_lock::<Array>()
-                        .ok_or_else(bad)?
-                        .iter()
-                        .map(|s| s.clone().into_string().map_err(|_| bad()))
-                        .collect(),
+                    Some(v) => {
+                        let bad = || {
+                            err(format!(
+                                "`{key}` must be an array of strings such as [\"budget\"], got {}",
+                                kind(v)
+                            ))
+                        };
+                        v.read_lock::<Array>()
+                            .ok_or_else(bad)?
+                            .iter()
+                            .map(|s| s.clone().into_string().map_err(|_| bad()))
+                            .collect()
+                    }
                 }
             };
             Self {
@@ -165,6 +211,21 @@ impl Scored {
                 raw: Dynamic::UNIT,
             }
         };
+        // The documented defaults go into the map that `next_question` receives, so an
+        // inherited `next_question` works with a `score` that returns only what is
+        // required.
+        if let Some(mut map) = raw.write_lock::<Map>() {
+            let defaults: [(&str, Dynamic); 5] = [
+                ("percent", Dynamic::from_int(scored.percent)),
+                ("answered", Dynamic::from_array(Array::new())),
+                ("tags", Dynamic::from_array(Array::new())),
+                ("remove_tags", Dynamic::from_array(Array::new())),
+                ("rule", Dynamic::from(scored.rule.clone())),
+            ];
+            for (key, value) in defaults {
+                map.entry(key.into()).or_insert(value);
+            }
+        }
         // The read lock is released: the map itself goes on to `next_question`.
         scored.raw = raw;
         Ok(scored)
@@ -172,16 +233,24 @@ impl Scored {
 }
 
 /// Reads the `next_question` hook's result: `()` for none, or `#{id, text, reason}`.
-pub(super) fn read_question(tenant: &str, q: Dynamic) -> Result<Option<Question>> {
+pub(super) fn read_question(tenant: &str, at: &str, q: Dynamic) -> Result<Option<Question>> {
     if q.is_unit() {
         return Ok(None);
     }
-    let err = |m: String| shape_error(tenant, "next_question", m);
-    let map = q
-        .read_lock::<Map>()
-        .ok_or_else(|| err(format!("expected a map or (), got {}", q.type_name())))?;
+    let err = |m: String| shape_error(tenant, "next_question", at, m);
+    let map = q.read_lock::<Map>().ok_or_else(|| {
+        err(format!(
+            "the result must be a map such as #{{ id: \"budget\", text: \"...\" }} or (), got {}",
+            kind(&q)
+        ))
+    })?;
     let field = |k: &str| map.get(k).and_then(|v| v.clone().into_string().ok());
-    let text = field("text").ok_or_else(|| err("`text` must be a string".into()))?;
+    let text = match map.get("text") {
+        None => return Err(err("`text` is missing (required: the text to send)".into())),
+        Some(v) => {
+            field("text").ok_or_else(|| err(format!("`text` must be a string, got {}", kind(v))))?
+        }
+    };
     Ok(Some(Question {
         id: field("id").unwrap_or_else(|| "question".into()),
         text,
@@ -190,15 +259,17 @@ pub(super) fn read_question(tenant: &str, q: Dynamic) -> Result<Option<Question>
 }
 
 /// Reads the `followup` hook's result: `()` for no text, or a string.
-pub(super) fn read_followup(tenant: &str, out: Dynamic) -> Result<Option<String>> {
+pub(super) fn read_followup(tenant: &str, at: &str, out: Dynamic) -> Result<Option<String>> {
     if out.is_unit() {
         return Ok(None);
     }
-    out.into_string().map(Some).map_err(|t| {
+    let what = kind(&out);
+    out.into_string().map(Some).map_err(|_| {
         shape_error(
             tenant,
             "followup",
-            format!("expected a string or (), got {t}"),
+            at,
+            format!("the result must be a string or (), got {what}"),
         )
     })
 }
