@@ -70,3 +70,51 @@ fn an_endless_loop_is_reported_at_the_loop() {
     );
     assert!(err.contains("operation limit"), "{err}");
 }
+
+/// Issue 16, item 4: each compiled rule version has a content hash; decisions carry it
+/// and so does the stored history; an edit changes it, the same files give the same one.
+#[test]
+fn decisions_carry_the_rules_version() {
+    let (rules, engine) =
+        engine_with("fn score(lead, cfg) {\n    #{ score: 1, class: \"cold\" }\n}\n");
+    let first = engine.score(&tid("lean"), &lead()).unwrap().rules_version;
+    assert!(first.starts_with("r-") && first.len() == 18, "{first}");
+    let default = engine
+        .score(&tid("default"), &lead())
+        .unwrap()
+        .rules_version;
+    assert_ne!(first, default, "another tenant's files, another version");
+    // The same files in another engine (another process would be the same): the same.
+    let again = Engine::open(rules.path()).unwrap();
+    assert_eq!(
+        again.score(&tid("lean"), &lead()).unwrap().rules_version,
+        first
+    );
+    // An edit: a new version.
+    write(
+        &rules.path().join("lean/score.rhai"),
+        "fn score(lead, cfg) {\n    #{ score: 2, class: \"warm\" }\n}\n",
+    );
+    engine.rules().reload();
+    let edited = engine.score(&tid("lean"), &lead()).unwrap().rules_version;
+    assert_ne!(edited, first);
+    // Stored with the contact's last decision.
+    let store = qualify_engine::Store::in_memory(qualify_engine::SecretKey::generate()).unwrap();
+    let stateful = Engine::builder()
+        .rules_dir(rules.path())
+        .store(store)
+        .build()
+        .unwrap();
+    stateful
+        .ingest(
+            &tid("lean"),
+            &common::cid("c1"),
+            &qualify_engine::Inbound::text("hello"),
+        )
+        .unwrap();
+    let c = common::stored(&stateful, "lean", "c1");
+    assert_eq!(
+        c.last.unwrap().rules_version.as_deref(),
+        Some(edited.as_str())
+    );
+}

@@ -196,6 +196,7 @@ fn replay(
                     answered: d.answered.clone(),
                     question: None,
                     at: m.at,
+                    rules_version: Some(d.rules_version.clone()),
                 });
                 let event = Event {
                     at: m.at,

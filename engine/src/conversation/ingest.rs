@@ -514,6 +514,7 @@ fn finish(
         answered: decision.answered.clone(),
         question: decision.question.as_ref().map(|q| q.id.clone()),
         at: now,
+        rules_version: Some(decision.rules_version.clone()),
     });
     c.undecided = false;
     c.updated_at = now;

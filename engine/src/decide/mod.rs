@@ -159,6 +159,7 @@ fn evaluate_with(
         question,
         explain,
         experiments,
+        rules_version: rules.version.to_string(),
     })
 }
 

@@ -23,6 +23,9 @@ pub struct LastDecision {
     pub question: Option<String>,
     /// When it was decided.
     pub at: Timestamp,
+    /// The rules version that decided it (see `Decision::rules_version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_version: Option<String>,
 }
 
 /// Follow-up state: which stage of the current silence was last sent.

@@ -123,4 +123,8 @@ pub struct Decision {
     /// runs for the tenant).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub experiments: Vec<Exposure>,
+    /// The content hash of the rule files that made this decision (`r-` and 16 hex
+    /// digits): the same files give the same version on every machine.
+    #[serde(default)]
+    pub rules_version: String,
 }

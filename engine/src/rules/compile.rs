@@ -140,11 +140,39 @@ pub(crate) fn compile(
             experiments_file: experiments_src.map(|s| s.path.clone()),
             tunings: HashMap::new(),
             tuning: None,
+            version: version(&scripts, base, own, experiments_src).into(),
         },
         _ => return Err(errors),
     };
     rules.tunings = tunings(&rules, &merged).map_err(|e| vec![e])?;
     Ok(rules)
+}
+
+/// The content hash of a rule set's sources: each file's path (relative to the rules
+/// folder) and text, in merge order, length-prefixed so no two sets of files collide.
+fn version(
+    scripts: &[&Source],
+    base: &Folder,
+    own: Option<&Folder>,
+    experiments: Option<&Source>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let yamls = [base.yaml.as_ref(), own.and_then(|o| o.yaml.as_ref())];
+    for src in scripts
+        .iter()
+        .copied()
+        .chain(yamls.into_iter().flatten())
+        .chain(experiments)
+    {
+        for part in [src.path.to_string_lossy().as_bytes(), src.text.as_bytes()] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+    }
+    let digest = h.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("r-{hex}")
 }
 
 /// Most combinations of variant values one tenant may run at once.
@@ -224,6 +252,7 @@ fn tunings(
                 experiments_file: rules.experiments_file.clone(),
                 tunings: HashMap::new(),
                 tuning: Some(which.clone()),
+                version: rules.version.clone(),
             }),
         );
     }

@@ -79,6 +79,11 @@ pub(crate) struct RuleSet {
     tunings: HashMap<Vec<Option<u16>>, Arc<RuleSet>>,
     /// In a tuned rule set: which variants' values it carries.
     pub tuning: Option<String>,
+    /// The content hash of everything this rule set was compiled from (scripts in the
+    /// order they merge, `tenant.yaml` files, `experiments.yaml`): `r-` and 16 hex
+    /// digits of SHA-256. Decisions carry it, so any past decision traces to the exact
+    /// files that made it.
+    pub version: Arc<str>,
 }
 
 /// The key of [`RuleSet::tunings`] for a set of picks.
