@@ -63,18 +63,25 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The tenant's health now, its alerts brought up to date (and posted).
+    async fn judge(&self, tenant: &TenantId) -> Health {
+        let health = self.health_of(tenant).await;
+        let events = self
+            .0
+            .monitor
+            .update_alerts(tenant, &health, self.0.engine.now());
+        post(self, tenant, events);
+        health
+    }
+}
+
 /// `GET /v1/health`: `healthy` / `degraded` / `unhealthy` and each check's figure.
 pub(super) async fn health(
     State(s): State<AppState>,
     TenantAuth(tenant): TenantAuth,
 ) -> Result<Response, ApiError> {
-    let health = s.health_of(&tenant).await;
-    post(
-        &s,
-        &tenant,
-        s.0.monitor
-            .update_alerts(&tenant, &health, s.0.engine.now()),
-    );
+    let health = s.judge(&tenant).await;
     Ok(Json(json!({"tenant": tenant, "health": health})).into_response())
 }
 
@@ -83,13 +90,7 @@ pub(super) async fn alerts(
     State(s): State<AppState>,
     TenantAuth(tenant): TenantAuth,
 ) -> Result<Response, ApiError> {
-    let health = s.health_of(&tenant).await;
-    post(
-        &s,
-        &tenant,
-        s.0.monitor
-            .update_alerts(&tenant, &health, s.0.engine.now()),
-    );
+    s.judge(&tenant).await;
     Ok(Json(s.0.monitor.alerts(&tenant)).into_response())
 }
 
@@ -104,11 +105,7 @@ pub(super) async fn errors(
 /// Every tick: each tenant with anything recorded has its alerts brought up to date.
 pub(super) async fn watch(s: &AppState) {
     for tenant in s.0.monitor.tenants() {
-        let health = s.health_of(&tenant).await;
-        let events =
-            s.0.monitor
-                .update_alerts(&tenant, &health, s.0.engine.now());
-        post(s, &tenant, events);
+        s.judge(&tenant).await;
     }
 }
 
