@@ -374,6 +374,13 @@ impl FromRequestParts<AppState> for AdminAuth {
 pub struct Body<T>(pub T);
 
 pub(super) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is a JSON object: serde would read a struct from an array too.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(_) => ApiError::invalid("the body must be a JSON object ({...})"),
+            Err(e) => ApiError::malformed(format!("malformed JSON: {e}")),
+        });
+    }
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::invalid(format!("invalid body: {e}")),
         _ => ApiError::malformed(format!("malformed JSON: {e}")),
@@ -394,8 +401,36 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        json_content(&req)?;
         let bytes = body_bytes(req, state).await?;
         parse_json(&bytes).map(Body)
+    }
+}
+
+/// No Content-Type is taken as JSON; another type is refused (415), not guessed at.
+pub(super) fn json_content(req: &Request) -> Result<(), ApiError> {
+    if let Some(kind) = req.headers().get(axum::http::header::CONTENT_TYPE) {
+        let kind = kind.to_str().unwrap_or("").to_ascii_lowercase();
+        if !kind.contains("json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send JSON with Content-Type: application/json",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A JSON body's raw bytes (for hashing before parsing), its Content-Type checked.
+pub struct JsonBytes(pub Bytes);
+
+impl FromRequest<AppState> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        json_content(&req)?;
+        body_bytes(req, state).await.map(JsonBytes)
     }
 }
 
@@ -500,7 +535,7 @@ async fn message(
     TenantAuth(tenant): TenantAuth,
     ContactPath(contact): ContactPath,
     headers: axum::http::HeaderMap,
-    RawBody(body): RawBody,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let msg: Inbound = parse_json(&body)?;
     check_text(&msg.text)?;

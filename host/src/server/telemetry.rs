@@ -86,6 +86,44 @@ fn request_id(req: &Request) -> String {
         )
 }
 
+/// An error answered by the framework itself (a bad query string, a path segment that
+/// is not UTF-8, a wrong method) in the API's error shape, `{"error": {"type",
+/// "message"}}`, like every other error; other responses pass untouched.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response
+            .extensions()
+            .get::<crate::error::Answered>()
+            .is_some()
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let kind = match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        415 => "unsupported_media_type",
+        422 => "invalid",
+        _ => "error",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut fixed = crate::error::ApiError::new(status, kind, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fixed.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fixed
+}
+
 /// A route template as a label: `/v1/contacts/{contact}` as `/v1/contacts/:contact`
 /// (braces inside label values trip some exposition-format readers).
 fn route_label(template: &str) -> String {
@@ -149,6 +187,7 @@ pub(super) async fn track(State(s): State<AppState>, req: Request, next: Next) -
     if let Some(tenant) = &who.tenant {
         s.record(tenant, who.webhook, &route, &response, elapsed);
     }
+    let response = json_errors(response).await;
     let status = response.status().as_u16().to_string();
     metrics::histogram!("qualify_http_request_duration_seconds", "route" => route.clone())
         .record(elapsed.as_secs_f64());
