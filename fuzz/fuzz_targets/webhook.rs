@@ -1,0 +1,4 @@
+//! libFuzzer entry for `qualify_fuzz::webhook` (see `src/lib.rs` for what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| qualify_fuzz::webhook(data));
