@@ -12,7 +12,7 @@
 //! | `webhook` | the host's GHL payload type (`GhlWebhook`) and its accessors, `Inbound`, `Lead`, the public-key and signature parsers | no panic |
 //! | `score_lead` | `Lead::from_json` then a decision under each shipped tenant | the shipped rules never fail on a lead that parsed |
 //! | `script` | the input as a tenant's `score.rhai`, compiled into a fresh engine, scoring a lead | `Ok` or a clean `Err` within 5 s (the hook limits are 200k operations and 500 ms) |
-//! | `http` | one request through `host::app` (in-memory store, real handlers) | never 5xx (503 only with `Retry-After`); every 4xx has the `{"error": {"type", "message"}}` shape, known exceptions listed in [`KNOWN_SHAPE_BUGS`] |
+//! | `http` | one request through `host::app` (in-memory store, real handlers) | never 5xx (503 only with `Retry-After`); every 4xx has the `{"error": {"type", "message"}}` shape |
 
 pub mod gen;
 
@@ -288,18 +288,6 @@ pub fn script(data: &[u8]) {
     let _ = engine.rules().check();
 }
 
-/// 4xx answers known not to carry the JSON error shape on HEAD: (status, how the body
-/// starts). Reported; the JSON error layer in progress in `host/src/server/telemetry.rs`
-/// answers them in shape. The `http` target lets them pass so that it keeps looking for
-/// others; remove the list once that layer lands.
-pub const KNOWN_SHAPE_BUGS: &[(u16, &str)] = &[
-    // axum's own rejections, answered before our handlers: a method a route does not
-    // have (empty body), a query string or path that does not deserialise (plain text).
-    (405, ""),
-    (400, "Failed to deserialize query string"),
-    (400, "Invalid URL"),
-];
-
 /// The admin key of the `http` target's server.
 pub const HTTP_ADMIN: &str = "fuzz-admin-key";
 
@@ -384,21 +372,11 @@ pub fn http(data: &[u8]) {
         "{what}: {status} {text}"
     );
     if (400..500).contains(&status) {
-        let known = KNOWN_SHAPE_BUGS.iter().any(|(s, start)| {
-            *s == status
-                && if start.is_empty() {
-                    text.is_empty()
-                } else {
-                    text.starts_with(start)
-                }
-        });
-        if !known {
-            let v: Value = serde_json::from_slice(&body)
-                .unwrap_or_else(|e| panic!("{what}: {status} without a JSON body ({e}): {text}"));
-            assert!(
-                v["error"]["type"].is_string() && v["error"]["message"].is_string(),
-                "{what}: {status} without the error shape: {text}"
-            );
-        }
+        let v: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{what}: {status} without a JSON body ({e}): {text}"));
+        assert!(
+            v["error"]["type"].is_string() && v["error"]["message"].is_string(),
+            "{what}: {status} without the error shape: {text}"
+        );
     }
 }

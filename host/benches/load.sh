@@ -29,7 +29,7 @@ $BIN serve --addr 127.0.0.1:$PORT --data "$WORK/data" --rules "$WORK/rules" \
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 key() {
-  curl -sf -XPOST -H 'Authorization: Bearer load-admin' -d "{\"tenant\":\"$1\",\"tier\":\"enterprise\"}" \
+  curl -sf -XPOST -H 'Authorization: Bearer load-admin' -H 'Content-Type: application/json' -d "{\"tenant\":\"$1\",\"tier\":\"enterprise\"}" \
     "http://127.0.0.1:$PORT/admin/tenants" | sed 's/.*"api_key":"\([^"]*\)".*/\1/'
 }
 KEY=$(key load)

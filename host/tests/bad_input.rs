@@ -321,8 +321,8 @@ fn cases() -> Vec<Case> {
         case("admin failed: tenant ../x", "GET /admin/outbox/failed?tenant=..%2Fx", Admin, "", 422),
         case("admin failed: tenant not UTF-8", "GET /admin/outbox/failed?tenant=%FF", Admin, "", 422),
         case("admin failed: no key", "GET /admin/outbox/failed", Missing, "", 401),
-        // axum's own rejections, in our shape (HEAD answered these in plain text or with
-        // no body; the JSON error layer in host/src/server/telemetry.rs answers them now).
+        // axum's own rejections, in our shape (before 334c862 they came in plain text or
+        // with no body).
         case("score: explain=maybe", "POST /v1/score?explain=maybe", Tenant, "{}", 400),
         case("score: explain not UTF-8", "POST /v1/score?explain=%FF", Tenant, "{}", 400),
         case("score: explain twice", "POST /v1/score?explain=false&explain=true", Tenant, "{}", 400),
@@ -337,8 +337,9 @@ fn cases() -> Vec<Case> {
         case("message: GET", &format!("GET /v1/contacts/{VICTIM}/messages"), Tenant, "", 405),
         case("contact: PUT", &format!("PUT /v1/contacts/{KNOWN}"), Tenant, "{}", 405),
         case("admin tenants: PATCH", "PATCH /admin/tenants", Admin, "{}", 405),
-        // The content type (HEAD never checked it: JSON sent as text/plain was scored and
-        // ingested), and a JSON array read as a lead by position (HEAD scored `[]`).
+        // The content type (before 334c862 it was never checked: JSON sent as text/plain
+        // was scored and ingested), and a JSON array read as a lead by position (`[]` was
+        // scored).
         case("score: valid JSON as text/plain", "POST /v1/score", Tenant, "{}", 415).content_type(Some("text/plain")),
         case("message: valid JSON as form data", &format!("POST /v1/contacts/{VICTIM}-form/messages"), Tenant, j(json!({"text": "hi"})), 415).content_type(Some("application/x-www-form-urlencoded")),
         case("score: a JSON array as the lead", "POST /v1/score", Tenant, "[]", 422),
