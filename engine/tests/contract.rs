@@ -118,3 +118,14 @@ fn decisions_carry_the_rules_version() {
         Some(edited.as_str())
     );
 }
+
+/// A native function's error (here `range` with a zero step) is reported where the
+/// tenant's script called it, not at `0:0` of another tenant's file.
+#[test]
+fn a_native_function_error_is_reported_at_the_call() {
+    let script = "fn score(lead, cfg) {\n    let n = 0;\n    for i in range(0, 10, 0) {\n        n += i;\n    }\n    #{ score: n, class: \"cold\" }\n}\n";
+    let (_rules, engine) = engine_with(script);
+    let err = engine.score(&tid("lean"), &lead()).unwrap_err().to_string();
+    assert!(err.contains("lean/score.rhai:3:"), "{err}");
+    assert!(!err.contains(":0:0"), "{err}");
+}

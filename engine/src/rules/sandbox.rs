@@ -5,7 +5,7 @@
 use crate::text::{is_unsure_text, parse_money, sms};
 use regex::{Regex, RegexBuilder};
 use rhai::packages::{Package, StandardPackage};
-use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, Position, INT};
+use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, NativeCallContext, Position, INT};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
@@ -51,8 +51,20 @@ impl Default for Limits {
 const TIMED_OUT: &str = "qualify: hook time limit";
 
 thread_local! {
-    /// When the hook running on this thread started (for its time limit).
-    pub(crate) static HOOK_STARTED: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
+    /// When the hook running on this thread must stop (its start plus its time limit).
+    pub(crate) static HOOK_DEADLINE: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
+}
+
+/// The error that stops a hook past its deadline (named as the time limit in messages).
+fn timed_out() -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(Dynamic::from(TIMED_OUT), Position::NONE).into()
+}
+
+/// True once the hook running on this thread is past its deadline.
+fn past_deadline() -> bool {
+    HOOK_DEADLINE
+        .with(Cell::get)
+        .is_some_and(|d| std::time::Instant::now() > d)
 }
 
 /// A tenant's settings as scripts see them (`cfg`): read-only, shared between calls
@@ -60,16 +72,24 @@ thread_local! {
 #[derive(Clone)]
 pub(crate) struct Cfg(pub Arc<Map>);
 
-/// Upper bound on distinct patterns kept compiled for `matches()`.
-const PATTERN_CACHE: usize = 4096;
+/// Upper bound on distinct patterns kept compiled for `matches()` (shared by all
+/// tenants; a full cache is emptied and refilled, so a script making up new patterns
+/// cannot grow it without bound).
+const PATTERN_CACHE: usize = 256;
 
 static PATTERNS: LazyLock<RwLock<HashMap<ImmutableString, Arc<Regex>>>> =
     LazyLock::new(Default::default);
 
 /// Compiles `pattern` once and reuses it; invalid patterns are script errors.
+///
+/// Compiling takes up to milliseconds in one Rhai operation, far more than the
+/// operations between two looks at the clock: the deadline is looked at before each.
 fn cached_regex(pattern: &ImmutableString) -> Result<Arc<Regex>, Box<EvalAltResult>> {
     if let Some(r) = PATTERNS.read().ok().and_then(|m| m.get(pattern).cloned()) {
         return Ok(r);
+    }
+    if past_deadline() {
+        return Err(timed_out());
     }
     let re = RegexBuilder::new(pattern)
         .size_limit(1 << 20)
@@ -77,9 +97,10 @@ fn cached_regex(pattern: &ImmutableString) -> Result<Arc<Regex>, Box<EvalAltResu
         .map_err(|e| format!("invalid pattern {pattern:?}: {e}"))?;
     let re = Arc::new(re);
     if let Ok(mut m) = PATTERNS.write() {
-        if m.len() < PATTERN_CACHE {
-            m.insert(pattern.clone(), re.clone());
+        if m.len() >= PATTERN_CACHE {
+            m.clear();
         }
+        m.insert(pattern.clone(), re.clone());
     }
     Ok(re)
 }
@@ -155,15 +176,13 @@ fn build_engine(limits: &Limits) -> rhai::Engine {
     e.set_max_array_size(limits.max_array_size);
     e.set_max_map_size(limits.max_map_size);
     e.set_optimization_level(rhai::OptimizationLevel::Simple);
-    let max_time = limits.max_hook_time;
     e.on_progress(move |ops| {
         // Looking at the clock costs: every 4,096 operations is enough to stop a hook
         // within a few milliseconds of its deadline.
         if ops % 4096 != 0 {
             return None;
         }
-        let started = HOOK_STARTED.with(Cell::get)?;
-        (started.elapsed() > max_time).then(|| Dynamic::from(TIMED_OUT))
+        past_deadline().then(|| Dynamic::from(TIMED_OUT))
     });
 
     e.register_type_with_name::<Cfg>("Settings");
@@ -171,7 +190,54 @@ fn build_engine(limits: &Limits) -> rhai::Engine {
         c.0.get(key).cloned().unwrap_or(Dynamic::UNIT)
     });
     register_helpers(&mut e);
+    register_overrides(&mut e);
     e
+}
+
+/// Standard-package functions replaced by safe versions: their loops run inside one
+/// native call, where neither the operation limit nor the deadline can stop them.
+fn register_overrides(e: &mut rhai::Engine) {
+    // `pad` with an empty padding string never reaches the length (Rhai's loop appends
+    // nothing forever); here it is an error, and the length is held to the string limit.
+    fn pad(
+        ctx: NativeCallContext,
+        s: &mut ImmutableString,
+        len: INT,
+        padding: &str,
+    ) -> Result<(), Box<EvalAltResult>> {
+        let Ok(len) = usize::try_from(len) else {
+            return Ok(());
+        };
+        let have = s.chars().count();
+        if have >= len {
+            return Ok(());
+        }
+        if padding.is_empty() {
+            return Err("pad: the padding string is empty".into());
+        }
+        let max = ctx.engine().max_string_size();
+        let mut out = s.to_string();
+        let mut n = have;
+        'fill: while n < len {
+            for c in padding.chars() {
+                if n >= len {
+                    break 'fill;
+                }
+                out.push(c);
+                n += 1;
+            }
+            if max > 0 && out.len() > max {
+                return Err(EvalAltResult::ErrorDataTooLarge(
+                    "Length of string".into(),
+                    ctx.call_position(),
+                )
+                .into());
+            }
+        }
+        *s = out.into();
+        Ok(())
+    }
+    e.register_fn("pad", pad);
 }
 
 /// The helpers scripts may call (documented in `rules/README.md`). Each does its loop in
@@ -403,15 +469,30 @@ fn prefixed(prefix: &str, value: Dynamic) -> Array {
 }
 
 /// A script error located in a file: `(function, position, message)` of the innermost
-/// failure, with the position stripped from the message.
-pub(crate) fn locate(err: &EvalAltResult, limits: &Limits) -> (Option<String>, Position, String) {
+/// failure, with the position stripped from the message. `is_script` tells the scripts'
+/// functions from native ones: an error inside a native function (`range` with a zero
+/// step) has no position of its own and is placed at its call in the script function
+/// that called it, its name leading the message.
+pub(crate) fn locate(
+    err: &EvalAltResult,
+    limits: &Limits,
+    is_script: impl Fn(&str) -> bool,
+) -> (Option<String>, Position, String) {
     let mut func = None;
+    let mut native: Option<(&str, Position)> = None;
     let mut err = err;
-    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = err {
-        func = Some(name.clone());
+    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, at) = err {
+        if is_script(name) {
+            func = Some(name.clone());
+        } else if native.is_none() {
+            native = Some((name.as_str(), *at));
+        }
         err = inner;
     }
-    let pos = err.position();
+    let pos = match (err.position(), native) {
+        (p, Some((_, at))) if p.is_none() => at,
+        (p, _) => p,
+    };
     let message = match err {
         EvalAltResult::ErrorTerminated(token, _) if token.to_string() == TIMED_OUT => format!(
             "time limit of {} ms exceeded; evaluation stopped",
@@ -430,10 +511,15 @@ pub(crate) fn locate(err: &EvalAltResult, limits: &Limits) -> (Option<String>, P
         }
         other => {
             let text = other.to_string();
-            let suffix = format!(" ({pos})");
-            text.strip_suffix(&suffix)
+            let suffix = format!(" ({})", other.position());
+            let text = text
+                .strip_suffix(&suffix)
                 .map(str::to_string)
-                .unwrap_or(text)
+                .unwrap_or(text);
+            match native {
+                Some((name, _)) if !text.contains(name) => format!("{name}: {text}"),
+                _ => text,
+            }
         }
     };
     (func, pos, message)

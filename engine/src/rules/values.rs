@@ -90,6 +90,26 @@ impl HookLead {
     }
 }
 
+/// What a value counts against the sandbox's data limits, as Rhai counts it: array
+/// items, map entries and string bytes, each summed over everything nested.
+pub(crate) fn data_sizes(v: &Dynamic) -> (usize, usize, usize) {
+    if let Some(s) = v.read_lock::<ImmutableString>() {
+        (0, 0, s.len())
+    } else if let Some(a) = v.read_lock::<Array>() {
+        a.iter().fold((a.len(), 0, 0), |(x, m, s), v| {
+            let (x2, m2, s2) = data_sizes(v);
+            (x + x2, m + m2, s + s2)
+        })
+    } else if let Some(map) = v.read_lock::<Map>() {
+        map.values().fold((0, map.len(), 0), |(x, m, s), v| {
+            let (x2, m2, s2) = data_sizes(v);
+            (x + x2, m + m2, s + s2)
+        })
+    } else {
+        (0, 0, 0)
+    }
+}
+
 /// What the `score` hook returned, read into typed values. The raw map is kept: it is
 /// the `result` argument of `next_question`.
 pub(crate) struct Scored {

@@ -71,14 +71,17 @@ struct Patterns {
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns {
-    email: Regex::new(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b").expect("valid"),
-    // 13-19 digits, optionally grouped by single spaces or dashes.
-    card: Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").expect("valid"),
+    // Letters of any script in the address (`josé@…`, internationalised domains).
+    email: Regex::new(r"[\p{L}\p{N}._%+-]+@[\p{L}\p{N}.-]+\.\p{L}{2,}\b").expect("valid"),
+    // A run of digit groups separated by single spaces or dashes; the card is looked for
+    // inside it group by group (an expiry or a room number may run on from it).
+    card: Regex::new(r"\b\d+(?:[ -]\d+)*\b").expect("valid"),
     ssn: Regex::new(r"\b(\d{3})([- ])(\d{2})([- ])(\d{4})\b").expect("valid"),
     // Nine bare digits are an SSN only right after a context word ("SSN", "social
     // security"); without one they are as likely an order or MLS number.
     ssn_bare: Regex::new(r"(?i)\b(?:ssn|ss\#|social\s+security(?:\s+(?:number|no\.?|\#))?)\s*(?:is|was|:|\#|-|number)?\s*(\d{3})(\d{2})(\d{4})\b").expect("valid"),
-    phone: Regex::new(r"(?:\+?\b1[ .-]?)?(?:\(\s*([2-9]\d{2})\s*\)|\b([2-9]\d{2}))[ .-]?([2-9]\d{2})[ .-]?(\d{4})\b").expect("valid"),
+    // With the country code the area code may follow it directly (E.164: `+12145550199`).
+    phone: Regex::new(r"(?:\+?\b1[ .-]?(?:\(\s*([2-9]\d{2})\s*\)|([2-9]\d{2}))|\(\s*([2-9]\d{2})\s*\)|\b([2-9]\d{2}))[ .-]?([2-9]\d{2})[ .-]?(\d{4})\b").expect("valid"),
     bank: Regex::new(r"\b\d{8,17}\b").expect("valid"),
     bank_context: Regex::new(r"(?i)\b(?:account|acct|routing|aba|bank|checking|savings|deposit|wire|iban)\b").expect("valid"),
 }
@@ -111,6 +114,82 @@ fn valid_ssn(area: &str, group: &str, serial: &str) -> bool {
     area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
 }
 
+/// Characters before a bank number in which a context word counts.
+const BANK_WINDOW: usize = 41;
+
+/// The `BANK_WINDOW` characters before byte `at`, with what was found there already
+/// replaced by its token: the window as it reads in the redacted text.
+fn window_before(text: &str, found: &[Finding], at: usize) -> String {
+    let mut pieces: Vec<&str> = Vec::new();
+    let mut chars = 0;
+    let mut pos = at;
+    while pos > 0 && chars < BANK_WINDOW {
+        if let Some(f) = found.iter().find(|f| f.start < pos && pos <= f.end) {
+            pieces.push(f.entity.token());
+            chars += f.entity.token().len();
+            pos = f.start;
+        } else {
+            let (i, _) = text[..pos].char_indices().next_back().expect("pos > 0");
+            pieces.push(&text[i..pos]);
+            chars += 1;
+            pos = i;
+        }
+    }
+    let joined: String = pieces.into_iter().rev().collect();
+    let skip = joined.chars().count().saturating_sub(BANK_WINDOW);
+    joined.chars().skip(skip).collect()
+}
+
+/// Card numbers inside a run of digit groups (`run` as the card pattern matched it):
+/// byte spans of whole-group windows with 13–19 digits that pass the Luhn check (and
+/// are not one digit repeated), the longest first from each starting group.
+fn cards_in(run: &str) -> Vec<(usize, usize)> {
+    let groups: Vec<(usize, usize)> = {
+        let mut out = Vec::new();
+        let mut start = None;
+        for (i, b) in run.bytes().enumerate() {
+            match (b.is_ascii_digit(), start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    out.push((s, i));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            out.push((s, run.len()));
+        }
+        out
+    };
+    let mut cards = Vec::new();
+    let mut i = 0;
+    while i < groups.len() {
+        let mut count = 0;
+        let mut best = None;
+        for (j, &(s, e)) in groups.iter().enumerate().skip(i) {
+            count += e - s;
+            if count > 19 {
+                break;
+            }
+            if count >= 13 {
+                let d = digits(&run[groups[i].0..e]);
+                if luhn(&d) && d.iter().any(|x| *x != d[0]) {
+                    best = Some(j);
+                }
+            }
+        }
+        match best {
+            Some(j) => {
+                cards.push((groups[i].0, groups[j].1));
+                i = j + 1;
+            }
+            None => i += 1,
+        }
+    }
+    cards
+}
+
 /// Finds PII in `text` without changing it.
 pub fn find(text: &str) -> Vec<Finding> {
     let p = &*PATTERNS;
@@ -127,9 +206,13 @@ pub fn find(text: &str) -> Vec<Finding> {
         add(&mut found, Entity::Email, m.start(), m.end());
     }
     for m in p.card.find_iter(text) {
-        let d = digits(m.as_str());
-        if (13..=19).contains(&d.len()) && luhn(&d) && d.iter().any(|x| *x != d[0]) {
-            add(&mut found, Entity::CreditCard, m.start(), m.end());
+        for (start, end) in cards_in(m.as_str()) {
+            add(
+                &mut found,
+                Entity::CreditCard,
+                m.start() + start,
+                m.start() + end,
+            );
         }
     }
     for c in p.ssn.captures_iter(text) {
@@ -149,19 +232,20 @@ pub fn find(text: &str) -> Vec<Finding> {
         }
     }
     for c in p.phone.captures_iter(text) {
-        let area = c.get(1).or(c.get(2)).map_or("", |m| m.as_str());
+        let area = (1..=4).find_map(|i| c.get(i)).map_or("", |m| m.as_str());
         // NANP: area and exchange start 2-9 (the pattern), and no N11 service codes.
-        if area.ends_with("11") || c[3].ends_with("11") {
+        if area.ends_with("11") || c[5].ends_with("11") {
             continue;
         }
         let m = c.get(0).expect("group 0");
         add(&mut found, Entity::Phone, m.start(), m.end());
     }
     for m in p.bank.find_iter(text) {
-        // Bare digit runs are too common (MLS ids, prices): only near a context word.
-        let before = &text[..m.start()];
-        let window_start = before.char_indices().rev().nth(40).map_or(0, |(i, _)| i);
-        if p.bank_context.is_match(&text[window_start..m.start()]) {
+        // Bare digit runs are too common (MLS ids, prices): only near a context word,
+        // looked for in the text as it reads redacted (a second pass sees the same).
+        if p.bank_context
+            .is_match(&window_before(text, &found, m.start()))
+        {
             add(&mut found, Entity::BankAccount, m.start(), m.end());
         }
     }
