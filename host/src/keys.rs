@@ -122,13 +122,15 @@ pub fn create_data_dir(data: &Path) -> Result<()> {
         .with_context(|| format!("cannot create data folder {}", data.display()))
 }
 
-/// Opens the store in `data` with the resolved master key. A dev-key rotation that was
-/// interrupted after its commit (the new key still in `master.key.next`) is finished here.
+/// Opens the store in `args.data` with the resolved master key and the page cache
+/// `args.cache_mib`. A dev-key rotation that was interrupted after its commit (the new
+/// key still in `master.key.next`) is finished here.
 pub fn open_store(
-    data: &Path,
-    key_file: Option<&Path>,
+    args: &crate::cli::StoreArgs,
     warn: &mut impl Write,
 ) -> Result<(Store, KeySource)> {
+    let (data, key_file) = (args.data.as_path(), args.key_file.as_deref());
+    let cache = args.cache_mib.saturating_mul(1 << 20);
     let (key, source) = master_key(data, key_file, warn)?;
     create_data_dir(data)?;
     let file = data.join("qualify.redb");
@@ -145,13 +147,17 @@ pub fn open_store(
             .open(&file)
             .with_context(|| format!("cannot create {}", file.display()))?;
     }
-    match Store::open(&file, key) {
+    match Store::open_with_cache(&file, key, cache) {
         Ok(store) => Ok((store, source)),
         Err(Error::WrongMasterKey) => {
             if let KeySource::Dev(path) = &source {
                 let next = path.with_extension("key.next");
                 if let Ok(text) = std::fs::read_to_string(&next) {
-                    let store = Store::open(&file, parse(&text, &next.display().to_string())?)?;
+                    let store = Store::open_with_cache(
+                        &file,
+                        parse(&text, &next.display().to_string())?,
+                        cache,
+                    )?;
                     std::fs::rename(&next, path)?;
                     return Ok((store, source));
                 }

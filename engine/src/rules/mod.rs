@@ -233,7 +233,8 @@ impl RuleSet {
         });
         result.map_err(|e| {
             metrics::counter!("qualify_rule_failures_total", "hook" => hook).increment(1);
-            let (func, pos, message) = locate(&e, &self.sandbox.limits, |f| self.fn_locs.contains_key(f));
+            let (func, pos, message) =
+                locate(&e, &self.sandbox.limits, |f| self.fn_locs.contains_key(f));
             let func = func.unwrap_or_else(|| hook.to_string());
             let (file, loc) = self
                 .fn_locs

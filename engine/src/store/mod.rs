@@ -115,12 +115,28 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// Memory redb may use to cache pages of the file when the caller does not say
+    /// ([`Store::open_with_cache`]). redb's own default is 1 GiB, which a long-running
+    /// server fills as its data grows: on one small machine that reads as a leak.
+    pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
     /// Opens (or creates) the store file at `path` with the deployment's master key.
     /// A key other than the one the file was created with is [`Error::WrongMasterKey`].
     pub fn open(path: impl AsRef<Path>, master: SecretKey) -> Result<Self> {
+        Self::open_with_cache(path, master, Self::DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with redb's page cache held to `cache_bytes`.
+    pub fn open_with_cache(
+        path: impl AsRef<Path>,
+        master: SecretKey,
+        cache_bytes: usize,
+    ) -> Result<Self> {
         let path = path.as_ref();
-        let database =
-            Database::create(path).map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
+        let database = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
         Self::init(database, master, Some(path.to_owned()))
     }
 

@@ -124,6 +124,15 @@ pub struct StoreArgs {
     /// generated dev key in the data folder.
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Memory for the store's page cache, in MiB (what a long-running server's store
+    /// may hold in memory besides its working set).
+    #[arg(
+        long,
+        value_name = "MIB",
+        env = "QUALIFY_STORE_CACHE_MIB",
+        default_value_t = 64
+    )]
+    pub cache_mib: usize,
 }
 
 /// The store and a tenant in it.
@@ -167,8 +176,7 @@ pub fn open_with_store(
     rules: Option<&Path>,
     data: &StoreArgs,
 ) -> Result<(Engine, crate::keys::KeySource)> {
-    let (store, source) =
-        crate::keys::open_store(&data.data, data.key_file.as_deref(), &mut std::io::stderr())?;
+    let (store, source) = crate::keys::open_store(data, &mut std::io::stderr())?;
     Ok((engine_builder(rules).store(store).build()?, source))
 }
 

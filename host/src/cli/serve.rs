@@ -81,8 +81,7 @@ impl Write for Notices {
 /// Runs `qualify serve` until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let mut err = Notices::default();
-    let (store, source) =
-        crate::keys::open_store(&args.store.data, args.store.key_file.as_deref(), &mut err)?;
+    let (store, source) = crate::keys::open_store(&args.store, &mut err)?;
     let dev = crate::keys::dev_secrets(&source)?;
     if dev.is_some() {
         refuse_dev_off_loopback(&args.addr)?;
