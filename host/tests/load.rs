@@ -256,3 +256,89 @@ async fn requests_abandoned_while_waiting_give_their_place_back() {
     assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
     server.stop().await;
 }
+
+/// The in-flight limit is one for the whole server, not one per route: while slow
+/// ingests fill it, a request on another route is shed too. (It was per route:
+/// `Router::layer` makes a service per route, each with its own limit.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_flight_limit_counts_every_route_together() {
+    let cfg = Config {
+        max_in_flight: 2,
+        rate_limit: false,
+        ..config()
+    };
+    let (_dir, server, api) = with_rules(cfg, |dir| {
+        // Near the operation limit: each of its ingests spins for a while.
+        let slow = slow_score(dir, 50_000);
+        write(&dir.join("slowpoke/score.rhai"), &slow);
+    })
+    .await;
+    let slow_key = api.add_tenant(json!({"tenant": "slowpoke"})).await;
+    let key = api.add_tenant(json!({"tenant": "quick"})).await;
+    // Two clients, each sending slow ingests one after another (a shed one is sent
+    // again), so the server's two places are nearly always taken.
+    let slow: Vec<_> = (0..2)
+        .map(|i| {
+            let (api, key) = (api.clone(), slow_key.clone());
+            tokio::spawn(async move {
+                let mut taken = 0;
+                for n in 0..500 {
+                    let body = json!({"text": format!("message {n}")});
+                    let r = api
+                        .post(&format!("/v1/contacts/s{i}/messages"), &key, body)
+                        .await;
+                    if r.status() != StatusCode::SERVICE_UNAVAILABLE {
+                        taken += 1;
+                        if taken == 20 {
+                            break;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    // A quick tenant's `/v1/score`, another route: shed while the two are in flight.
+    let mut shed = false;
+    while !slow.iter().all(|h| h.is_finished()) {
+        let r = api.post("/v1/score", &key, json!({})).await;
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(r.headers().get("retry-after").is_some());
+            shed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert!(shed, "a request on another route was let in past the limit");
+    for h in slow {
+        h.await.unwrap();
+    }
+    server.stop().await;
+}
+
+/// A client that sends its headers too slowly has its connection closed (it could hold
+/// connections open for ever before: nothing timed the headers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_slow_with_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cfg = Config {
+        header_read_timeout: std::time::Duration::from_millis(300),
+        ..config()
+    };
+    let (_dir, server, _api) = fresh(cfg).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Never the blank line that ends the headers: the server must hang up. The 30 s
+    // bound only keeps a failure from hanging the suite.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 30 s");
+    server.stop().await;
+}

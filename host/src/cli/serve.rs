@@ -9,6 +9,7 @@ use qualify_engine::TenantId;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Arguments of `qualify serve`.
 #[derive(clap::Args)]
@@ -38,6 +39,13 @@ pub struct ServeArgs {
     /// Requests handled at once; past it, 503 with Retry-After.
     #[arg(long, value_name = "N")]
     max_in_flight: Option<usize>,
+    /// Seconds one request may take before it is answered 503 with Retry-After.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    request_timeout: u64,
+    /// Seconds a client may take to send a request's headers before its connection is
+    /// closed (slow clients must not hold connections open).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    header_read_timeout: u64,
     /// Engine calls of one tenant at once (default: the cores); lower it on a server
     /// shared by many tenants, so one whose rules are slow leaves the others room.
     #[arg(long, value_name = "N")]
@@ -182,6 +190,8 @@ fn config(args: &ServeArgs, dev: bool, err: &mut impl Write) -> Result<Config> {
         ghl_base_url: args.ghl_base_url.clone(),
         verify_webhooks: !args.insecure_skip_webhook_verification,
         rate_limit: !args.no_rate_limit,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
         ..Default::default()
     };
     if let Some(n) = args.max_in_flight {

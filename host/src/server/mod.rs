@@ -7,6 +7,7 @@ mod analytics;
 mod dashboard;
 mod experiments;
 mod health;
+mod listen;
 pub mod monitor;
 pub mod telemetry;
 pub mod webhook;
@@ -68,6 +69,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// How long one request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers before its connection is
+    /// closed (a slow client must not hold connections open).
+    pub header_read_timeout: Duration,
     /// Engine calls of one tenant at once, the rest waiting their turn (default: the
     /// cores, so one tenant can use the machine; lower it on a server shared by many
     /// tenants, so one whose rules spin leaves the others room).
@@ -95,6 +99,7 @@ impl Default for Config {
             rate_limit: true,
             max_in_flight: 512,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
             tenant_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             tenant_queue: 64,
             monitor: Default::default(),
@@ -707,7 +712,11 @@ pub fn app(state: AppState) -> Router {
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .concurrency_limit(state.0.config.max_in_flight.max(1))
+                // One limit for the whole server: `Router::layer` makes one service per
+                // route, and a plain concurrency limit would count each route apart.
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    state.0.config.max_in_flight.max(1),
+                ))
                 .timeout(state.0.config.request_timeout),
         )
         .layer(axum::middleware::from_fn_with_state(
@@ -759,9 +768,8 @@ pub async fn serve(
             _ = broken.wait_for(Option::is_some) => {}
         }
     };
-    let result = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(stop)
-        .await;
+    let header_timeout = state.0.config.header_read_timeout;
+    let result = listen::serve(listener, app(state.clone()), header_timeout, stop).await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
     if let Some(why) = state.0.broken.borrow().clone() {

@@ -104,6 +104,7 @@ pub fn config() -> Config {
 }
 
 /// A test's view of a running server: requests with a bearer key and a JSON body.
+#[derive(Clone)]
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,
