@@ -794,6 +794,10 @@ async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
             _ = stop.changed() => break,
         }
         while lanes.try_join_next().is_some() {}
+        // The recorder keeps every histogram sample until upkeep folds it into the
+        // buckets: without this, memory grew with every request until `/metrics` was
+        // scraped (the soak's growth).
+        telemetry::handle().run_upkeep();
         let e = state.0.engine.clone();
         if let Ok(report) = tokio::task::spawn_blocking(move || e.rules().reload()).await {
             rules_changed |= !report.reloaded.is_empty();
