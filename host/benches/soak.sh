@@ -10,8 +10,11 @@
 #   host/benches/soak.sh [SECONDS] [RATE]      # defaults: 600 s, 6000 requests/s
 #
 # Fails (exit 1) on any 5xx other than 503 with Retry-After, on a panic in the server's
-# log, if the server dies, or if its memory grows by more than MAX_GROWTH_MIB (default
-# 64) between the end of the warm-up and the end of the run.
+# log, if the server dies, if its memory grows by more than MAX_GROWTH_MIB (default 64)
+# between the end of the warm-up and the end of the run, or by more than LATE_GROWTH_MIB
+# (default 8) over the run's last third (a leak keeps growing; caches level off). The
+# server runs with CACHE_MIB (default 16) of store page cache: the cache fills as the
+# data grows and is part of the first bound, so say which you ran with.
 #
 # The rate: wrk has no -R (that is wrk2's), so each connection waits `delay` ms before
 # its next request: rate ~ CONNS x 1000 / (delay + latency). The default RATE is about
@@ -25,6 +28,8 @@ RATE=${2:-6000}
 CONNS=${CONNS:-32}
 WARMUP=${WARMUP:-10}
 MAX_GROWTH_MIB=${MAX_GROWTH_MIB:-64}
+LATE_GROWTH_MIB=${LATE_GROWTH_MIB:-8}
+CACHE_MIB=${CACHE_MIB:-16}
 for tool in wrk curl; do
   if ! command -v "$tool" > /dev/null; then
     echo "soak.sh: needs $tool (Debian package '$tool'), which is not installed" >&2
@@ -52,7 +57,7 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/master.key"
 echo soak-admin > "$WORK/admin.key"
 # No rate limit: the soak measures the server, not the limiter (bad keys still get 401).
 $BIN serve --addr "127.0.0.1:$PORT" --data "$WORK/data" --key-file "$WORK/master.key" \
-  --admin-key-file "$WORK/admin.key" --no-rate-limit > "$WORK/serve.log" 2>&1 &
+  --admin-key-file "$WORK/admin.key" --no-rate-limit --cache-mib "$CACHE_MIB" > "$WORK/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" > /dev/null && break; sleep 0.1; done
 KEY=$(curl -sf -XPOST -H 'Authorization: Bearer soak-admin' -H 'Content-Type: application/json' -d '{"tenant":"soak","tier":"enterprise"}' \
@@ -152,7 +157,7 @@ if [ -z "$RESULT" ]; then
 fi
 SAMPLES=$(paste -sd, "$WORK/rss.samples")
 GROWTH_KIB=$((RSS_END - RSS_START))
-echo "${RESULT%\}},\"target_rate\":$RATE,\"rss_start_mib\":$((RSS_START / 1024)),\"rss_end_mib\":$((RSS_END / 1024)),\"rss_samples_kib\":[${SAMPLES}],\"data_mib\":$(du -sm "$WORK/data" | cut -f1)}"
+echo "${RESULT%\}},\"target_rate\":$RATE,\"rss_start_mib\":$((RSS_START / 1024)),\"rss_end_mib\":$((RSS_END / 1024)),\"rss_samples_kib\":[${SAMPLES}],\"data_mib\":$(du -sm "$WORK/data" | cut -f1),\"cache_mib\":$CACHE_MIB}"
 
 status=0
 BAD=$(echo "$RESULT" | sed 's/.*"bad_5xx":\([0-9]*\).*/\1/')
@@ -168,5 +173,17 @@ fi
 if [ "$GROWTH_KIB" -gt $((MAX_GROWTH_MIB * 1024)) ]; then
   echo "soak.sh: FAIL: resident memory grew by $((GROWTH_KIB / 1024)) MiB (bound ${MAX_GROWTH_MIB} MiB)" >&2
   status=1
+fi
+# Growth over the last third of the samples (one every 10 s).
+N=$(wc -l < "$WORK/rss.samples")
+if [ "$N" -ge 3 ]; then
+  FROM=$(sed -n "$((N - N / 3))p" "$WORK/rss.samples")
+  TO=$(tail -n 1 "$WORK/rss.samples")
+  LATE_KIB=$((TO - FROM))
+  echo "soak.sh: resident memory over the last third: $((LATE_KIB / 1024)) MiB (bound ${LATE_GROWTH_MIB} MiB)" >&2
+  if [ "$LATE_KIB" -gt $((LATE_GROWTH_MIB * 1024)) ]; then
+    echo "soak.sh: FAIL: memory still growing in the last third of the run" >&2
+    status=1
+  fi
 fi
 exit $status
