@@ -1,7 +1,7 @@
 //! Scratch (removed before hand-off): extraction in a loop for callgrind/perf.
 use qualify_engine::{Engine, TenantId};
 const SMS: &str = "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Hoping to move in the next 2 months. Is that doable?? Thanks!!!";
-const SMS_ES: &str = "Hola! Buscamos comprar casa en Plano por trabajo, 3 recámaras 2 baños, presupuesto 400 mil, ya estamos preaprobados. Nos mudamos en 2 meses. Gracias!!";
+const SMS_ES: &str = "¡Hola! Queremos comprar casa en Plano por trabajo, 3 recámaras y 2 baños, presupuesto 400 mil, ya estamos preaprobados. Nos mudamos en 2 meses. ¿Es posible?!!!!";
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10_000);

@@ -13,7 +13,7 @@ use super::facts::is_answered;
 use super::language;
 use super::lexicon::{Cue, LEXICON};
 use super::read::{self, Ctx};
-use super::scan::{Kind, Msg, WordTable};
+use super::scan::{hash, Kind, Msg, WordTable};
 use crate::model::{Author, Facts, Message};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
@@ -110,6 +110,9 @@ struct Places {
     canonical: HashMap<String, String>,
     zips: Vec<String>,
     zip_prefixes: Vec<String>,
+    /// A 1,024-bit filter of the first words' hashes: most words of a message are no
+    /// place's first word, and one bit test says so.
+    starts: [u64; 16],
 }
 
 impl Places {
@@ -141,6 +144,11 @@ impl Places {
         for (_, v) in &mut by_first {
             v.sort_by_key(|(rest, _)| std::cmp::Reverse(rest.len()));
         }
+        let mut starts = [0u64; 16];
+        for (first, _) in &by_first {
+            let b = filter_bit(hash(first.as_bytes()));
+            starts[b / 64] |= 1 << (b % 64);
+        }
         let (prefixes, exact): (Vec<&str>, Vec<&str>) =
             zips.iter().map(|z| z.trim()).partition(|z| z.len() < 5);
         Self {
@@ -149,7 +157,15 @@ impl Places {
             canonical,
             zips: exact.into_iter().map(String::from).collect(),
             zip_prefixes: prefixes.into_iter().map(String::from).collect(),
+            starts,
         }
+    }
+
+    /// False when no place starts with the word of hash `h` (true may be a false alarm).
+    #[inline]
+    fn may_start(&self, h: u64) -> bool {
+        let b = filter_bit(h);
+        self.starts[b / 64] & (1 << (b % 64)) != 0
     }
 
     fn is_zip(&self, code: &str) -> bool {
@@ -159,6 +175,12 @@ impl Places {
                 .iter()
                 .any(|p| code.starts_with(p.as_str()))
     }
+}
+
+/// The bit of the places filter for a word's hash (ten bits the table's slot does not use).
+#[inline]
+fn filter_bit(h: u64) -> usize {
+    (h >> 2) as usize & 1023
 }
 
 /// A tenant's compiled extractor: the built-in readers plus its places, zip codes, market
@@ -284,8 +306,8 @@ impl Extractor {
             }
         };
         let mut places: Vec<String> = Vec::new();
-        let mut taken = Vec::new();
-        self.areas_and_zips(&m, asked, &mut places, &mut taken);
+        let (mut taken, mut covered) = (Vec::new(), Vec::new());
+        self.areas_and_zips(&m, asked, &mut places, &mut taken, &mut covered);
         let ctx = Ctx {
             asked,
             market: self.market,
@@ -320,7 +342,7 @@ impl Extractor {
             }
         }
         if has(&[Cue::MustHave("")]) {
-            let must = read::must_haves(&m);
+            let must = read::must_haves(&m, &ctx);
             if !must.is_empty() {
                 put(&mut found, "must_haves", json!(must));
             }
@@ -333,7 +355,7 @@ impl Extractor {
                 put(&mut found, "financing", json!(f));
             }
         }
-        if has(&[Cue::Motivation(""), Cue::Reason]) {
+        if has(&[Cue::Motivation(""), Cue::Reason, Cue::ReasonWord("")]) {
             if let Some(v) = read::motivation(&m, &ctx) {
                 put(&mut found, "motivation", json!(v));
             }
@@ -355,7 +377,7 @@ impl Extractor {
             }
         }
         if self.builtin("location") && !found.contains_key("location") {
-            read::places(&m, &mut |p| {
+            read::places(&m, &covered, &mut |p: String| {
                 let p = self
                     .places
                     .canonical
@@ -364,10 +386,8 @@ impl Extractor {
                     .unwrap_or(p);
                 push_place(&mut places, p);
             });
-            if places.is_empty() && asked == Some("location") {
-                if let Some(p) = short_place(&m) {
-                    places.push(p);
-                }
+            if asked == Some("location") {
+                short_places(&m, &covered, &mut places);
             }
             match places.len() {
                 0 => {}
@@ -410,13 +430,13 @@ impl Extractor {
 
     /// The tenant's areas and neighbourhoods named in the message, and its zip codes
     /// (five digits not written as money); the tokens of the zip codes go to `taken`.
-    #[inline(never)]
     fn areas_and_zips(
         &self,
         m: &Msg,
         asked: Option<&str>,
         places: &mut Vec<String>,
         taken: &mut Vec<usize>,
+        covered: &mut Vec<usize>,
     ) {
         if !self.builtin("location") {
             return;
@@ -427,7 +447,7 @@ impl Extractor {
         while i < n {
             let t = m.toks[i];
             match t.kind {
-                Kind::Word if !p.names.is_empty() => {
+                Kind::Word if p.may_start(t.hash) => {
                     let found = p.table.get(t.hash, m.word(i)).and_then(|list| {
                         list.iter().find_map(|(rest, idx)| {
                             let all = rest.iter().enumerate().all(|(k, w)| m.is(i + 1 + k, w));
@@ -436,6 +456,7 @@ impl Extractor {
                     });
                     if let Some((end, idx)) = found {
                         push_place(places, p.names[idx].clone());
+                        covered.extend(i..end);
                         i = end;
                         continue;
                     }
@@ -469,8 +490,23 @@ impl Extractor {
             return false;
         }
         let zip_word = m.has(Cue::ZipWord.bit());
-        let money = m.before_in_clause(i, 4, Cue::BudgetWord.bit()) || asked == Some("budget");
-        zip_word || !money
+        // "around 75024" is a place, "budget 75000" money: words of nearness say nothing.
+        const NEAR: &[&str] = &[
+            "around",
+            "about",
+            "under",
+            "below",
+            "between",
+            "somewhere",
+            "range",
+        ];
+        let clause = m.toks[i].clause;
+        let money_word = (i.saturating_sub(4)..i).any(|k| {
+            m.toks[k].clause == clause
+                && m.at(k, Cue::BudgetWord.bit()).is_some()
+                && !NEAR.contains(&m.word(k))
+        });
+        zip_word || !(money_word || asked == Some("budget"))
     }
 }
 
@@ -480,20 +516,33 @@ fn push_place(places: &mut Vec<String>, p: String) {
     }
 }
 
-/// A short answer to the location question: one to three capitalised words ("Austin",
-/// "Round Rock") in a message of at most four words.
-fn short_place(m: &Msg) -> Option<String> {
-    if m.words() > 4 {
-        return None;
+/// A short answer to the location question (at most eight words): each run of one to
+/// three capitalised names not already read as one of the tenant's places ("probably
+/// Allen, Fairview or Lucas" adds Lucas; "Round Rock or Georgetown").
+fn short_places(m: &Msg, covered: &[usize], places: &mut Vec<String>) {
+    if m.words() > 8 {
+        return;
     }
-    let words: Vec<&str> = (0..m.toks.len())
-        .filter(|&k| m.toks[k].kind == Kind::Word)
-        .map(|k| m.original(k, k + 1))
-        .collect();
-    let all_caps = words
-        .iter()
-        .all(|w| w.bytes().next().is_some_and(|b| b.is_ascii_uppercase()) && !read::stop_word(w));
-    (all_caps && !words.is_empty() && words.len() <= 3).then(|| words.join(" "))
+    let mut group: Vec<&str> = Vec::new();
+    let flush = |group: &mut Vec<&str>, places: &mut Vec<String>| {
+        if !group.is_empty() && group.len() <= 3 {
+            push_place(places, group.join(" "));
+        }
+        group.clear();
+    };
+    for k in 0..m.toks.len() {
+        let t = m.toks[k];
+        let name = t.kind == Kind::Word
+            && !covered.contains(&k)
+            && m.text.as_bytes()[t.start as usize].is_ascii_uppercase()
+            && t.mask & Cue::NotName.bit() == 0;
+        if name {
+            group.push(m.original(k, k + 1));
+        } else {
+            flush(&mut group, places);
+        }
+    }
+    flush(&mut group, places);
 }
 
 impl Extractor {

@@ -68,7 +68,6 @@ fn is_year(n: f64, digits: u8) -> bool {
 ///   and only after the budget question, next to a budget word, or as a range;
 /// - never: phone numbers, years, rooms, times, areas, down payments, rent, income, or an
 ///   amount in a clause about the past ("we paid 250k for it").
-#[inline(never)]
 pub(super) fn budget(m: &Msg, ctx: &Ctx) -> Budget {
     let mut out = Budget::default();
     let keep = |amount: f64, checked: bool, out: &mut Budget| {
@@ -270,19 +269,27 @@ fn not_money_after(m: &Msg, j: usize) -> bool {
     })
 }
 
-/// Money that is not the budget: a down payment, rent, income, near the amount.
+/// Money that is not the budget: a down payment, rent, income, near the amount (in the
+/// same sentence: "50k down", "para el enganche, unos 60 mil").
 fn not_budget(m: &Msg, a: usize, b: usize) -> bool {
-    let clause = m.toks[a].clause;
-    let near = |k: usize| {
-        m.toks.get(k).is_some_and(|t| t.clause == clause) && m.at(k, Cue::NotBudget.bit()).is_some()
-    };
-    (b..b + 3).any(near) || (a.saturating_sub(4)..a).any(near)
+    let bit = Cue::NotBudget.bit();
+    let stop = |t: &&super::scan::Tok| !matches!(t.kind, Kind::Sym(b'.' | b'!' | b'?'));
+    let after = m.toks[b.min(m.toks.len())..]
+        .iter()
+        .take(3)
+        .take_while(stop)
+        .any(|t| t.mask & bit != 0);
+    let before = m.toks[a.saturating_sub(6)..a]
+        .iter()
+        .rev()
+        .take_while(stop)
+        .any(|t| t.mask & bit != 0);
+    after || before
 }
 
 /// Bedrooms and bathrooms: "3 bed 2 bath", "three bedrooms", "4br/2.5ba", "a 4/3",
 /// "3 recámaras y 2 baños", "2 baños y medio"; after the property question a bare "3" or
 /// "3 and 2".
-#[inline(never)]
 pub(super) fn rooms(m: &Msg, ctx: &Ctx) -> (Option<f64>, Option<f64>) {
     let (mut beds, mut baths) = (None, None);
     let count = |i: usize| -> Option<(f64, usize)> {
@@ -295,8 +302,14 @@ pub(super) fn rooms(m: &Msg, ctx: &Ctx) -> (Option<f64>, Option<f64>) {
         })
     };
     let n = m.toks.len();
+    let numword = Cue::NumWord(0).bit();
     let mut i = 0;
     while i < n {
+        let t = &m.toks[i];
+        if t.kind != Kind::Num && t.mask & numword == 0 {
+            i += 1;
+            continue;
+        }
         let Some((v, mut j)) = count(i) else {
             i += 1;
             continue;
@@ -404,10 +417,11 @@ fn shorthand(m: &Msg, i: usize, ctx: &Ctx) -> bool {
         .contains(&after)
 }
 
-/// Must-have labels in a fixed order, only in a message with a verb of wanting and not
-/// negated ("we don't need a pool", "sin alberca").
-#[inline(never)]
-pub(super) fn must_haves(m: &Msg) -> Vec<&'static str> {
+/// Must-have labels in a fixed order, only in a message with a verb of wanting (or room
+/// counts, or after the property question) and not negated ("we don't need a pool", "sin
+/// alberca"). A wish like "good schools" is no must-have: a tenant that wants it adds an
+/// `extract.must_haves` pattern.
+pub(super) fn must_haves(m: &Msg, ctx: &Ctx) -> Vec<&'static str> {
     const ORDER: [&str; 7] = [
         "pool",
         "garage",
@@ -417,7 +431,10 @@ pub(super) fn must_haves(m: &Msg) -> Vec<&'static str> {
         "basement",
         "open floor plan",
     ];
-    if !m.has(Cue::Want.bit()) {
+    // A list of requirements ("4 bedrooms 3 baths and a pool") or an answer to the property
+    // question needs no verb of wanting.
+    let listed = m.has(Cue::Bed.bit() | Cue::Bath.bit()) || ctx.asked("bedrooms");
+    if !m.has(Cue::Want.bit()) && !listed {
         return Vec::new();
     }
     let mut seen = [false; ORDER.len()];
@@ -631,7 +648,6 @@ fn date_after(m: &Msg, i: usize, p: usize) -> Option<usize> {
 /// The first timeline in the message, as written (lower case). A date in a sentence about
 /// the past ("sold our last house in 2019") or about repairs ("new roof in 2021") is no
 /// timeline; "just browsing" answers nothing.
-#[inline(never)]
 pub(super) fn timeline(m: &Msg, ctx: &Ctx) -> Option<String> {
     // Where a timeline may start: a word of time, or a number.
     let start = Cue::TimeWhole.bit()
@@ -667,6 +683,10 @@ pub(super) fn timeline(m: &Msg, ctx: &Ctx) -> Option<String> {
             i = end;
             continue;
         }
+        // Spanish puts an article first: "el año que viene", "la semana que viene".
+        if i > 0 && (m.is(i - 1, "el") || m.is(i - 1, "la")) {
+            return Some(m.phrase(i - 1, end));
+        }
         return Some(m.phrase(i, end));
     }
     None
@@ -675,13 +695,14 @@ pub(super) fn timeline(m: &Msg, ctx: &Ctx) -> Option<String> {
 /// Financing: "pre-approved", "pre-qualified", "cash", "loan" (a program or a lender) or
 /// "not started" (a negation or a hedge: "not pre-approved yet", "still working on getting
 /// pre-qualified", "need a lender"); after the financing question "yes", "no", "cash".
-#[inline(never)]
 pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
     let rank = |l: &str| match l {
         "pre-approved" => 5,
         "cash" => 4,
         "pre-qualified" => 3,
-        "loan" => 2,
+        // "FHA, not pre-approved yet": the approval that is missing says more than the
+        // program.
+        "not started" => 2,
         _ => 1,
     };
     let mut best: Option<&'static str> = None;
@@ -692,25 +713,32 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
     };
     for h in &m.hits {
         let i = h.at as usize;
-        let asking = clause_is_question(m, i);
+        let asking = || m.asks(i);
         match h.cue {
             Cue::Financing(l @ ("pre-approved" | "pre-qualified")) => {
                 let hedged = m.before_in_clause(i, 4, Cue::Hedge.bit());
-                if m.negated(i, 4) || hedged || asking {
+                if m.negated(i, 4) || hedged || asking() {
                     offer("not started");
                 } else {
                     offer(l);
                 }
             }
             Cue::Financing("cash") => {
-                if !m.negated(i, 3) && !asking {
+                if !m.negated(i, 3) && !asking() {
                     offer("cash");
                 }
             }
             Cue::Financing(l) => offer(l),
             Cue::Lender => {
+                // "my brother is a loan officer": a job, not the lead's financing.
+                let job = i >= 2
+                    && ["a", "an"].contains(&m.word(i - 1))
+                    && ["is", "es"].contains(&m.word(i - 2));
+                if job {
+                    continue;
+                }
                 let hedged = m.before_in_clause(i, 4, Cue::Hedge.bit());
-                if m.negated(i, 4) || asking || hedged {
+                if m.negated(i, 4) || asking() || hedged {
                     offer("not started");
                 } else {
                     offer("loan");
@@ -722,9 +750,15 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
                 }
             }
             Cue::Va => {
-                let upper = m.toks[i].upper;
-                let loan = m.at(i + 1, Cue::Loan.bit()).is_some();
-                if (upper || loan) && !m.negated(i, 3) {
+                // "VA" is a program before "loan" or "benefits", or written in capitals at a
+                // clause's end ("we're going VA"); "va" is also Spanish ("va a ser"), and
+                // "the VA hospital" is no loan.
+                let next = m.word(i + 1);
+                let loan = m.at(i + 1, Cue::Loan.bit()).is_some()
+                    || ["benefits", "benefit", "eligible", "approved"].contains(&next);
+                let alone =
+                    m.toks[i].upper && m.toks.get(i + 1).is_none_or(|t| t.kind != Kind::Word);
+                if (loan || alone) && !m.negated(i, 3) {
                     offer("loan");
                 }
             }
@@ -745,25 +779,25 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
     best
 }
 
-/// True when the clause of token `i` ends with a question mark.
-fn clause_is_question(m: &Msg, i: usize) -> bool {
-    let c = m.toks[i].clause;
-    m.toks[i..]
-        .iter()
-        .find(|t| t.clause != c || matches!(t.kind, Kind::Sym(b'?' | b'.' | b'!' | b',')))
-        .is_some_and(|t| t.kind == Kind::Sym(b'?'))
-}
-
 /// Motivation: the first reason the message gives, by label; else a reason clause
 /// ("because of the commute") when the message is about moving or answers the motivation
 /// question.
-#[inline(never)]
 pub(super) fn motivation(m: &Msg, ctx: &Ctx) -> Option<String> {
     for h in &m.hits {
         if let Cue::Motivation(label) = h.cue {
             if !m.negated(h.at as usize, 3) {
                 return Some(label.to_string());
             }
+        }
+    }
+    // A one-word answer to the motivation question: "work", "the schools", "espacio".
+    if ctx.asked("motivation") && m.words() <= 12 {
+        let label = m.hits.iter().find_map(|h| match h.cue {
+            Cue::ReasonWord(l) if !m.negated(h.at as usize, 3) => Some(l),
+            _ => None,
+        });
+        if let Some(l) = label {
+            return Some(l.to_string());
         }
     }
     let about_moving = m.has(Cue::Move.bit() | Cue::Buy.bit() | Cue::Sell.bit());
@@ -792,7 +826,6 @@ pub(super) fn motivation(m: &Msg, ctx: &Ctx) -> Option<String> {
 /// phrases, or from a part of the house with a repair or an update next to it ("the roof
 /// leaks", "new floors", "techo nuevo"). The worst one wins; a negated need ("doesn't need
 /// any work") is move-in ready.
-#[inline(never)]
 pub(super) fn condition(m: &Msg) -> Option<&'static str> {
     let rank = |l: &str| match l {
         "fixer-upper" => 4,
@@ -845,7 +878,6 @@ pub(super) fn condition(m: &Msg) -> Option<&'static str> {
 }
 
 /// `buy` or `sell`, whichever the message says first (not negated; "a listing" is a noun).
-#[inline(never)]
 pub(super) fn goal(m: &Msg) -> Option<&'static str> {
     for h in &m.hits {
         let i = h.at as usize;
@@ -870,7 +902,6 @@ pub(super) fn goal(m: &Msg) -> Option<&'static str> {
 }
 
 /// `wholesale` or `listing`, from the prototype's phrases.
-#[inline(never)]
 pub(super) fn pathway(m: &Msg) -> Option<&'static str> {
     if m.has(Cue::Wholesale.bit()) {
         Some("wholesale")
@@ -883,124 +914,7 @@ pub(super) fn pathway(m: &Msg) -> Option<&'static str> {
     }
 }
 
-/// Words that follow "in", "my name is" with a capital letter but are no place or name.
-#[inline(never)]
-pub(super) fn stop_word(word: &str) -> bool {
-    const STOP: &[&str] = &[
-        "I",
-        "A",
-        "An",
-        "The",
-        "My",
-        "Our",
-        "Your",
-        "It",
-        "This",
-        "That",
-        "Cash",
-        "Person",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-        "Spring",
-        "Summer",
-        "Fall",
-        "Autumn",
-        "Winter",
-        "Touch",
-        "Mind",
-        "Advance",
-        "Fact",
-        "General",
-        "Total",
-        "El",
-        "La",
-        "Los",
-        "Las",
-        "Un",
-        "Una",
-        "Mi",
-        "Su",
-        "Nuestra",
-        "Nuestro",
-        "Este",
-        "Esta",
-        "Enero",
-        "Febrero",
-        "Marzo",
-        "Abril",
-        "Mayo",
-        "Junio",
-        "Julio",
-        "Agosto",
-        "Septiembre",
-        "Octubre",
-        "Noviembre",
-        "Diciembre",
-        "Verano",
-        "Invierno",
-        "Primavera",
-        "Lo",
-        "Que",
-        "Cash",
-        "Efectivo",
-        "Contado",
-        "No",
-        "Not",
-        "Yes",
-        "Si",
-        "Sí",
-        "Any",
-        "Anywhere",
-        "Some",
-        "Something",
-        "We",
-        "He",
-        "She",
-        "They",
-        "Ok",
-        "OK",
-        "Okay",
-        "Hi",
-        "Hello",
-        "Hola",
-        "Thanks",
-        "Gracias",
-        "Please",
-        "ASAP",
-        "FHA",
-        "VA",
-        "USDA",
-        "MLS",
-        "HOA",
-        "Zillow",
-        "Realtor",
-        "Redfin",
-        "DM",
-        "Texas",
-        "TX",
-    ];
-    STOP.contains(&word)
-}
-
 /// A name after "my name is", "this is", "me llamo", "soy": one capitalised word.
-#[inline(never)]
 pub(super) fn name(m: &Msg) -> Option<String> {
     for h in &m.hits {
         if !h.is(Cue::NameIntro) {
@@ -1012,8 +926,7 @@ pub(super) fn name(m: &Msg) -> Option<String> {
         let ok = t.kind == Kind::Word
             && t.cap
             && (2..=31).contains(&word.chars().count())
-            && !stop_word(word)
-            && word.chars().next().is_some_and(|c| c.is_uppercase());
+            && t.mask & Cue::NotName.bit() == 0;
         if ok {
             return Some(word.to_string());
         }
@@ -1022,23 +935,25 @@ pub(super) fn name(m: &Msg) -> Option<String> {
 }
 
 /// Places named after "in", "near", "around", "close to", "en", "cerca de": up to three
-/// capitalised words ("in Bishop Arts", "near Round Rock").
-#[inline(never)]
-pub(super) fn places(m: &Msg, push: &mut dyn FnMut(String)) {
+/// capitalised words ("in Bishop Arts", "near Round Rock"). Tokens in `skip` (already read
+/// as one of the tenant's places) start none.
+pub(super) fn places(m: &Msg, skip: &[usize], push: &mut dyn FnMut(String)) {
     for h in &m.hits {
         if !h.is(Cue::PlaceIntro) {
             continue;
         }
         let from = h.end as usize;
+        if skip.contains(&from) {
+            continue;
+        }
         let mut end = from;
         while end < m.toks.len() && end - from < 3 {
             let t = m.toks[end];
-            let word = m.original(end, end + 1);
             let ok = t.kind == Kind::Word
                 && t.cap
-                && word.len() >= 2
-                && word.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
-                && !stop_word(word)
+                && t.end - t.start >= 2
+                && m.text.as_bytes()[t.start as usize].is_ascii_uppercase()
+                && t.mask & Cue::NotName.bit() == 0
                 && (end == from || !t.glued);
             if !ok {
                 break;
@@ -1046,8 +961,12 @@ pub(super) fn places(m: &Msg, push: &mut dyn FnMut(String)) {
             end += 1;
         }
         if end > from {
-            let words: Vec<&str> = (from..end).map(|k| m.original(k, k + 1)).collect();
-            push(words.join(" "));
+            push(
+                m.original(from, end)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
         }
     }
 }
@@ -1055,7 +974,6 @@ pub(super) fn places(m: &Msg, push: &mut dyn FnMut(String)) {
 /// A disqualifying signal: `already_bought`, `not_interested`, `wrong_number`,
 /// `has_agent`. Not negated ("we don't have an agent"); "already bought" not when the
 /// message is about selling; "not interested in condos" is about one thing only.
-#[inline(never)]
 pub(super) fn disqualified(m: &Msg) -> Option<&'static str> {
     let selling = m.has(Cue::Sell.bit());
     for h in &m.hits {
@@ -1072,7 +990,7 @@ pub(super) fn disqualified(m: &Msg) -> Option<&'static str> {
         if label != "not_interested" && m.negated(i, 3) {
             continue;
         }
-        if label == "not_interested" && !whole_refusal(m, end) {
+        if h.is(Cue::NotInterested) && !whole_refusal(m, end) {
             continue;
         }
         return Some(label);
@@ -1110,7 +1028,6 @@ fn whole_refusal(m: &Msg, end: usize) -> bool {
 }
 
 /// A "not sure" in the message: the phrase, and the data point the message names.
-#[inline(never)]
 pub(super) fn unsure(m: &Msg) -> Option<(String, Option<&'static str>)> {
     let h = m.hits.iter().find(|h| h.is(Cue::Unsure))?;
     let topic = m.hits.iter().find_map(|h| match h.cue {

@@ -8,7 +8,7 @@
 //! the cost grows with the message, not with the size of the vocabulary (English and
 //! Spanish together).
 
-use super::lexicon::{Cue, Lexicon, Phrase};
+use super::lexicon::{second_bit, Cue, Lexicon, Phrase};
 
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,9 +28,12 @@ pub(super) struct Tok {
     /// Byte span in the original text.
     pub start: u32,
     pub end: u32,
-    /// Byte span of the folded word in [`Msg::norm`] (words only).
+    /// Byte span of the folded word: in [`Msg::norm`] when `folded`, else in the text
+    /// (a word already in lower-case ASCII is read in place).
     pub n0: u32,
     pub n1: u32,
+    /// The word needed folding (capitals, accents, apostrophes).
+    pub folded: bool,
     /// A number's value.
     pub val: f64,
     /// A number's integer digits (separators not counted).
@@ -86,6 +89,8 @@ pub(super) struct Msg<'a> {
     pub seen: u64,
     /// Numbers in the message.
     pub nums: u32,
+    /// Clauses (the first 64) that end with a question mark, one bit each.
+    pub asking: u64,
 }
 
 thread_local! {
@@ -200,6 +205,7 @@ fn tok(kind: Kind, start: usize, end: usize, glued: bool) -> Tok {
         end: end as u32,
         n0: 0,
         n1: 0,
+        folded: false,
         val: 0.0,
         digits: 0,
         grouped: false,
@@ -251,7 +257,10 @@ fn number(b: &[u8], i: usize, glued: bool) -> (Tok, usize) {
     };
     let mut frac_at = None;
     if grouped {
-        b[i..k].iter().filter(|c| c.is_ascii_digit()).for_each(|&c| add(c));
+        b[i..k]
+            .iter()
+            .filter(|c| c.is_ascii_digit())
+            .for_each(|&c| add(c));
         j = k;
         // A decimal part after comma groups: "1,250,000.50".
         if sep == Some(b',') && j + 1 < b.len() && b[j] == b'.' && b[j + 1].is_ascii_digit() {
@@ -312,64 +321,72 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, norm: &mut String, spanish_marks: &
             text[i..].chars().next().unwrap_or(' ')
         };
         if ch.is_alphabetic() {
-            // A word: letters, with apostrophes inside ("don't", "we're"). ASCII letters
-            // are copied and lower-cased in bulk; anything else goes one character at a
-            // time.
+            // A word: letters, with apostrophes inside ("don't", "we're"). A word in
+            // lower-case ASCII (most of them) is read in place; any other is folded into
+            // `norm` one piece at a time.
             let start = i;
-            let n0 = norm.len();
-            let cap = ch.is_uppercase();
-            let mut upper = true;
             let mut j = i;
-            loop {
-                let run = j;
-                while j < b.len() && b[j].is_ascii_alphabetic() {
-                    j += 1;
-                }
-                if j > run {
-                    let piece = &text[run..j];
-                    if upper && cap {
-                        upper = piece.bytes().all(|c| c.is_ascii_uppercase());
-                    }
-                    let from = norm.len();
-                    norm.push_str(piece);
-                    norm[from..].make_ascii_lowercase();
-                }
-                let Some(&cj) = b.get(j) else { break };
-                if (cj == b'\'' || cj == 0xE2) && j > start {
-                    // ' or ’ (E2 80 99) between letters.
-                    let len = if cj == b'\'' { 1 } else { 3 };
-                    let is_apos = cj == b'\'' || b.get(j..j + 3) == Some(&[0xE2, 0x80, 0x99]);
-                    let next = b.get(j + len).copied().unwrap_or(b' ');
-                    if is_apos && next.is_ascii_alphabetic() {
-                        norm.push('\'');
-                        j += len;
+            let mut caps = 0;
+            while j < b.len() && b[j].is_ascii_alphabetic() {
+                caps += usize::from(b[j].is_ascii_uppercase());
+                j += 1;
+            }
+            let plain = b.get(j).is_none_or(|&n| n < 0x80 && n != b'\'');
+            let mut t = tok(Kind::Word, start, j, glued);
+            t.cap = ch.is_uppercase();
+            if plain && caps == 0 {
+                t.n0 = start as u32;
+                t.n1 = j as u32;
+                t.hash = hash(&b[start..j]);
+            } else {
+                let n0 = norm.len();
+                let mut upper = caps == j - start;
+                norm.push_str(&text[start..j]);
+                norm[n0..].make_ascii_lowercase();
+                loop {
+                    let Some(&cj) = b.get(j) else { break };
+                    if cj.is_ascii_alphabetic() {
+                        upper &= cj.is_ascii_uppercase();
+                        norm.push(cj.to_ascii_lowercase() as char);
+                        j += 1;
                         continue;
                     }
-                    break;
+                    if (cj == b'\'' || cj == 0xE2) && j > start {
+                        // ' or ’ (E2 80 99) between letters.
+                        let len = if cj == b'\'' { 1 } else { 3 };
+                        let is_apos = cj == b'\'' || b.get(j..j + 3) == Some(&[0xE2, 0x80, 0x99]);
+                        let next = b.get(j + len).copied().unwrap_or(b' ');
+                        if is_apos && next.is_ascii_alphabetic() {
+                            norm.push('\'');
+                            j += len;
+                            continue;
+                        }
+                        break;
+                    }
+                    if cj < 0x80 {
+                        break;
+                    }
+                    let chj = text[j..].chars().next().unwrap_or(' ');
+                    if !chj.is_alphabetic() {
+                        break;
+                    }
+                    if spanish_mark(chj) {
+                        *spanish_marks += 1;
+                    }
+                    upper &= chj.is_uppercase();
+                    match fold(chj) {
+                        Some(f) => norm.push(f as char),
+                        None => norm.extend(chj.to_lowercase()),
+                    }
+                    j += chj.len_utf8();
                 }
-                if cj < 0x80 {
-                    break;
-                }
-                let chj = text[j..].chars().next().unwrap_or(' ');
-                if !chj.is_alphabetic() {
-                    break;
-                }
-                if spanish_mark(chj) {
-                    *spanish_marks += 1;
-                }
-                upper &= chj.is_uppercase();
-                match fold(chj) {
-                    Some(f) => norm.push(f as char),
-                    None => norm.extend(chj.to_lowercase()),
-                }
-                j += chj.len_utf8();
+                t.end = j as u32;
+                t.n0 = n0 as u32;
+                t.n1 = norm.len() as u32;
+                t.folded = true;
+                t.upper = t.cap && upper && norm.len() - n0 >= 2;
+                t.hash = hash(&norm.as_bytes()[n0..]);
             }
-            let mut t = tok(Kind::Word, start, j, glued);
-            t.n0 = n0 as u32;
-            t.n1 = norm.len() as u32;
-            t.cap = cap;
-            t.upper = cap && upper && norm.len() - n0 >= 2;
-            t.hash = hash(&norm.as_bytes()[n0..]);
             toks.push(t);
             i = j;
             glued = true;
@@ -390,8 +407,8 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, norm: &mut String, spanish_marks: &
                     None
                 }
             }
-            '¿' => Some(b'?'),
-            '¡' => Some(b'!'),
+            // Opening marks start a clause; only the closing "?" makes it a question.
+            '¿' | '¡' => Some(b'('),
             '’' | '\'' | '"' | '“' | '”' | '*' | '_' | '~' => None,
             '…' => Some(b'.'),
             c if c.is_ascii_punctuation() => Some(c as u8),
@@ -427,6 +444,7 @@ impl<'a> Msg<'a> {
         let (mut es, mut en) = (marks.min(3), 0);
         let (mut clause, mut part) = (0u16, 0u16);
         let mut seen = 0;
+        let mut asking = 0u64;
         let mut split_next = false;
         for i in 0..toks.len() {
             if split_next {
@@ -437,6 +455,9 @@ impl<'a> Msg<'a> {
             let t = &toks[i];
             match t.kind {
                 Kind::Sym(s) if ends_clause(s) => {
+                    if s == b'?' && clause < 64 {
+                        asking |= 1 << clause;
+                    }
                     toks[i].clause = clause;
                     toks[i].part = part;
                     split_next = true;
@@ -448,15 +469,25 @@ impl<'a> Msg<'a> {
             }
             let h0 = hits.len();
             if t.kind == Kind::Word {
-                let word = &norm[t.n0 as usize..t.n1 as usize];
+                let word = if t.folded {
+                    &norm[t.n0 as usize..t.n1 as usize]
+                } else {
+                    &text[t.n0 as usize..t.n1 as usize]
+                };
                 if let Some(entry) = lex.word(t.hash, word) {
                     if entry.lang > 0 {
                         es += 1;
                     } else if entry.lang < 0 {
                         en += 1;
                     }
-                    for p in entry.phrases.iter() {
-                        if let Some(end) = phrase_end(&toks, &norm, i, p) {
+                    let next = toks.get(i + 1).map_or(0, |n| n.hash);
+                    let from = if entry.seconds & second_bit(next) == 0 {
+                        entry.singles
+                    } else {
+                        0
+                    };
+                    for p in entry.phrases[from..].iter() {
+                        if let Some(end) = phrase_end(&toks, i, p) {
                             hits.push(Hit {
                                 at: i as u16,
                                 end: end as u16,
@@ -491,6 +522,7 @@ impl<'a> Msg<'a> {
             lang: (es, en),
             seen,
             nums,
+            asking,
         }
     }
 
@@ -503,7 +535,8 @@ impl<'a> Msg<'a> {
     #[inline]
     pub fn word(&self, i: usize) -> &str {
         match self.toks.get(i) {
-            Some(t) if t.kind == Kind::Word => &self.norm[t.n0 as usize..t.n1 as usize],
+            Some(t) if t.kind == Kind::Word && t.folded => &self.norm[t.n0 as usize..t.n1 as usize],
+            Some(t) if t.kind == Kind::Word => &self.text[t.n0 as usize..t.n1 as usize],
             _ => "",
         }
     }
@@ -636,6 +669,15 @@ impl<'a> Msg<'a> {
         back.chain(fwd).any(|u| u.mask & bits != 0)
     }
 
+    /// True when the clause of token `i` ends with a question mark (the lead is asking,
+    /// not telling).
+    #[inline]
+    pub fn asks(&self, i: usize) -> bool {
+        self.toks
+            .get(i)
+            .is_some_and(|t| t.clause < 64 && self.asking & (1 << t.clause) != 0)
+    }
+
     /// Word tokens in the message.
     pub fn words(&self) -> usize {
         self.toks.iter().filter(|t| t.kind == Kind::Word).count()
@@ -645,9 +687,8 @@ impl<'a> Msg<'a> {
 /// The token after phrase `p` when it matches at `i`. Words are compared by their 64-bit
 /// hash and length: two different words agreeing on both is far less likely than a typo.
 #[inline]
-fn phrase_end(toks: &[Tok], norm: &str, i: usize, p: &Phrase) -> Option<usize> {
+fn phrase_end(toks: &[Tok], i: usize, p: &Phrase) -> Option<usize> {
     let rest = toks.get(i + 1..i + 1 + p.rest.len())?;
-    let _ = norm;
     for (t, (h, len)) in rest.iter().zip(p.rest.iter()) {
         if t.hash != *h || (t.n1 - t.n0) as usize != *len {
             return None;
@@ -655,4 +696,3 @@ fn phrase_end(toks: &[Tok], norm: &str, i: usize, p: &Phrase) -> Option<usize> {
     }
     Some(i + 1 + p.rest.len())
 }
-
