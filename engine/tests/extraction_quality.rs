@@ -175,15 +175,24 @@ fn evaluate(engine: &Engine, rows: &[Row]) -> (Tally, Vec<String>, (u32, u32)) {
                 (Some(w), Some(g)) => {
                     c.fp += 1;
                     c.fn_ += 1;
-                    misses.push(format!("{} {} {point}: want {w}, got {g}", row.split, row.id));
+                    misses.push(format!(
+                        "{} {} {point}: want {w}, got {g}",
+                        row.split, row.id
+                    ));
                 }
                 (Some(w), None) => {
                     c.fn_ += 1;
-                    misses.push(format!("{} {} {point}: want {w}, got nothing", row.split, row.id));
+                    misses.push(format!(
+                        "{} {} {point}: want {w}, got nothing",
+                        row.split, row.id
+                    ));
                 }
                 (None, Some(g)) => {
                     c.fp += 1;
-                    misses.push(format!("{} {} {point}: want nothing, got {g}", row.split, row.id));
+                    misses.push(format!(
+                        "{} {} {point}: want nothing, got {g}",
+                        row.split, row.id
+                    ));
                 }
                 (None, None) => {}
             }
@@ -207,7 +216,8 @@ fn evaluate(engine: &Engine, rows: &[Row]) -> (Tally, Vec<String>, (u32, u32)) {
 }
 
 fn table(tally: &Tally, split: &str) -> String {
-    let mut out = format!("{split} half\n| data point | en F1 (n) | es+mixed F1 (n) |\n|---|---:|---:|\n");
+    let mut out =
+        format!("{split} half\n| data point | en F1 (n) | es+mixed F1 (n) |\n|---|---:|---:|\n");
     let mut totals = [Count::default(); 2];
     for point in POINTS {
         let mut cells = Vec::new();
@@ -239,7 +249,11 @@ fn table(tally: &Tally, split: &str) -> String {
 fn f1_per_data_point_on_the_labelled_set() {
     let engine = Engine::open(common::shipped_rules()).unwrap();
     let rows = rows();
-    assert!(rows.len() >= 200, "the labelled set has {} messages", rows.len());
+    assert!(
+        rows.len() >= 200,
+        "the labelled set has {} messages",
+        rows.len()
+    );
     let (tally, misses, signals) = evaluate(&engine, &rows);
     for split in ["tune", "held"] {
         eprintln!("{}", table(&tally, split));
@@ -255,8 +269,14 @@ fn f1_per_data_point_on_the_labelled_set() {
     for ((split, group, point), c) in &tally {
         let floor = if *group == "en" { 0.95 } else { 0.90 };
         if split == "tune" && c.f1().is_some_and(|f| f < floor) {
-            failures.push(format!("{group} {point}: F1 {:.3} < {floor}", c.f1().unwrap_or(0.0)));
+            failures.push(format!(
+                "{group} {point}: F1 {:.3} < {floor}",
+                c.f1().unwrap_or(0.0)
+            ));
         }
     }
-    assert!(failures.is_empty(), "tuning half below the floor: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "tuning half below the floor: {failures:?}"
+    );
 }

@@ -136,7 +136,11 @@ fn evaluate_with(
             }
         }
         let why = disqualified_why(signal, &outcome.tags, outcome.automation_off);
-        gate = if active { why } else { format!("{gate}; {why}") };
+        gate = if active {
+            why
+        } else {
+            format!("{gate}; {why}")
+        };
         active &= !outcome.automation_off;
     }
     let question = if active {

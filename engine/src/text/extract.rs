@@ -102,9 +102,12 @@ impl Found {
 /// (`None`: the matched text).
 type FactPatterns = (String, Vec<(Regex, Option<Value>)>);
 
+/// Places sharing a first word: each one's other words, with its index in `names`.
+type SameStart = Vec<(Box<[Box<str>]>, usize)>;
+
 /// The tenant's places: names by their first folded word, each with its other words.
 struct Places {
-    table: WordTable<Vec<(Box<[Box<str>]>, usize)>>,
+    table: WordTable<SameStart>,
     names: Vec<String>,
     /// Lower-cased name to the name as configured (for "in <Place>" phrases).
     canonical: HashMap<String, String>,
@@ -117,7 +120,7 @@ struct Places {
 
 impl Places {
     fn new(names: &[&str], zips: &[&str]) -> Self {
-        let mut by_first: Vec<(String, Vec<(Box<[Box<str>]>, usize)>)> = Vec::new();
+        let mut by_first: Vec<(String, SameStart)> = Vec::new();
         let mut list = Vec::new();
         let mut canonical = HashMap::new();
         for name in names {

@@ -235,9 +235,7 @@ fn phone(m: &Msg, i: usize) -> Option<usize> {
     // 3-3-4 or 3-4 with dashes, dots or spaces.
     if digits(i) == 3 {
         let mut k = i + 1;
-        if m.sym(k, b')') {
-            k += 1;
-        } else if sep(k) {
+        if sep(k) {
             k += 1;
         }
         if digits(k) == 3 {
@@ -723,11 +721,8 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
                     offer(l);
                 }
             }
-            Cue::Financing("cash") => {
-                if !m.negated(i, 3) && !asking() {
-                    offer("cash");
-                }
-            }
+            Cue::Financing("cash") if !m.negated(i, 3) && !asking() => offer("cash"),
+            Cue::Financing("cash") => {}
             Cue::Financing(l) => offer(l),
             Cue::Lender => {
                 // "my brother is a loan officer": a job, not the lead's financing.
@@ -744,11 +739,8 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
                     offer("loan");
                 }
             }
-            Cue::Program => {
-                if !m.negated(i, 3) {
-                    offer("loan");
-                }
-            }
+            Cue::Program if !m.negated(i, 3) => offer("loan"),
+            Cue::Program => {}
             Cue::Va => {
                 // "VA" is a program before "loan" or "benefits", or written in capitals at a
                 // clause's end ("we're going VA"); "va" is also Spanish ("va a ser"), and

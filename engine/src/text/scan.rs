@@ -93,10 +93,13 @@ pub(super) struct Msg<'a> {
     pub asking: u64,
 }
 
+/// A scan's buffers: tokens, folded text, cue hits.
+type Buffers = (Vec<Tok>, String, Vec<Hit>);
+
 thread_local! {
     /// The buffers of the last message scanned on this thread, reused by the next one:
     /// extraction runs on every message, and three allocations are a fair share of it.
-    static SPARE: std::cell::Cell<Option<(Vec<Tok>, String, Vec<Hit>)>> =
+    static SPARE: std::cell::Cell<Option<Buffers>> =
         const { std::cell::Cell::new(None) };
 }
 
@@ -343,8 +346,7 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, norm: &mut String, spanish_marks: &
                 let mut upper = caps == j - start;
                 norm.push_str(&text[start..j]);
                 norm[n0..].make_ascii_lowercase();
-                loop {
-                    let Some(&cj) = b.get(j) else { break };
+                while let Some(&cj) = b.get(j) {
                     if cj.is_ascii_alphabetic() {
                         upper &= cj.is_ascii_uppercase();
                         norm.push(cj.to_ascii_lowercase() as char);
