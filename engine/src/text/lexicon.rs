@@ -568,7 +568,7 @@ fn phrases() -> Vec<(&'static str, Cue)> {
     );
     add(
         &[
-            "sold", "bought", "moved", "purchased", "built", "closed", "closed on", "ago",
+            "sold", "bought", "moved", "purchased", "paid", "built", "closed", "closed on", "ago",
             "last year", "last month", "last time", "back in", "lived", "have lived", "had",
             "did", "married", "inherited", "in the past", "listed", "since", "vendimos",
             "vendi", "compre", "hace", "el ano pasado", "el mes pasado", "pasado", "pasada",

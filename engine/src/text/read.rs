@@ -475,7 +475,10 @@ fn quantity(m: &Msg, i: usize) -> Option<(usize, bool)> {
             .max()
     };
     let j = one(i)?;
-    if m.sym(j, b'-') || ["to", "or", "a", "o"].contains(&m.word(j)) {
+    // "between 6 and 12 months", "entre 3 y 6 meses".
+    let between = i > 0 && ["between", "entre"].contains(&m.word(i - 1));
+    let and = between && ["and", "y"].contains(&m.word(j));
+    if and || m.sym(j, b'-') || ["to", "or", "a", "o"].contains(&m.word(j)) {
         if let Some(k) = one(j + 1) {
             if m.num(j + 1).is_some() || m.at(j + 1, Cue::NumWord(0).bit()).is_some() {
                 return Some((k, true));
@@ -725,10 +728,15 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
             Cue::Financing("cash") => {}
             Cue::Financing(l) => offer(l),
             Cue::Lender => {
-                // "my brother is a loan officer": a job, not the lead's financing.
+                // "my brother is a loan officer", "I work for a lender": a job, not the
+                // lead's financing ("we're looking for a lender" is financing).
                 let job = i >= 2
-                    && ["a", "an"].contains(&m.word(i - 1))
-                    && ["is", "es"].contains(&m.word(i - 2));
+                    && ["a", "an", "un", "una"].contains(&m.word(i - 1))
+                    && (["is", "es", "am", "i'm", "im", "he's", "she's", "soy"]
+                        .contains(&m.word(i - 2))
+                        || (["for", "at", "para", "en"].contains(&m.word(i - 2))
+                            && i >= 3
+                            && WORK.contains(&m.word(i - 3))));
                 if job {
                     continue;
                 }
@@ -846,12 +854,15 @@ pub(super) fn condition(m: &Msg) -> Option<&'static str> {
                 let part = m.toks[i].part;
                 let near = |bits: u64| {
                     (i.saturating_sub(4)..(i + 5).min(m.toks.len()))
-                        .filter(|&k| m.toks[k].part == part)
-                        .find(|&k| m.toks[k].mask & bits != 0)
+                        .filter(move |&k| m.toks[k].part == part && m.toks[k].mask & bits != 0)
                 };
-                let bad = near(Cue::CondBad.bit()).filter(|&k| {
-                    // "a 3 year old roof" is no repair.
-                    !(m.is(k, "old") && k > 0 && m.at(k - 1, Cue::TimePeriod.bit()).is_some())
+                let bad = near(Cue::CondBad.bit()).find(|&k| {
+                    // "a 3 year old roof" is no repair; "we need a big kitchen" is a wish
+                    // (the house "needs" one, a person "need"s it).
+                    let aged =
+                        m.is(k, "old") && k > 0 && m.at(k - 1, Cue::TimePeriod.bit()).is_some();
+                    let wish = m.is(k, "need") && k < i;
+                    !(aged || wish)
                 });
                 if let Some(k) = bad {
                     if m.negated(k, 3) {
@@ -859,7 +870,7 @@ pub(super) fn condition(m: &Msg) -> Option<&'static str> {
                     } else {
                         offer("needs work");
                     }
-                } else if near(Cue::CondNew.bit()).is_some() {
+                } else if near(Cue::CondNew.bit()).next().is_some() {
                     offer("updated");
                 }
             }
@@ -976,7 +987,7 @@ pub(super) fn disqualified(m: &Msg) -> Option<&'static str> {
             Cue::NotInterested => "not_interested",
             _ => continue,
         };
-        if label == "already_bought" && selling {
+        if label == "already_bought" && (selling || bought_something_else(m, end)) {
             continue;
         }
         if label != "not_interested" && m.negated(i, 3) {
@@ -988,6 +999,51 @@ pub(super) fn disqualified(m: &Msg) -> Option<&'static str> {
         return Some(label);
     }
     None
+}
+
+/// Verbs of working, before "for a lender".
+const WORK: &[&str] = &["work", "works", "worked", "working", "trabajo", "trabaja"];
+
+/// "already bought" followed by a determiner and no home within three words: something
+/// else was bought ("we just bought our furniture", "ya compramos los muebles"). Without
+/// an object ("we already bought", "just closed last week") it is a home.
+fn bought_something_else(m: &Msg, end: usize) -> bool {
+    const VERBS: &[&str] = &[
+        "bought",
+        "purchased",
+        "closed",
+        "buying",
+        "compramos",
+        "compre",
+        "cerramos",
+    ];
+    const DETERMINERS: &[&str] = &[
+        "a", "an", "the", "our", "my", "some", "new", "un", "una", "el", "la", "los", "las",
+        "nuestro", "nuestra", "nuestros", "mi", "mis", "unos", "unas",
+    ];
+    const HOMES: &[&str] = &[
+        "house",
+        "home",
+        "place",
+        "one",
+        "condo",
+        "townhouse",
+        "townhome",
+        "property",
+        "land",
+        "lot",
+        "casa",
+        "propiedad",
+        "departamento",
+        "terreno",
+        "elsewhere",
+    ];
+    if end == 0 || !VERBS.contains(&m.word(end - 1)) || !DETERMINERS.contains(&m.word(end)) {
+        return false;
+    }
+    let clause = m.toks[end].clause;
+    !(end + 1..end + 4)
+        .any(|k| m.toks.get(k).is_some_and(|t| t.clause == clause) && HOMES.contains(&m.word(k)))
 }
 
 /// After "not interested" / "no me interesa": the end of the sentence or a word that
