@@ -12,6 +12,10 @@ use std::path::Path;
 /// A typical inbound SMS: 160 characters, several facts in it.
 const SMS: &str = "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Hoping to move in the next 2 months. Is that doable?? Thanks!!!";
 
+/// The same in Spanish: 160 characters (accents make it 164 bytes), the same kinds of
+/// facts ("400 mil", "recámaras", "preaprobados", "en 2 meses").
+const SMS_ES: &str = "¡Hola! Queremos comprar casa en Plano por trabajo, 3 recámaras y 2 baños, presupuesto 400 mil, ya estamos preaprobados. Nos mudamos en 2 meses. ¿Es posible?!!!!";
+
 /// One running experiment on the budget question (the embedded default rules otherwise).
 const EXPERIMENT: &str = "experiments:
   - key: budget_wording
@@ -113,6 +117,15 @@ fn bench_extract(c: &mut Criterion) {
         b.iter(|| {
             engine
                 .extract(black_box(&default), black_box(SMS))
+                .expect("extracts")
+        })
+    });
+    assert_eq!(SMS_ES.chars().count(), 160);
+    g.throughput(Throughput::Bytes(SMS_ES.len() as u64));
+    g.bench_function("sms_es", |b| {
+        b.iter(|| {
+            engine
+                .extract(black_box(&default), black_box(SMS_ES))
                 .expect("extracts")
         })
     });

@@ -5,7 +5,9 @@
 //! decision as JSON with object keys sorted.
 //!
 //! To record anew after an intended change of behaviour: `QUALIFY_BLESS=1 cargo test -p
-//! qualify-engine --test golden`, and say why in the commit.
+//! qualify-engine --test golden`, and say why in the commit. To see what changed first,
+//! `QUALIFY_GOLDEN_DUMP=file` writes each lead and its whole decision as one JSON line:
+//! run it before and after the change and compare the two files.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
@@ -154,6 +156,8 @@ fn canonical(v: Value) -> Value {
 
 fn record() -> String {
     let engine = Engine::open(common::shipped_rules()).unwrap();
+    let dump = std::env::var_os("QUALIFY_GOLDEN_DUMP");
+    let mut dumped = String::new();
     let mut out = String::new();
     for tenant in engine.rules().tenants() {
         let mut rng = Rng(0x005E_ED0F_0A11_DEC1);
@@ -161,7 +165,12 @@ fn record() -> String {
             let lead = lead(&mut rng);
             let line = match engine.score(&tenant, &lead) {
                 Ok(d) => {
-                    let text = canonical(serde_json::to_value(&d).unwrap()).to_string();
+                    let decision = canonical(serde_json::to_value(&d).unwrap());
+                    if dump.is_some() {
+                        let row = json!({"tenant": tenant.to_string(), "i": i, "lead": lead, "decision": decision});
+                        writeln!(dumped, "{row}").unwrap();
+                    }
+                    let text = decision.to_string();
                     let hash = hex::encode(Sha256::digest(text.as_bytes()));
                     format!("{tenant} {i} {hash} {} {}", d.score, d.class.as_str())
                 }
@@ -169,6 +178,9 @@ fn record() -> String {
             };
             writeln!(out, "{line}").unwrap();
         }
+    }
+    if let Some(path) = dump {
+        std::fs::write(path, dumped).unwrap();
     }
     out
 }

@@ -48,15 +48,11 @@ fn settings_error(rules: &RuleSet, message: String) -> Error {
     }
 }
 
-/// Question texts and the hand-off line, against the segment budget.
+/// Question texts and the hand-off line, in every language, against the segment budget
+/// (a Spanish text with accents is UCS-2: 70 characters to a segment, not 160).
 fn question_texts(rules: &RuleSet, errors: &mut Vec<Error>) {
     let budget = rules.settings.sms_segment_budget;
-    let questions = rules.settings.questions.iter().flat_map(|(goal, qs)| {
-        qs.iter()
-            .map(move |(id, text)| (format!("questions.{goal}.{id}"), text))
-    });
-    let handoff = rules.settings.handoff.iter().map(|h| ("handoff".into(), h));
-    for (key, text) in questions.chain(handoff) {
+    for (key, text) in rules.settings.texts() {
         let info = sms::sms_info(text);
         if info.segments > budget {
             errors.push(settings_error(
@@ -138,7 +134,8 @@ fn sample_decisions(rules: &RuleSet, errors: &mut Vec<Error>) {
     }
 }
 
-/// Leads `check` runs every tenant's hooks on: nothing known, a buyer, a seller, a hot lead.
+/// Leads `check` runs every tenant's hooks on: nothing known, a buyer, a seller, a hot
+/// lead, each again as a lead writing Spanish, and a buyer whose budget needs confirming.
 fn sample_leads(activation: &[String]) -> Vec<Lead> {
     let tags: Vec<String> = activation.iter().take(1).cloned().collect();
     let lead = |facts: Value| Lead {
@@ -147,12 +144,19 @@ fn sample_leads(activation: &[String]) -> Vec<Lead> {
         name: Some("Maximilian-Alexander".into()),
         ..Lead::default()
     };
-    vec![
-        lead(json!({})),
-        lead(json!({"goal": "buy", "budget": 450000})),
-        lead(json!({"goal": "sell", "motivation": "downsizing", "timeline": "not sure"})),
-        lead(
-            json!({"budget": "$450k", "location": ["Plano", "Frisco"], "timeline": "asap", "bedrooms": 3, "financing": "cash", "motivation": "relocation", "home_condition": "move-in ready"}),
-        ),
-    ]
+    let facts = [
+        json!({}),
+        json!({"goal": "buy", "budget": 450000}),
+        json!({"goal": "sell", "motivation": "downsizing", "timeline": "not sure"}),
+        json!({"budget": "$450k", "location": ["Plano", "Frisco"], "timeline": "asap", "bedrooms": 3, "financing": "cash", "motivation": "relocation", "home_condition": "move-in ready"}),
+        json!({"goal": "buy", "budget_unconfirmed": 45000000}),
+        json!({"goal": "sell", "location": "Plano", "budget_unconfirmed": 45000000}),
+    ];
+    let mut leads: Vec<Lead> = facts.iter().map(|f| lead(f.clone())).collect();
+    for f in facts {
+        let mut f = f;
+        f["language"] = json!("es");
+        leads.push(lead(f));
+    }
+    leads
 }

@@ -14,6 +14,7 @@ use crate::ids::TenantId;
 use crate::model::Question;
 use crate::model::{ConversationSize, Decision, Explain, Facts, Lead};
 use crate::rules::{HookLead, RuleSet};
+use crate::text::extract::BUDGET_UNCONFIRMED;
 use crate::text::{is_answered, is_unsure, DATA_POINTS, PROPERTY_FACTS};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -122,10 +123,26 @@ fn evaluate_with(
     let rules = rules.tuned(picks);
     let lead = HookLead::new(&facts, tags, size, &variants);
     let mut scored = rules.score(&lead)?;
-    let (active, gate) = match rules.settings.gate(tags) {
+    let (mut active, mut gate) = match rules.settings.gate(tags) {
         Ok(why) => (true, why),
         Err(why) => (false, why),
     };
+    let disqualified = rules.settings.disqualified(&facts);
+    if let Some(signal) = disqualified {
+        let outcome = &rules.settings.disqualify;
+        for t in &outcome.tags {
+            if !scored.tags.iter().any(|have| have.eq_ignore_ascii_case(t)) {
+                scored.tags.push(t.clone());
+            }
+        }
+        let why = disqualified_why(signal, &outcome.tags, outcome.automation_off);
+        gate = if active {
+            why
+        } else {
+            format!("{gate}; {why}")
+        };
+        active &= !outcome.automation_off;
+    }
     let question = if active {
         rules.next_question(lead, &mut scored)?
     } else {
@@ -135,10 +152,10 @@ fn evaluate_with(
     let explain = if options.explain {
         Explain {
             counted: counted(&facts, &scored.answered),
-            not_counted: not_counted(&facts, &scored.answered),
+            not_counted: not_counted(&facts, &scored.answered, rules.settings.plausible_band()),
             class_rule: std::mem::take(&mut scored.rule),
             gate,
-            question: why_question(question.as_ref(), active),
+            question: why_question(question.as_ref(), active, disqualified.is_some()),
             variants: assign::explain(&experiments),
         }
     } else {
@@ -189,8 +206,48 @@ fn counted(facts: &Facts, answered: &[String]) -> Facts {
     out
 }
 
-/// Data points holding a value that did not count, and why.
-fn not_counted(facts: &Facts, answered: &[String]) -> serde_json::Map<String, Value> {
+/// Why a disqualified lead's automation changed: the signal in words, and the outcome.
+fn disqualified_why(signal: &str, tags: &[String], off: bool) -> String {
+    let said = match signal {
+        "already_bought" => "the lead already bought",
+        "not_interested" => "the lead is not interested",
+        "wrong_number" => "wrong number",
+        "has_agent" => "the lead already has an agent",
+        other => other,
+    };
+    let tags = if tags.is_empty() {
+        "no tag".to_string()
+    } else {
+        format!("tags {}", tags.join(", "))
+    };
+    let automation = if off {
+        "automation off: no question, no follow-ups"
+    } else {
+        "automation stays on"
+    };
+    format!("disqualified ({signal}: {said}): {tags}; {automation}")
+}
+
+/// Dollars for an explanation: "$45,000,000".
+fn dollars(n: f64) -> String {
+    let digits = format!("{}", n.round() as i64);
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("${out}")
+}
+
+/// Data points holding a value that did not count, and why. A budget outside the tenant's
+/// plausible band (`budget_unconfirmed`) is named under `budget`.
+fn not_counted(
+    facts: &Facts,
+    answered: &[String],
+    band: crate::rules::PriceRange,
+) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     for key in DATA_POINTS.iter().chain(PROPERTY_FACTS.iter()) {
         let point = if PROPERTY_FACTS.contains(key) {
@@ -210,14 +267,29 @@ fn not_counted(facts: &Facts, answered: &[String]) -> serde_json::Map<String, Va
             out.insert(key.to_string(), json!(why));
         }
     }
+    let unconfirmed = facts.get(BUDGET_UNCONFIRMED).and_then(Value::as_f64);
+    if let Some(amount) = unconfirmed.filter(|_| !answered.iter().any(|a| a == "budget")) {
+        let why = format!(
+            "{} is outside the plausible budget band {} to {} for this market: not counted, asked to confirm",
+            dollars(amount),
+            dollars(band.min),
+            dollars(band.max)
+        );
+        let why = match out.get("budget").and_then(Value::as_str) {
+            Some(before) => format!("{before}; {why}"),
+            None => why,
+        };
+        out.insert("budget".into(), json!(why));
+    }
     out
 }
 
 /// Why this question (or none) was chosen.
-fn why_question(question: Option<&Question>, active: bool) -> String {
+fn why_question(question: Option<&Question>, active: bool, disqualified: bool) -> String {
     match question {
         Some(q) => format!("{}: {}", q.id, q.reason),
         None if active => "nothing left to ask".to_string(),
+        None if disqualified => "disqualified: no question".to_string(),
         None => "automation off: no question".to_string(),
     }
 }

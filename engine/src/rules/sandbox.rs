@@ -274,6 +274,18 @@ fn register_helpers(e: &mut rhai::Engine) {
     e.register_fn("at", |c: &mut Cfg, a: Dynamic, b: Dynamic, d: Dynamic| {
         at(&c.0, &[a, b, d])
     });
+    // Deeper paths, for texts by language: `cfg.at("translations", lang, "questions",
+    // goal, point)`.
+    e.register_fn(
+        "at",
+        |c: &mut Cfg, a: Dynamic, b: Dynamic, d: Dynamic, f: Dynamic| at(&c.0, &[a, b, d, f]),
+    );
+    e.register_fn(
+        "at",
+        |c: &mut Cfg, a: Dynamic, b: Dynamic, d: Dynamic, f: Dynamic, g: Dynamic| {
+            at(&c.0, &[a, b, d, f, g])
+        },
+    );
     e.register_fn("len_of", |c: &mut Cfg, key: &str| -> INT {
         c.0.get(key).map_or(0, |v| match v.read_lock::<Array>() {
             Some(a) => a.len() as INT,

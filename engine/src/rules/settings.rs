@@ -2,7 +2,7 @@
 //! split into the typed part the engine needs and the whole map scripts see as `cfg`.
 
 use crate::error::{Error, Result};
-use crate::text::extract::{ExtractorSpec, FactExtraction};
+use crate::text::extract::{ExtractorSpec, FactExtraction, QuestionTexts};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -176,6 +176,66 @@ pub struct ComplianceSettings {
     pub help_reply: Option<String>,
 }
 
+/// A range of prices in dollars (`{min: 200000, max: 800000}`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceRange {
+    /// Lowest price.
+    pub min: f64,
+    /// Highest price.
+    pub max: f64,
+}
+
+/// The market assumed when a tenant sets no `price_range`.
+const DEFAULT_MARKET: PriceRange = PriceRange {
+    min: 100_000.0,
+    max: 2_000_000.0,
+};
+
+/// The texts of one other language (`translations.<lang>` in `tenant.yaml`): the default
+/// rules answer a lead whose `language` fact is that language with these, falling back
+/// to the English text for any missing one.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Translation {
+    /// Question texts by goal and data point, as `questions`.
+    #[serde(default)]
+    pub questions: QuestionTexts,
+    /// The hand-off line.
+    #[serde(default)]
+    pub handoff: Option<String>,
+}
+
+/// What a disqualifying signal does (`disqualify:` in `tenant.yaml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DisqualifySettings {
+    /// The signals that disqualify (`already_bought`, `not_interested`, `wrong_number`,
+    /// `has_agent`); the others are recorded as facts only.
+    pub signals: Vec<String>,
+    /// Tags the decision adds.
+    pub tags: Vec<String>,
+    /// Automation off: no next question, no follow-ups (the decision is not active).
+    pub automation_off: bool,
+}
+
+/// Every signal the extractor reads.
+pub(crate) const SIGNALS: [&str; 4] = [
+    "already_bought",
+    "not_interested",
+    "wrong_number",
+    "has_agent",
+];
+
+impl Default for DisqualifySettings {
+    fn default() -> Self {
+        Self {
+            signals: SIGNALS.iter().map(|s| s.to_string()).collect(),
+            tags: vec!["Disqualified".into()],
+            automation_off: true,
+        }
+    }
+}
+
 /// The typed part of a tenant's settings: what the engine itself reads.
 /// Everything in `tenant.yaml` (these keys included) is also handed to scripts as `cfg`.
 #[derive(Clone, Debug, Deserialize)]
@@ -200,7 +260,25 @@ pub(crate) struct Settings {
     pub extract: BTreeMap<String, FactExtraction>,
     /// Question texts by goal and data point (`questions.buyer.budget`).
     #[serde(default)]
-    pub questions: BTreeMap<String, BTreeMap<String, String>>,
+    pub questions: QuestionTexts,
+    /// Texts in other languages, by language (`translations.es.questions...`); a tenant
+    /// turns one off with `translations: {es: null}`.
+    #[serde(default)]
+    pub translations: BTreeMap<String, Option<Translation>>,
+    /// Zip codes of the service area (five digits) or their three-digit prefixes.
+    #[serde(default)]
+    pub zip_codes: Vec<String>,
+    /// The market's price range: bare numbers in budgets ("350-400") are read as
+    /// thousands inside it.
+    #[serde(default)]
+    pub price_range: Option<PriceRange>,
+    /// Budgets outside this band are not counted but asked to confirm (default: a tenth
+    /// of the price range's minimum to ten times its maximum).
+    #[serde(default)]
+    pub plausible_budget: Option<PriceRange>,
+    /// What a disqualifying signal ("we already bought", "wrong number") does.
+    #[serde(default)]
+    pub disqualify: DisqualifySettings,
     /// The hand-off line sent at hot instead of a question.
     #[serde(default)]
     pub handoff: Option<String>,
@@ -274,6 +352,8 @@ pub(crate) fn merge(base: &mut Value, over: Value) {
 impl Settings {
     /// What the tenant's extractor is built from.
     pub(crate) fn extractor_spec(&self) -> ExtractorSpec<'_> {
+        let market = self.market();
+        let band = self.plausible_band();
         ExtractorSpec {
             places: self
                 .service_areas
@@ -281,9 +361,67 @@ impl Settings {
                 .chain(&self.neighbourhoods)
                 .map(String::as_str)
                 .collect(),
+            zip_codes: self.zip_codes.iter().map(String::as_str).collect(),
             patterns: &self.extract,
-            questions: &self.questions,
+            questions: std::iter::once(&self.questions)
+                .chain(self.translations.values().flatten().map(|t| &t.questions))
+                .collect(),
+            market: (market.min, market.max),
+            plausible: (band.min, band.max),
         }
+    }
+
+    /// The market's price range (`price_range`, or 100,000 to 2,000,000 without one).
+    pub(crate) fn market(&self) -> PriceRange {
+        self.price_range.unwrap_or(DEFAULT_MARKET)
+    }
+
+    /// The plausible budget band: `plausible_budget`, else a tenth of the market's
+    /// minimum to ten times its maximum.
+    pub(crate) fn plausible_band(&self) -> PriceRange {
+        self.plausible_budget.unwrap_or_else(|| {
+            let m = self.market();
+            PriceRange {
+                min: m.min / 10.0,
+                max: m.max * 10.0,
+            }
+        })
+    }
+
+    /// Every text the tenant sends, with its settings key: questions and hand-off, in
+    /// English and in every translation (each checked against the segment budget).
+    pub(crate) fn texts(&self) -> Vec<(String, &str)> {
+        fn questions<'s>(prefix: &str, q: &'s QuestionTexts, out: &mut Vec<(String, &'s str)>) {
+            for (goal, texts) in q {
+                for (id, text) in texts {
+                    out.push((format!("{prefix}questions.{goal}.{id}"), text.as_str()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        questions("", &self.questions, &mut out);
+        if let Some(h) = &self.handoff {
+            out.push(("handoff".into(), h.as_str()));
+        }
+        for (lang, t) in &self.translations {
+            let Some(t) = t else { continue };
+            let prefix = format!("translations.{lang}.");
+            questions(&prefix, &t.questions, &mut out);
+            if let Some(h) = &t.handoff {
+                out.push((format!("{prefix}handoff"), h.as_str()));
+            }
+        }
+        out
+    }
+
+    /// The disqualifying signal in `facts` this tenant acts on, if any.
+    pub(crate) fn disqualified<'f>(&self, facts: &'f crate::model::Facts) -> Option<&'f str> {
+        let signal = facts.get(crate::text::extract::DISQUALIFIED)?.as_str()?;
+        self.disqualify
+            .signals
+            .iter()
+            .any(|s| s == signal)
+            .then_some(signal)
     }
 
     /// Reads the typed settings out of a merged settings map.
@@ -292,6 +430,34 @@ impl Settings {
             file: file.to_owned(),
             message: e.to_string(),
         })?;
+        for (key, r) in [
+            ("price_range", s.price_range),
+            ("plausible_budget", s.plausible_budget),
+        ] {
+            if let Some(r) = r.filter(|r| !(r.min > 0.0 && r.min <= r.max)) {
+                return Err(Error::Settings {
+                    file: file.to_owned(),
+                    message: format!(
+                        "{key}: min {} and max {} must be positive, min not over max",
+                        r.min, r.max
+                    ),
+                });
+            }
+        }
+        if let Some(bad) = s
+            .disqualify
+            .signals
+            .iter()
+            .find(|x| !SIGNALS.contains(&x.as_str()))
+        {
+            return Err(Error::Settings {
+                file: file.to_owned(),
+                message: format!(
+                    "disqualify.signals: unknown signal {bad:?} (known: {})",
+                    SIGNALS.join(", ")
+                ),
+            });
+        }
         let norm = |l: &[String]| l.iter().map(|t| t.trim().to_lowercase()).collect();
         s.gate_tags = (norm(&s.activation_tags), norm(&s.deactivation_tags));
         Ok(s)

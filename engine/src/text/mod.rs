@@ -6,7 +6,11 @@
 pub mod compliance;
 pub(crate) mod extract;
 mod facts;
+mod language;
+mod lexicon;
+mod read;
 pub mod redact;
+mod scan;
 pub mod sms;
 pub mod template;
 
