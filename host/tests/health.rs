@@ -38,11 +38,19 @@ async fn slowness_degrades_health_and_it_recovers_by_itself() {
     let default_score = std::fs::read_to_string(rules.path().join("default/score.rhai")).unwrap();
     write(
         &rules.path().join("team/score.rhai"),
-        &slow_score(rules.path(), 30_000),
+        &slow_score(rules.path(), 300_000),
     );
     let t0: jiff::Timestamp = "2026-03-02T15:00:00Z".parse().unwrap();
     let clock = Arc::new(ManualClock::new(t0));
+    // A wide operation limit, so the slow rules are slow (tens of ms) on a fast moment
+    // too, far from the 10 ms threshold (30,000 spins under the default limit measured
+    // 9 ms once on a quiet moment, and the test failed).
+    let limits = qualify_engine::rules::Limits {
+        max_operations: 5_000_000,
+        ..Default::default()
+    };
     let engine = Engine::builder()
+        .limits(limits)
         .rules_dir(rules.path())
         .store(Store::open(rules.path().join("q.redb"), SecretKey::generate()).unwrap())
         .clock(clock.clone())
