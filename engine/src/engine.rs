@@ -376,6 +376,43 @@ impl Engine {
         })
     }
 
+    /// Replays every stored conversation of `tenant` under a candidate rule folder (laid
+    /// over the tenant's own folder and the default: a candidate holding only
+    /// `tenant.yaml` inherits the rest) and under the serving version, and reports how
+    /// many per-message decisions change, and how (see [`ReplayReport`]). Only reads the
+    /// store (open it with [`Store::open_read_only`] to be sure); decides on every core;
+    /// `progress` hears `(done, total)` contacts from any thread. A candidate that does
+    /// not load is [`Error::Candidate`] with every problem at its `file:line:column`.
+    ///
+    /// [`ReplayReport`]: crate::conversation::ReplayReport
+    pub fn replay(
+        &self,
+        tenant: &TenantId,
+        candidate: &Path,
+        options: &conversation::ReplayOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<conversation::ReplayReport> {
+        let store = self.store()?;
+        let serving = self.rule_set(tenant)?;
+        let candidate = self
+            .inner
+            .catalog
+            .compile_candidate(tenant, candidate)
+            .map_err(Error::Candidate)?;
+        let stopped = if serving.experiments.is_empty() && candidate.experiments.is_empty() {
+            Vec::new()
+        } else {
+            store.stopped_experiments(tenant)?
+        };
+        let versions = conversation::Versions {
+            serving: &serving,
+            candidate: &candidate,
+            stopped: &stopped,
+            now: self.now(),
+        };
+        conversation::replay(store, tenant, &versions, options, progress)
+    }
+
     /// A tenant's experiments: definitions, assignment, outcomes, analysis, stopping.
     pub fn experiments(&self) -> Experiments<'_> {
         Experiments(self)

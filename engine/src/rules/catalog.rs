@@ -238,7 +238,43 @@ impl Catalog {
     ) -> Result<RuleSet, Vec<Error>> {
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let own = dir.map(Folder::read).transpose().map_err(|e| vec![e])?;
-        compile(&self.sandbox, &self.scripts, id, base, own.as_ref())
+        let layers: Vec<&Folder> = own.iter().collect();
+        compile(&self.sandbox, &self.scripts, id, base, &layers)
+    }
+
+    /// Compiles a candidate version of tenant `id`: the folder `candidate` laid over the
+    /// tenant's own folder (if it has one) and the default. Serves nothing: what a replay
+    /// compares with the serving version. A missing candidate folder is an error.
+    pub fn compile_candidate(
+        &self,
+        id: &TenantId,
+        candidate: &Path,
+    ) -> Result<RuleSet, Vec<Error>> {
+        if !candidate.is_dir() {
+            return Err(vec![Error::Io {
+                path: candidate.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such folder (the candidate rules)",
+                ),
+            }]);
+        }
+        let mut report = ReloadReport::default();
+        let Some((base, _)) = self.base(&mut report) else {
+            return Err(report.errors);
+        };
+        let own = self
+            .rules_dir
+            .as_ref()
+            .map(|d| d.join(id.as_str()))
+            .filter(|d| !id.is_default() && d.is_dir())
+            .map(|d| Folder::read(&d))
+            .transpose()
+            .map_err(|e| vec![e])?;
+        let candidate = Folder::read(candidate).map_err(|e| vec![e])?;
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        let layers: Vec<&Folder> = own.iter().chain([&candidate]).collect();
+        compile(&self.sandbox, &self.scripts, id, &base, &layers)
     }
 
     /// Lists the tenant folders (new ones become known, removed ones are forgotten) and
