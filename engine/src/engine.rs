@@ -544,6 +544,60 @@ impl Rules<'_> {
         }
     }
 
+    /// Runs a tenant's cases with its scripts instrumented (a separate compile, in a
+    /// sandbox of its own: the serving rules are untouched) and reports which lines and
+    /// which branches of `if` and `switch` the cases exercised, per script, and which
+    /// data points, classes and questions no case reaches.
+    pub fn coverage(&self, tenant: &TenantId) -> Result<rules::Coverage> {
+        use crate::model::Class;
+        let serving = self.0.rule_set(tenant)?;
+        let (instrumented, maps) = self
+            .0
+            .inner
+            .catalog
+            .compile_instrumented(tenant)
+            .map_err(Error::Candidate)?;
+        let reached = std::cell::RefCell::new(Vec::new());
+        rules::coverage_reset();
+        let cases = match &serving.cases {
+            Some(source) => rules::run_cases(tenant, source, |lead| {
+                let now = self.0.now();
+                let d = decide::decide(tenant, &instrumented, lead, &Default::default(), &[], now)?;
+                reached.borrow_mut().push((
+                    d.answered.clone(),
+                    d.class,
+                    d.question.as_ref().map(|q| q.id.clone()),
+                ));
+                Ok(d)
+            })?,
+            None => CasesReport::default(),
+        };
+        let files = rules::coverage_report(&maps, &rules::coverage_hits());
+        let reached = reached.into_inner();
+        let unreached = rules::Unreached {
+            data_points: serving
+                .data_point_names()
+                .into_iter()
+                .filter(|p| !reached.iter().any(|(a, _, _)| a.contains(p)))
+                .collect(),
+            classes: [Class::Hot, Class::Warm, Class::Cold]
+                .into_iter()
+                .filter(|c| !reached.iter().any(|(_, k, _)| k == c))
+                .collect(),
+            questions: serving
+                .question_ids()
+                .into_iter()
+                .filter(|q| !reached.iter().any(|(_, _, x)| x.as_ref() == Some(q)))
+                .collect(),
+        };
+        Ok(rules::Coverage {
+            tenant: tenant.clone(),
+            cases,
+            files,
+            unreached,
+        })
+    }
+
     /// Rule sets compiled since the engine was built: tenants compile on first use (and
     /// again when their files change), so this grows with the tenants in use.
     pub fn compiles(&self) -> u64 {
