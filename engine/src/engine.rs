@@ -551,12 +551,22 @@ impl Rules<'_> {
     pub fn coverage(&self, tenant: &TenantId) -> Result<rules::Coverage> {
         use crate::model::Class;
         let serving = self.0.rule_set(tenant)?;
-        let (instrumented, maps) = self
-            .0
-            .inner
-            .catalog
-            .compile_instrumented(tenant)
-            .map_err(Error::Candidate)?;
+        let (instrumented, maps) =
+            self.0
+                .inner
+                .catalog
+                .compile_instrumented(tenant)
+                .map_err(|errors| match <[Error; 1]>::try_from(errors) {
+                    Ok([one]) => one,
+                    Err(many) => Error::TenantUnavailable {
+                        tenant: tenant.to_string(),
+                        reason: many
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    },
+                })?;
         let reached = std::cell::RefCell::new(Vec::new());
         rules::coverage_reset();
         let cases = match &serving.cases {
