@@ -393,7 +393,7 @@ pub(crate) fn instrument(src: &Source, ast: &rhai::AST, first_id: usize) -> (Fil
     statements.retain(|(_, off)| functions.iter().any(|(_, (a, b))| a <= off && off < b));
     // Insert back to front so earlier offsets stay valid; at one offset, a closing
     // ` }` goes before an opening call (stable order otherwise).
-    inserts.sort_by(|a, b| b.0.cmp(&a.0));
+    inserts.sort_by_key(|i| std::cmp::Reverse(i.0));
     let mut out = text.clone();
     for (off, s) in inserts {
         out.insert_str(off, &s);
