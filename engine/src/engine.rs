@@ -376,6 +376,43 @@ impl Engine {
         })
     }
 
+    /// Replays every stored conversation of `tenant` under a candidate rule folder (laid
+    /// over the tenant's own folder and the default: a candidate holding only
+    /// `tenant.yaml` inherits the rest) and under the serving version, and reports how
+    /// many per-message decisions change, and how (see [`ReplayReport`]). Only reads the
+    /// store (open it with [`Store::open_read_only`] to be sure); decides on every core;
+    /// `progress` hears `(done, total)` contacts from any thread. A candidate that does
+    /// not load is [`Error::Candidate`] with every problem at its `file:line:column`.
+    ///
+    /// [`ReplayReport`]: crate::conversation::ReplayReport
+    pub fn replay(
+        &self,
+        tenant: &TenantId,
+        candidate: &Path,
+        options: &conversation::ReplayOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<conversation::ReplayReport> {
+        let store = self.store()?;
+        let serving = self.rule_set(tenant)?;
+        let candidate = self
+            .inner
+            .catalog
+            .compile_candidate(tenant, candidate)
+            .map_err(Error::Candidate)?;
+        let stopped = if serving.experiments.is_empty() && candidate.experiments.is_empty() {
+            Vec::new()
+        } else {
+            store.stopped_experiments(tenant)?
+        };
+        let versions = conversation::Versions {
+            serving: &serving,
+            candidate: &candidate,
+            stopped: &stopped,
+            now: self.now(),
+        };
+        conversation::replay(store, tenant, &versions, options, progress)
+    }
+
     /// A tenant's experiments: definitions, assignment, outcomes, analysis, stopping.
     pub fn experiments(&self) -> Experiments<'_> {
         Experiments(self)
@@ -505,6 +542,70 @@ impl Rules<'_> {
             }),
             None => Ok(CasesReport::default()),
         }
+    }
+
+    /// Runs a tenant's cases with its scripts instrumented (a separate compile, in a
+    /// sandbox of its own: the serving rules are untouched) and reports which lines and
+    /// which branches of `if` and `switch` the cases exercised, per script, and which
+    /// data points, classes and questions no case reaches.
+    pub fn coverage(&self, tenant: &TenantId) -> Result<rules::Coverage> {
+        use crate::model::Class;
+        let serving = self.0.rule_set(tenant)?;
+        let (instrumented, maps) =
+            self.0
+                .inner
+                .catalog
+                .compile_instrumented(tenant)
+                .map_err(|errors| match <[Error; 1]>::try_from(errors) {
+                    Ok([one]) => one,
+                    Err(many) => Error::TenantUnavailable {
+                        tenant: tenant.to_string(),
+                        reason: many
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    },
+                })?;
+        let reached = std::cell::RefCell::new(Vec::new());
+        rules::coverage_reset();
+        let cases = match &serving.cases {
+            Some(source) => rules::run_cases(tenant, source, |lead| {
+                let now = self.0.now();
+                let d = decide::decide(tenant, &instrumented, lead, &Default::default(), &[], now)?;
+                reached.borrow_mut().push((
+                    d.answered.clone(),
+                    d.class,
+                    d.question.as_ref().map(|q| q.id.clone()),
+                ));
+                Ok(d)
+            })?,
+            None => CasesReport::default(),
+        };
+        let files = rules::coverage_report(&maps, &rules::coverage_hits());
+        let reached = reached.into_inner();
+        let unreached = rules::Unreached {
+            data_points: serving
+                .data_point_names()
+                .into_iter()
+                .filter(|p| !reached.iter().any(|(a, _, _)| a.contains(p)))
+                .collect(),
+            classes: [Class::Hot, Class::Warm, Class::Cold]
+                .into_iter()
+                .filter(|c| !reached.iter().any(|(_, k, _)| k == c))
+                .collect(),
+            questions: serving
+                .question_ids()
+                .into_iter()
+                .filter(|q| !reached.iter().any(|(_, _, x)| x.as_ref() == Some(q)))
+                .collect(),
+        };
+        Ok(rules::Coverage {
+            tenant: tenant.clone(),
+            cases,
+            files,
+            unreached,
+        })
     }
 
     /// Rule sets compiled since the engine was built: tenants compile on first use (and

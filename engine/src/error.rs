@@ -47,6 +47,11 @@ pub enum Error {
         message: String,
     },
 
+    /// A candidate rule folder (a replay's) that does not load: every problem found, one
+    /// per line, each `file:line:column: message` where the file is known.
+    #[error("the candidate rules do not load:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Candidate(Vec<Error>),
+
     /// A script failed while running one hook: a runtime error or a sandbox limit.
     /// The evaluation is abandoned; the process and every other tenant carry on.
     #[error("{}:{line}:{column}: tenant {tenant:?}, hook {hook}: {message}", file.display())]

@@ -28,10 +28,10 @@
 //! | [`model`] | the data: leads, messages, decisions, contacts, CRM actions, tiers |
 //! | [`text`] | pure text functions: what counts as an answer, fact extraction, opt-out keywords, PII redaction, SMS segments, templates |
 //! | [`experiment`] | A/B experiments: definitions (`experiments.yaml`), the assignment hash, the statistics |
-//! | [`rules`] | tenants' rule sets: folders and inheritance, settings, the Rhai sandbox and helpers, compiling, running hooks, the catalog that reloads, rule cases |
+//! | [`rules`] | tenants' rule sets: folders and inheritance, settings, the Rhai sandbox and helpers, compiling, running hooks, the catalog that reloads, rule cases and their coverage |
 //! | [`decide`] | the decision itself (pure): facts merged, hooks run, the gate, the explanation; `check`; [`decide::ScoreOptions`] |
 //! | [`store`] | the redb file: every table in one place, sealing (the crypto module is private to it), contacts, the due index, the outbox, accounts |
-//! | [`conversation`] | ingest as named steps, follow-ups as a pure `due_stage` plus recording, experiments' exposures, conversions and reports |
+//! | [`conversation`] | ingest as named steps, follow-ups as a pure `due_stage` plus recording, experiments' exposures, conversions and reports, replay of stored conversations under a candidate |
 //! | [`engine`] | the facade: [`Engine`] and its sub-handles, delegating down |
 //!
 //! A message's path: [`Engine::ingest`] (`engine.rs`) → `conversation/ingest.rs` (redact

@@ -168,6 +168,33 @@ pub fn open_store(
     }
 }
 
+/// Opens the existing store in `args.data` read-only (`qualify replay`): nothing in the
+/// data folder is created or changed, so no dev key is generated either. A missing store
+/// or key is an error saying which.
+pub fn open_store_read_only(args: &crate::cli::StoreArgs, warn: &mut impl Write) -> Result<Store> {
+    let data = args.data.as_path();
+    let file = data.join("qualify.redb");
+    if !file.is_file() {
+        bail!(
+            "no store at {} (give its data folder with --data)",
+            file.display()
+        );
+    }
+    let dev = data.join("master.key");
+    if args.key_file.is_none() && std::env::var_os(KEY_ENV).is_none() && !dev.exists() {
+        bail!(
+            "no master key for {}: give --key-file or {KEY_ENV} (a read-only open generates none)",
+            file.display()
+        );
+    }
+    let (key, _) = master_key(data, args.key_file.as_deref(), warn)?;
+    let cache = args.cache_mib.saturating_mul(1 << 20);
+    Store::open_read_only(&file, key, cache).map_err(|e| match e {
+        Error::WrongMasterKey => anyhow::anyhow!("{}: {e}", file.display()),
+        e => e.into(),
+    })
+}
+
 /// Rotates the master key: to the key in `new_file`, or (dev key only) to a freshly
 /// generated dev key. Returns how many tenant keys were re-wrapped.
 pub fn rotate(store: &Store, source: &KeySource, new_file: Option<&Path>) -> Result<usize> {

@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use host::cli::{
-    analytics, audit, bench, conversation, experiment, rules, score, serve, tenant, text,
+    analytics, audit, bench, conversation, experiment, replay, rules, score, serve, tenant, text,
     transcripts, Cli, Command,
 };
 use std::io::Write;
@@ -18,6 +18,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Check(args) => rules::run_check(args, out),
         Command::Bench(args) => bench::run(args, out),
         Command::Test(args) => rules::run_test(args, out),
+        Command::Replay(args) => replay::run(args, out).map(|()| ExitCode::SUCCESS),
         Command::Ingest(args) => conversation::ingest(args, out),
         Command::Contact { action } => conversation::contact(action, out),
         Command::Reengage(args) => conversation::reengage(args, out),

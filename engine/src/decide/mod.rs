@@ -109,6 +109,19 @@ pub(crate) fn evaluate(
     )
 }
 
+/// [`evaluate`] without the explanation (a replay compares outcomes only).
+pub(crate) fn evaluate_quiet(
+    tenant: &TenantId,
+    rules: &RuleSet,
+    facts: Facts,
+    tags: &[String],
+    size: ConversationSize,
+    picks: &[Pick],
+) -> Result<Decision> {
+    let quiet = ScoreOptions { explain: false };
+    evaluate_with(tenant, rules, facts, tags, size, picks, &quiet)
+}
+
 /// [`evaluate`], with the options of a stateless call.
 fn evaluate_with(
     tenant: &TenantId,

@@ -238,7 +238,85 @@ impl Catalog {
     ) -> Result<RuleSet, Vec<Error>> {
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let own = dir.map(Folder::read).transpose().map_err(|e| vec![e])?;
-        compile(&self.sandbox, &self.scripts, id, base, own.as_ref())
+        let layers: Vec<&Folder> = own.iter().collect();
+        compile(&self.sandbox, &self.scripts, id, base, &layers)
+    }
+
+    /// Compiles tenant `id` with its scripts instrumented for coverage, in a sandbox of
+    /// its own (see `coverage`); serves nothing. The rule set, and each script's map in
+    /// merge order.
+    pub fn compile_instrumented(
+        &self,
+        id: &TenantId,
+    ) -> Result<(RuleSet, Vec<super::coverage::FileMap>), Vec<Error>> {
+        use super::coverage::instrument_folder;
+        let mut report = ReloadReport::default();
+        let Some((base, _)) = self.base(&mut report) else {
+            return Err(report.errors);
+        };
+        let own = self
+            .rules_dir
+            .as_ref()
+            .map(|d| d.join(id.as_str()))
+            .filter(|d| !id.is_default() && d.is_dir())
+            .map(|d| Folder::read(&d))
+            .transpose()
+            .map_err(|e| vec![e])?;
+        let rhai = &self.sandbox.rhai;
+        let parse = |src: &super::folder::Source| rhai.compile(&src.text).ok();
+        let mut next = 0;
+        let (base_i, mut maps) = instrument_folder(&base, &mut next, &parse);
+        let own_i = own
+            .as_ref()
+            .map(|o| instrument_folder(o, &mut next, &parse));
+        let sandbox = Arc::new(Sandbox::with_coverage(self.sandbox.limits));
+        let cache = ScriptCache::default();
+        let rules = match own_i {
+            Some((folder, own_maps)) => {
+                // Merge order: inherited files not overridden, then the tenant's.
+                maps.retain(|m| !folder.scripts.keys().any(|n| m.is_named(n)));
+                let rules = compile(&sandbox, &cache, id, &base_i, &[&folder])?;
+                maps.extend(own_maps);
+                rules
+            }
+            None => compile(&sandbox, &cache, id, &base_i, &[])?,
+        };
+        Ok((rules, maps))
+    }
+
+    /// Compiles a candidate version of tenant `id`: the folder `candidate` laid over the
+    /// tenant's own folder (if it has one) and the default. Serves nothing: what a replay
+    /// compares with the serving version. A missing candidate folder is an error.
+    pub fn compile_candidate(
+        &self,
+        id: &TenantId,
+        candidate: &Path,
+    ) -> Result<RuleSet, Vec<Error>> {
+        if !candidate.is_dir() {
+            return Err(vec![Error::Io {
+                path: candidate.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such folder (the candidate rules)",
+                ),
+            }]);
+        }
+        let mut report = ReloadReport::default();
+        let Some((base, _)) = self.base(&mut report) else {
+            return Err(report.errors);
+        };
+        let own = self
+            .rules_dir
+            .as_ref()
+            .map(|d| d.join(id.as_str()))
+            .filter(|d| !id.is_default() && d.is_dir())
+            .map(|d| Folder::read(&d))
+            .transpose()
+            .map_err(|e| vec![e])?;
+        let candidate = Folder::read(candidate).map_err(|e| vec![e])?;
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        let layers: Vec<&Folder> = own.iter().chain([&candidate]).collect();
+        compile(&self.sandbox, &self.scripts, id, &base, &layers)
     }
 
     /// Lists the tenant folders (new ones become known, removed ones are forgotten) and

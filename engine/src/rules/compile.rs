@@ -75,13 +75,16 @@ impl ScriptCache {
     }
 }
 
-/// Compiles tenant `id` from the base folder and its own (none: the base alone).
+/// Compiles tenant `id` from the base folder and the folders laid over it, lowest first
+/// (its own; a replay's candidate over that); none: the base alone. Each layer's files
+/// override the ones below: scripts by name, `tenant.yaml` deep-merged, `cases.yaml` and
+/// `experiments.yaml` from the highest layer that has one.
 pub(crate) fn compile(
     sandbox: &Arc<Sandbox>,
     cache: &ScriptCache,
     id: &TenantId,
     base: &Folder,
-    own: Option<&Folder>,
+    own: &[&Folder],
 ) -> Result<RuleSet, Vec<Error>> {
     let mut errors = Vec::new();
     let scripts = script_order(base, own);
@@ -114,7 +117,9 @@ pub(crate) fn compile(
         .ok()
         .and_then(|d| d.try_cast::<rhai::Map>());
     let experiments_src = own
-        .and_then(|o| o.experiments.as_ref())
+        .iter()
+        .rev()
+        .find_map(|o| o.experiments.as_ref())
         .or(base.experiments.as_ref());
     let experiments = match experiments_src {
         Some(src) => definition::parse(&src.text, &src.path).unwrap_or_else(|mut e| {
@@ -133,7 +138,13 @@ pub(crate) fn compile(
             ast,
             fn_locs: Arc::new(fn_locs),
             extractor: Arc::new(extractor),
-            cases: own.map_or(base.cases.clone(), |o| o.cases.clone()),
+            // A tenant folder without cases of its own runs none (the default's cases
+            // describe the default's settings); a candidate without any runs its tenant's.
+            cases: match own.iter().rev().find(|o| o.cases.is_some()) {
+                Some(o) => o.cases.clone(),
+                None if own.is_empty() => base.cases.clone(),
+                None => None,
+            },
             main_file,
             yaml_file,
             experiments: Arc::new(experiments),
@@ -153,16 +164,16 @@ pub(crate) fn compile(
 fn version(
     scripts: &[&Source],
     base: &Folder,
-    own: Option<&Folder>,
+    own: &[&Folder],
     experiments: Option<&Source>,
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    let yamls = [base.yaml.as_ref(), own.and_then(|o| o.yaml.as_ref())];
+    let yamls = std::iter::once(base).chain(own.iter().copied());
     for src in scripts
         .iter()
         .copied()
-        .chain(yamls.into_iter().flatten())
+        .chain(yamls.filter_map(|f| f.yaml.as_ref()))
         .chain(experiments)
     {
         for part in [src.path.to_string_lossy().as_bytes(), src.text.as_bytes()] {
@@ -269,16 +280,20 @@ fn inner_message(e: Error) -> String {
 
 /// The scripts to compile, in order: inherited files first, then the tenant's own, so its
 /// functions win.
-fn script_order<'a>(base: &'a Folder, own: Option<&'a Folder>) -> Vec<&'a Source> {
-    let Some(own) = own else {
-        return base.scripts.values().collect();
-    };
-    base.scripts
-        .iter()
-        .filter(|(name, _)| !own.scripts.contains_key(*name))
-        .map(|(_, src)| src)
-        .chain(own.scripts.values())
-        .collect()
+fn script_order<'a>(base: &'a Folder, own: &[&'a Folder]) -> Vec<&'a Source> {
+    let layers: Vec<&Folder> = std::iter::once(base).chain(own.iter().copied()).collect();
+    let mut out = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let above = &layers[i + 1..];
+        out.extend(
+            layer
+                .scripts
+                .iter()
+                .filter(|(name, _)| !above.iter().any(|f| f.scripts.contains_key(*name)))
+                .map(|(_, src)| src),
+        );
+    }
+    out
 }
 
 type FnLocations = HashMap<String, (PathBuf, FnLoc)>;
@@ -337,17 +352,11 @@ fn check_hooks(ast: &AST, id: &TenantId, main_file: &std::path::Path, errors: &m
 
 /// The default's `tenant.yaml` with the tenant's merged over it, and the file that errors
 /// about the merged settings are reported against (the last one read).
-fn merged_settings(
-    base: &Folder,
-    own: Option<&Folder>,
-    errors: &mut Vec<Error>,
-) -> (Value, PathBuf) {
+fn merged_settings(base: &Folder, own: &[&Folder], errors: &mut Vec<Error>) -> (Value, PathBuf) {
     let mut merged = Value::Object(Default::default());
     let mut yaml_file = PathBuf::from("tenant.yaml");
-    for yaml in [base.yaml.as_ref(), own.and_then(|o| o.yaml.as_ref())]
-        .into_iter()
-        .flatten()
-    {
+    let layers = std::iter::once(base).chain(own.iter().copied());
+    for yaml in layers.filter_map(|f| f.yaml.as_ref()) {
         yaml_file = yaml.path.clone();
         match parse_yaml(&yaml.text, &yaml.path) {
             Ok(v) => merge(&mut merged, v),

@@ -7,6 +7,7 @@
 mod cases;
 mod catalog;
 mod compile;
+mod coverage;
 mod folder;
 mod sandbox;
 mod settings;
@@ -16,6 +17,10 @@ pub(crate) use cases::run as run_cases;
 pub use cases::{CaseResult, CasesReport};
 pub use catalog::ReloadReport;
 pub(crate) use catalog::{Catalog, Lookup};
+pub(crate) use coverage::{
+    hits as coverage_hits, report as coverage_report, reset as coverage_reset,
+};
+pub use coverage::{Branch, BranchKind, Coverage, FileCoverage, Unreached};
 pub(crate) use folder::Source;
 pub use sandbox::Limits;
 pub(crate) use settings::{LimitSettings, PriceRange, Settings};
@@ -182,6 +187,44 @@ impl RuleSet {
         let raw = std::mem::take(&mut scored.raw);
         let q = self.call("next_question", (lead.0, raw, self.cfg()))?;
         values::read_question(self.id.as_str(), &self.hook_at("next_question"), q)
+    }
+
+    /// The names of the tenant's data points (`data_points` in `tenant.yaml`: a name, or
+    /// a list whose first item names it).
+    pub fn data_point_names(&self) -> Vec<String> {
+        let Some(list) = self.cfg.0.get("data_points") else {
+            return Vec::new();
+        };
+        let list = list
+            .clone()
+            .into_typed_array::<Dynamic>()
+            .unwrap_or_default();
+        list.into_iter()
+            .filter_map(|d| match d.clone().into_typed_array::<Dynamic>() {
+                Ok(items) => items.first().map(|f| f.to_string()),
+                Err(_) => Some(d.to_string()),
+            })
+            .collect()
+    }
+
+    /// Every question id the settings define (all goals), and `handoff` when the
+    /// tenant has a hand-off line; sorted.
+    pub fn question_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .settings
+            .questions
+            .values()
+            .flat_map(|q| q.keys().cloned())
+            .chain(
+                self.settings
+                    .handoff
+                    .as_ref()
+                    .map(|_| "handoff".to_string()),
+            )
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// True when the scripts define the optional `followup(lead, hours, cfg)` hook.

@@ -153,6 +153,16 @@ impl Sandbox {
             limits,
         }
     }
+
+    /// The sandbox with the coverage counter that instrumented scripts call
+    /// (`qualify test --coverage` only; the serving sandbox does not know it).
+    pub fn with_coverage(limits: Limits) -> Self {
+        let mut rhai = build_engine(&limits);
+        rhai.register_fn(super::coverage::HIT_FN, |id: rhai::INT| {
+            super::coverage::hit(id)
+        });
+        Self { rhai, limits }
+    }
 }
 
 /// Builds the shared, sandboxed Rhai engine.

@@ -47,6 +47,28 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every contact id of one tenant, in id order: keys only, nothing is opened.
+    pub(crate) fn contact_ids_of(&self, tenant: &TenantId) -> Result<Vec<ContactId>> {
+        self.read(|r| {
+            let contacts = r.tx.open_table(CONTACTS).map_err(db)?;
+            let t = tenant.as_str();
+            let mut ids = Vec::new();
+            for row in contacts.range((t, "")..).map_err(db)? {
+                let (key, _) = row.map_err(db)?;
+                let (kt, c) = key.value();
+                if kt != t {
+                    break;
+                }
+                if let Ok(c) = ContactId::new(c) {
+                    ids.push(c);
+                }
+            }
+            Ok(ids)
+        })
+    }
+}
+
 impl ReadTx<'_> {
     pub(super) fn contact(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
         let contacts = self.tx.open_table(CONTACTS).map_err(db)?;

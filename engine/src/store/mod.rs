@@ -30,7 +30,7 @@ pub(crate) use webhooks::Delivery;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use accounts::Registry;
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -90,9 +90,34 @@ fn unseal_json<T: DeserializeOwned>(
         .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
 }
 
+/// The redb handle: writable, or opened read-only ([`Store::open_read_only`]), where
+/// every write is refused before redb is asked.
+enum Db {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        match self {
+            Db::Writable(d) => d.begin_read().map_err(db),
+            Db::ReadOnly(d) => d.begin_read().map_err(db),
+        }
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction> {
+        match self {
+            Db::Writable(d) => d.begin_write().map_err(db),
+            Db::ReadOnly(_) => Err(Error::Store(
+                "this store was opened read-only: nothing may be written to it".into(),
+            )),
+        }
+    }
+}
+
 /// The encrypted store. One per deployment; share it behind an `Arc`.
 pub struct Store {
-    db: RwLock<Database>,
+    db: RwLock<Db>,
     master: RwLock<SecretKey>,
     /// Unwrapped tenant data keys, filled only from committed state.
     deks: Mutex<HashMap<(String, u32), SecretKey>>,
@@ -138,6 +163,27 @@ impl Store {
             .create(path)
             .map_err(|e| Error::Store(format!("{}: {e}", path.display())))?;
         Self::init(database, master, Some(path.to_owned()))
+    }
+
+    /// Opens an existing store file read-only: every read works, every write is refused
+    /// ([`Error::Store`]), and the file's bytes are never changed (redb opens it without
+    /// write access). What `qualify replay` reads. redb refuses it while a writer (a
+    /// running server) holds the file, and refuses a file that needs recovery.
+    pub fn open_read_only(
+        path: impl AsRef<Path>,
+        master: SecretKey,
+        cache_bytes: usize,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let database = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .open_read_only(path)
+            .map_err(|e| Error::Store(format!("{} (read-only): {e}", path.display())))?;
+        let store = Self::new(Db::ReadOnly(database), master, Some(path.to_owned()));
+        store.check()?;
+        store.check_master()?;
+        store.refresh_registry()?;
+        Ok(store)
     }
 
     /// A store in memory (tests, benchmarks): nothing touches the disk.
@@ -220,7 +266,13 @@ impl Store {
             }
         }
         tx.commit().map_err(db)?;
-        let store = Self {
+        let store = Self::new(Db::Writable(database), master, path);
+        store.refresh_registry()?;
+        Ok(store)
+    }
+
+    fn new(database: Db, master: SecretKey, path: Option<PathBuf>) -> Self {
+        Self {
             db: RwLock::new(database),
             master: RwLock::new(master),
             deks: Mutex::new(HashMap::new()),
@@ -228,9 +280,22 @@ impl Store {
             path,
             broken: Mutex::new(None),
             group: Default::default(),
-        };
-        store.refresh_registry()?;
-        Ok(store)
+        }
+    }
+
+    /// The master key opens the check value (what `init` checks, by a read).
+    fn check_master(&self) -> Result<()> {
+        let master = self.master();
+        self.read(|r| {
+            let meta = r.tx.open_table(META).map_err(db)?;
+            let sealed = meta
+                .get("canary")
+                .map_err(db)?
+                .ok_or_else(|| Error::Store("the master-key check value is missing".into()))?;
+            crypto::open(&master, &aad("meta", "", "canary", 0), sealed.value())
+                .map(|_| ())
+                .map_err(|_| Error::WrongMasterKey)
+        })
     }
 
     /// The file this store lives in (`None` in memory).
@@ -238,7 +303,7 @@ impl Store {
         self.path.as_deref()
     }
 
-    fn database(&self) -> RwLockReadGuard<'_, Database> {
+    fn database(&self) -> RwLockReadGuard<'_, Db> {
         self.db.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -292,7 +357,7 @@ impl Store {
     fn read<T>(&self, f: impl FnOnce(&ReadTx<'_>) -> Result<T>) -> Result<T> {
         self.note((|| {
             let database = self.database();
-            let tx = database.begin_read().map_err(db)?;
+            let tx = database.begin_read()?;
             let keys = tx.open_table(TENANT_KEYS).map_err(db)?;
             f(&ReadTx {
                 store: self,
@@ -310,7 +375,7 @@ impl Store {
 
     fn write_once<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
         let database = self.database();
-        let mut tx = database.begin_write().map_err(db)?;
+        let mut tx = database.begin_write()?;
         tx.set_two_phase_commit(true);
         let mut w = WriteTx {
             store: self,
@@ -336,7 +401,7 @@ impl Store {
     /// Like [`Store::write`], but rolls everything back at the end (dry runs).
     pub(crate) fn rehearse<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
         let database = self.database();
-        let tx = database.begin_write().map_err(db)?;
+        let tx = database.begin_write()?;
         let mut w = WriteTx {
             store: self,
             tx: &tx,
@@ -352,8 +417,12 @@ impl Store {
     /// Returns freed space to the file system (no transaction may be open).
     pub fn compact(&self) -> Result<()> {
         let mut database = self.db.write().unwrap_or_else(|e| e.into_inner());
-        database.compact().map_err(db)?;
-        Ok(())
+        match &mut *database {
+            Db::Writable(d) => d.compact().map(|_| ()).map_err(db),
+            Db::ReadOnly(_) => Err(Error::Store(
+                "this store was opened read-only: it cannot be compacted".into(),
+            )),
+        }
     }
 
     /// Starts a new data key version for a tenant: new writes use it, values sealed under

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod bench;
 pub mod conversation;
 pub mod experiment;
+pub mod replay;
 pub mod rules;
 pub mod score;
 pub mod serve;
@@ -45,8 +46,13 @@ pub enum Command {
     /// Measure a tenant's rules: decisions per second and latency on the leads of a file
     /// (or a built-in mix); prints JSON.
     Bench(bench::BenchArgs),
-    /// Run every tenant's cases file and print `N passed, N failed`.
-    Test(RulesArg),
+    /// Run every tenant's cases file and print `N passed, N failed`; with --coverage,
+    /// which script lines and branches the cases never ran.
+    Test(rules::TestArgs),
+    /// Replay every stored conversation of a tenant under a candidate rule folder and
+    /// the serving version: how many decisions change (class, score, tags, question,
+    /// hand-off), the class transitions and examples. Reads the store only.
+    Replay(replay::ReplayArgs),
     /// Ingest an inbound message into a contact's stored conversation; print the result.
     Ingest(conversation::IngestArgs),
     /// Show, export or erase a stored contact.

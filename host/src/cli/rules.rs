@@ -3,6 +3,7 @@
 
 use super::{open_engine, RulesArg};
 use anyhow::Result;
+use clap::Args;
 use qualify_engine::Engine;
 use std::io::Write;
 use std::process::ExitCode;
@@ -21,10 +22,97 @@ pub fn run_check(args: RulesArg, out: &mut impl Write) -> Result<ExitCode> {
     Ok(code(check(&engine, out)?))
 }
 
+/// Arguments of `qualify test`.
+#[derive(Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    rules: RulesArg,
+    /// Also report, per tenant script, the lines and the branches of `if`/`switch` the
+    /// cases never ran, and the data points, classes and questions no case reaches.
+    #[arg(long)]
+    coverage: bool,
+}
+
 /// Runs `qualify test`.
-pub fn run_test(args: RulesArg, out: &mut impl Write) -> Result<ExitCode> {
-    let engine = open_engine(args.rules.as_deref())?;
-    Ok(code(test(&engine, out)?))
+pub fn run_test(args: TestArgs, out: &mut impl Write) -> Result<ExitCode> {
+    let engine = open_engine(args.rules.rules.as_deref())?;
+    let failed = test(&engine, out)?;
+    if args.coverage {
+        coverage(&engine, out)?;
+    }
+    Ok(code(failed))
+}
+
+/// `qualify test --coverage`: per tenant and script, lines and branches run, each line
+/// and branch never run as `file:line[:column]`, then what no case reaches.
+pub fn coverage(engine: &Engine, out: &mut impl Write) -> Result<()> {
+    use qualify_engine::rules::BranchKind;
+    for tenant in engine.rules().tenants() {
+        let cov = match engine.rules().coverage(&tenant) {
+            Ok(c) => c,
+            Err(e) => {
+                writeln!(out, "coverage {tenant}: not measured: {e}")?;
+                continue;
+            }
+        };
+        writeln!(
+            out,
+            "\ncoverage {tenant} ({} cases)",
+            cov.cases.results.len()
+        )?;
+        for f in &cov.files {
+            writeln!(
+                out,
+                "  {}: lines {}/{}, branches {}/{}",
+                f.file.display(),
+                f.lines_run,
+                f.lines,
+                f.branches_taken(),
+                f.branches.len()
+            )?;
+            for l in &f.lines_not_run {
+                writeln!(out, "    {}:{l}: line never run", f.file.display())?;
+            }
+            for b in f.branches.iter().filter(|b| b.hits == 0) {
+                let what = match b.kind {
+                    BranchKind::Then => "`if` branch never taken",
+                    BranchKind::Else => "`else` branch never taken",
+                    BranchKind::ImplicitElse => {
+                        "`if` never false (its implicit `else` never taken)"
+                    }
+                    BranchKind::Case => "`switch` arm never taken",
+                };
+                writeln!(
+                    out,
+                    "    {}:{}:{}: {what}",
+                    f.file.display(),
+                    b.line,
+                    b.column
+                )?;
+            }
+        }
+        let u = &cov.unreached;
+        let list = |v: Vec<String>| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        writeln!(
+            out,
+            "  data points no case counts: {}",
+            list(u.data_points.clone())
+        )?;
+        let classes = u.classes.iter().map(|c| c.as_str().to_string()).collect();
+        writeln!(out, "  classes no case reaches: {}", list(classes))?;
+        writeln!(
+            out,
+            "  questions no case chooses: {}",
+            list(u.questions.clone())
+        )?;
+    }
+    Ok(())
 }
 
 /// `qualify check`: prints each problem as `file:line:column: message`; returns how many.
