@@ -94,14 +94,17 @@ fn the_shipped_rules_take_every_reachable_branch() {
             "{tenant}: {:?}",
             cov.unreached
         );
-        for f in &cov.files {
+        // Each script is held to the cases of the tenant that owns it: `points` inherits
+        // `default/question.rhai`, whose branches `default`'s cases take.
+        let own = |f: &&qualify_engine::rules::FileCoverage| f.file.starts_with(tenant);
+        for f in cov.files.iter().filter(own) {
             for b in f.branches.iter().filter(|b| b.hits == 0) {
                 // The one guard no shipped setting can reach: a lead who answered every
                 // question of its order is hot under every shipped threshold, so
                 // "nothing left to ask" is for tenants with a higher one.
                 assert_eq!(
                     (f.file.to_str().unwrap(), b.line),
-                    ("default/question.rhai", 14),
+                    ("default/question.rhai", 18),
                     "{tenant}: {} {b:?} never taken",
                     f.file.display()
                 );
