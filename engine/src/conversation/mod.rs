@@ -10,6 +10,7 @@ mod experiments;
 mod followup;
 mod import;
 mod ingest;
+mod llm;
 mod template;
 mod webhook;
 
@@ -28,5 +29,7 @@ pub(crate) use import::import as import_transcripts;
 pub use import::{contact_id_for, ImportReport};
 pub(crate) use ingest::{decide_again, ingest, prepare, prepare_undecided};
 pub use ingest::{Inbound, Ingested};
+pub use llm::LlmUsage;
+pub(crate) use llm::{hints as llm_hints, Hybrid};
 pub(crate) use webhook::{prepare_delivery, prepare_failed_delivery, update_tags, Prepared};
 pub use webhook::{Delivered, WebhookDelivery};

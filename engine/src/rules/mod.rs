@@ -18,7 +18,7 @@ pub use catalog::ReloadReport;
 pub(crate) use catalog::{Catalog, Lookup};
 pub(crate) use folder::Source;
 pub use sandbox::Limits;
-pub(crate) use settings::{LimitSettings, PriceRange, Settings};
+pub(crate) use settings::{LimitSettings, LlmSettings, PriceRange, Settings};
 pub(crate) use values::{HookLead, Scored};
 
 use crate::error::{Error, Result};
