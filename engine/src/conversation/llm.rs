@@ -74,7 +74,7 @@ const CONDITIONS: [&str; 3] = ["fixer-upper", "needs work", "move-in ready"];
 const SYSTEM: &str = "You read one SMS from a real-estate lead and extract only the data \
 points asked for. Answer null for a point the message does not state. Never guess. \
 Budgets are in US dollars (\"400k\" is 400000). Personal data in the message is replaced \
-by placeholders such as [PHONE]; ignore them.";
+by placeholders such as [REDACTED_PHONE]; ignore them.";
 
 /// How one attempt ended, as the `outcome` label of `qualify_llm_calls_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
