@@ -326,3 +326,18 @@ fn the_key_is_sent_as_a_bearer_token() {
     assert_eq!(fake.calls(), 1);
     assert_eq!(*fake.auth.lock().unwrap(), ["Bearer sk-test-123"]);
 }
+
+#[test]
+fn check_reports_an_unreadable_key_file_and_a_bad_url() {
+    let llm = "  enabled: true\n  base_url: api.example.com/v1\n  model: m\n  key_file: /nonexistent/qualify-llm.key\n";
+    let (e, _dir) = engine(llm);
+    let errors: Vec<String> = e.rules().check().iter().map(|e| e.to_string()).collect();
+    assert!(
+        errors.iter().any(|e| e.contains("llm.key_file")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("llm.base_url")),
+        "{errors:?}"
+    );
+}

@@ -516,3 +516,80 @@ pub(crate) fn hints(
     let band = rules.settings.plausible_band();
     hybrid.ask(tenant, llm, (band.min, band.max), &points, &redacted, day)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn body(content: &str) -> String {
+        json!({"choices": [{"message": {"content": content}}]}).to_string()
+    }
+
+    const BAND: (f64, f64) = (10_000.0, 20_000_000.0);
+
+    #[test]
+    fn values_are_checked() {
+        let points = ["budget", "timeline", "bedrooms"];
+        let ok = parse_answer(
+            &body(r#"{"budget": 425000.4, "timeline": "next month", "bedrooms": null}"#),
+            &points,
+            BAND,
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            json!({"budget": 425000, "timeline": "next month"})
+                .as_object()
+                .cloned()
+                .unwrap()
+        );
+        // A budget outside the band is dropped, not an error; the rest stands.
+        let low = parse_answer(
+            &body(r#"{"budget": 400, "timeline": "asap"}"#),
+            &points,
+            BAND,
+        );
+        assert_eq!(low.unwrap().keys().collect::<Vec<_>>(), ["timeline"]);
+        for wrong in [
+            r#"{"budget": "400k"}"#,
+            r#"{"timeline": "tomorrow"}"#,
+            r#"{"bedrooms": 40}"#,
+            r#"{"financing": "cash"}"#,
+            r#"["budget"]"#,
+            "budget is 400k",
+        ] {
+            assert!(
+                parse_answer(&body(wrong), &points, BAND).is_err(),
+                "{wrong}"
+            );
+        }
+        assert!(parse_answer("<html>", &points, BAND).is_err());
+    }
+
+    #[test]
+    fn the_request_asks_for_the_points_with_a_strict_schema() {
+        let llm = LlmSettings {
+            enabled: true,
+            base_url: "http://127.0.0.1:1/v1".into(),
+            model: "m".into(),
+            key_file: None,
+            timeout_ms: 100,
+            daily_calls: 1,
+            max_tokens: 50,
+        };
+        let r = request(&llm, &["financing"], "still sorting out the mortgage");
+        let schema = &r["response_format"]["json_schema"]["schema"];
+        assert_eq!(schema["required"], json!(["financing"]));
+        assert_eq!(schema["additionalProperties"], json!(false));
+        assert!(schema["properties"]["financing"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("cash")));
+        assert_eq!(
+            tokens_of(r#"{"usage": {"prompt_tokens": 7, "completion_tokens": 2}}"#),
+            (7, 2)
+        );
+    }
+}
