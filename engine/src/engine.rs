@@ -9,7 +9,7 @@ use crate::conversation::{
     self, Begin, Delivered, FollowUpOptions, FollowUpOutcome, FollowUpReport, Inbound, Ingested,
     OutcomeRecorded, OutcomeReport, Report, Summary, WebhookDelivery,
 };
-use crate::conversation::{Analytics, DayRange, ImportReport, Prepared};
+use crate::conversation::{Analytics, DayRange, Hybrid, ImportReport, LlmUsage, Prepared};
 use crate::decide::{self, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
@@ -66,6 +66,7 @@ impl EngineBuilder {
                 catalog: Catalog::new(self.rules_dir, self.limits)?,
                 store: self.store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                hybrid: Hybrid::default(),
             }),
         };
         engine.inner.catalog.reload(false);
@@ -77,6 +78,9 @@ struct Inner {
     catalog: Catalog,
     store: Option<Arc<Store>>,
     clock: Arc<dyn Clock>,
+    /// Hybrid extraction's pool, cache, budgets and counts (idle unless a tenant turns
+    /// it on).
+    hybrid: Hybrid,
 }
 
 /// The multi-tenant rules engine. Cheap to clone and safe to share between threads.
@@ -235,8 +239,9 @@ impl Engine {
         decided: impl FnOnce(),
     ) -> Result<Ingested> {
         let rules = self.rule_set(tenant)?;
+        let hints = self.llm_hints(tenant, contact, &rules, message)?;
         let prepare = |view, now| {
-            conversation::prepare(view, tenant, &rules, contact, message, now)
+            conversation::prepare(view, tenant, &rules, contact, message, hints.as_ref(), now)
                 .map(|(ingested, change)| (ingested, Some(change)))
         };
         let result = self.decide_and_commit(tenant, contact, None, prepare, decided);
@@ -254,6 +259,40 @@ impl Engine {
             "ingested"
         );
         Ok(result)
+    }
+
+    /// Hybrid extraction's facts for `message`, when the tenant turned it on: asked
+    /// before the decision from a snapshot of the contact, outside any transaction and
+    /// once per message (the retries of `decide_and_commit` reuse them). `None` when it
+    /// is off (no read, no work), nothing is unsure, or the call failed.
+    fn llm_hints(
+        &self,
+        tenant: &TenantId,
+        contact: &ContactId,
+        rules: &RuleSet,
+        message: &Inbound,
+    ) -> Result<Option<Facts>> {
+        if rules.settings.hybrid().is_none() {
+            return Ok(None);
+        }
+        let view = self.store()?.view(tenant, contact, None)?;
+        let day = self.now().as_second().div_euclid(86_400);
+        Ok(conversation::llm_hints(
+            &self.inner.hybrid,
+            &view,
+            tenant,
+            rules,
+            message,
+            day,
+        ))
+    }
+
+    /// A tenant's use of hybrid extraction since the engine started: calls made,
+    /// answered and failed, cache hits, messages over the daily budget, tokens. (Also
+    /// counted in the metrics `qualify_llm_calls_total{outcome}` and
+    /// `qualify_llm_tokens_total{kind}`.)
+    pub fn llm_usage(&self, tenant: &TenantId) -> LlmUsage {
+        self.inner.hybrid.usage(tenant)
     }
 
     /// Decides from a snapshot of the contact (outside the write lock: a slow tenant's
@@ -355,9 +394,17 @@ impl Engine {
     ) -> Result<Delivered> {
         let rules = self.rule_set(tenant)?;
         let id = Some(delivery.id.as_str());
+        let hints = self.llm_hints(tenant, contact, &rules, message)?;
         let prepare = |view, now| {
             let prepared = conversation::prepare_delivery(
-                view, tenant, &rules, contact, message, delivery, now,
+                view,
+                tenant,
+                &rules,
+                contact,
+                message,
+                delivery,
+                hints.as_ref(),
+                now,
             )?;
             Ok(match prepared {
                 Prepared::Replayed(first) => (Delivered::Replayed(first), None),

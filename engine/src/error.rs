@@ -206,6 +206,16 @@ pub enum Error {
         /// What is wrong; never message text.
         message: String,
     },
+    /// A hybrid-extraction call failed: the endpoint was unreachable or slow, answered
+    /// with an error status, or answered outside the schema. Never returned by an ingest
+    /// (the deterministic facts stand); logged and counted. Carries no message text.
+    #[error("tenant {tenant:?}: LLM extraction: {reason}")]
+    Llm {
+        /// The tenant whose endpoint was called.
+        tenant: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {

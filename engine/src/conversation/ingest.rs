@@ -17,6 +17,7 @@ use crate::model::{ActionKind, Author, Contact, Decision, Facts, LastDecision, M
 use crate::rules::{LimitSettings, RuleSet, Settings};
 use crate::store::{ContactChange, ContactView, WriteTx};
 use crate::text::compliance::{self, Request};
+use crate::text::is_answered;
 use crate::text::redact::{self, Finding};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -146,13 +147,15 @@ fn stored_text(rules: &RuleSet, message: &Inbound) -> (String, Vec<Finding>) {
 
 /// Prepares the ingest of `message` for `contact` from a snapshot of it: the result, and
 /// the change that records it (nothing is written here; the caller commits the change,
-/// and decides again if the contact changed meanwhile).
+/// and decides again if the contact changed meanwhile). `hints` are facts hybrid
+/// extraction read (see `llm.rs`); they fill only data points still unanswered.
 pub(crate) fn prepare(
     view: ContactView,
     tenant: &TenantId,
     rules: &RuleSet,
     contact: &ContactId,
     message: &Inbound,
+    hints: Option<&Facts>,
     now: Timestamp,
 ) -> Result<(Ingested, ContactChange)> {
     let at = message.at.unwrap_or(now);
@@ -163,7 +166,7 @@ pub(crate) fn prepare(
     let mut c = view
         .contact
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
-    let replied = merge(&mut c, rules, message, &stored_text, at)?;
+    let replied = merge(&mut c, rules, message, hints, &stored_text, at)?;
     let picks = experiments::picks_for(rules, &c, &view.stopped, now);
     let rules = rules.tuned(&picks);
     let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size(), &picks)?;
@@ -227,7 +230,8 @@ pub(crate) fn ingest(
     now: Timestamp,
 ) -> Result<Ingested> {
     let view = tx.view(tenant, contact, None)?;
-    let (ingested, mut change) = prepare(view, tenant, rules, contact, message, now)?;
+    // Inside the writer: no hybrid extraction here (imports and batches are deterministic).
+    let (ingested, mut change) = prepare(view, tenant, rules, contact, message, None, now)?;
     tx.apply(&mut change)?;
     Ok(ingested)
 }
@@ -250,7 +254,7 @@ pub(crate) fn prepare_undecided(
     let mut c = view
         .contact
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
-    let new = merge(&mut c, rules, message, &stored_text, at)?;
+    let new = merge(&mut c, rules, message, None, &stored_text, at)?;
     c.trim_history(rules.settings.history_limit);
     c.undecided = true;
     c.updated_at = now;
@@ -333,27 +337,39 @@ pub(crate) fn decide_again(
     Ok(Some(decision))
 }
 
+/// The data point the contact's last message asked about, when the agent wrote last.
+pub(super) fn asked_of(c: Option<&Contact>, rules: &RuleSet) -> Option<String> {
+    c?.history
+        .last()
+        .filter(|m| m.from == Author::Agent)
+        .and_then(|m| rules.extractor.topic_of_question(&m.text))
+}
+
 /// Step 1: the message into the contact. Facts are extracted from the raw text (a "not
-/// sure" is filed under what the last agent message asked), then supplied facts, name,
-/// time zone and tags override; the stored (redacted) text joins the history. True when
-/// the message is new (not a retry of one the rules failed on).
+/// sure" is filed under what the last agent message asked), hybrid extraction's `hints`
+/// fill what is still unanswered, then supplied facts, name, time zone and tags
+/// override; the stored (redacted) text joins the history. True when the message is new
+/// (not a retry of one the rules failed on).
 fn merge(
     c: &mut Contact,
     rules: &RuleSet,
     message: &Inbound,
+    hints: Option<&Facts>,
     stored_text: &str,
     at: Timestamp,
 ) -> Result<bool> {
-    let asked = c
-        .history
-        .last()
-        .filter(|m| m.from == Author::Agent)
-        .and_then(|m| rules.extractor.topic_of_question(&m.text));
+    let asked = asked_of(Some(c), rules);
     let started = std::time::Instant::now();
     rules
         .extractor
         .extract_into(&message.text, asked.as_deref(), &mut c.facts);
     metrics::histogram!("qualify_extraction_seconds").record(started.elapsed().as_secs_f64());
+    for (k, v) in hints.into_iter().flatten() {
+        // The deterministic result stands: a hint only fills an unanswered point.
+        if !c.facts.get(k).is_some_and(is_answered) {
+            c.facts.insert(k.clone(), v.clone());
+        }
+    }
     for (k, v) in &message.facts {
         c.facts.insert(k.clone(), v.clone());
     }

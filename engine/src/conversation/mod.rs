@@ -10,6 +10,7 @@ mod experiments;
 mod followup;
 mod import;
 mod ingest;
+mod llm;
 mod replay;
 mod template;
 mod webhook;
@@ -29,6 +30,8 @@ pub(crate) use import::import as import_transcripts;
 pub use import::{contact_id_for, ImportReport};
 pub(crate) use ingest::{decide_again, ingest, prepare, prepare_undecided};
 pub use ingest::{Inbound, Ingested};
+pub use llm::LlmUsage;
+pub(crate) use llm::{hints as llm_hints, Hybrid};
 pub(crate) use replay::{replay, Versions};
 pub use replay::{
     Changes, Example, Examples, Failures, ReplayOptions, ReplayReport, Side, Transition,

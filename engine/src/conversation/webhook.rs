@@ -7,7 +7,7 @@ use super::ingest::{decide_again, prepare, prepare_undecided, Inbound, Ingested}
 use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, TenantId};
-use crate::model::{ActionKind, Contact, Decision, Origin};
+use crate::model::{ActionKind, Contact, Decision, Facts, Origin};
 use crate::rules::RuleSet;
 use crate::store::{ContactChange, ContactView, Delivery, WriteTx};
 use jiff::Timestamp;
@@ -53,7 +53,8 @@ pub(crate) enum Prepared {
 }
 
 /// Prepares a delivered message unless it was already decided; the change remembers the
-/// delivery (with its result) alongside the message.
+/// delivery (with its result) alongside the message. `hints` as for `prepare`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn prepare_delivery(
     view: ContactView,
     tenant: &TenantId,
@@ -61,12 +62,13 @@ pub(crate) fn prepare_delivery(
     contact: &ContactId,
     message: &Inbound,
     delivery: &WebhookDelivery,
+    hints: Option<&Facts>,
     now: Timestamp,
 ) -> Result<Prepared> {
     if let Some(first) = seen(view.delivery.clone(), delivery)? {
         return Ok(Prepared::Replayed(first));
     }
-    let (ingested, mut change) = prepare(view, tenant, rules, contact, message, now)?;
+    let (ingested, mut change) = prepare(view, tenant, rules, contact, message, hints, now)?;
     let result = serde_json::to_value(&ingested).map_err(|e| Error::Store(e.to_string()))?;
     change.delivery = Some((
         delivery.id.clone(),

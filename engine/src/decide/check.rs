@@ -1,6 +1,7 @@
 //! What `qualify check` validates on a compiled rule set beyond compiling: every question
 //! and hand-off text within the tenant's SMS segment budget, every follow-up template
-//! rendered with long sample names within it, and the hooks run on sample leads.
+//! rendered with long sample names within it, the hooks run on sample leads, and hybrid
+//! extraction's endpoint and key file when a tenant turns it on.
 
 use super::decide;
 use crate::error::Error;
@@ -38,7 +39,36 @@ fn check_one(rules: &RuleSet) -> Vec<Error> {
     question_texts(rules, &mut errors);
     followup_templates(rules, &mut errors);
     sample_decisions(rules, &mut errors);
+    hybrid_settings(rules, &mut errors);
     errors
+}
+
+/// Hybrid extraction, when on: an http(s) base URL and a readable, non-empty key file
+/// (its content never appears in the error).
+fn hybrid_settings(rules: &RuleSet, errors: &mut Vec<Error>) {
+    let Some(llm) = rules.settings.hybrid() else {
+        return;
+    };
+    let url = llm.base_url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        errors.push(settings_error(
+            rules,
+            format!("llm.base_url {url:?}: expected an http:// or https:// URL"),
+        ));
+    }
+    if let Some(path) = &llm.key_file {
+        let problem = match std::fs::read_to_string(path) {
+            Ok(key) if key.trim().is_empty() => Some("is empty".to_string()),
+            Ok(_) => None,
+            Err(e) => Some(format!("cannot be read: {e}")),
+        };
+        if let Some(problem) = problem {
+            errors.push(settings_error(
+                rules,
+                format!("llm.key_file {} {problem}", path.display()),
+            ));
+        }
+    }
 }
 
 fn settings_error(rules: &RuleSet, message: String) -> Error {

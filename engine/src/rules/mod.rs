@@ -23,7 +23,7 @@ pub(crate) use coverage::{
 pub use coverage::{Branch, BranchKind, Coverage, FileCoverage, Unreached};
 pub(crate) use folder::Source;
 pub use sandbox::Limits;
-pub(crate) use settings::{LimitSettings, PriceRange, Settings};
+pub(crate) use settings::{LimitSettings, LlmSettings, PriceRange, Settings};
 pub(crate) use values::{HookLead, Scored};
 
 use crate::error::{Error, Result};

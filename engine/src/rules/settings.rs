@@ -6,7 +6,7 @@ use crate::text::extract::{ExtractorSpec, FactExtraction, QuestionTexts};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn yes() -> bool {
     true
@@ -236,6 +236,48 @@ impl Default for DisqualifySettings {
     }
 }
 
+/// Hybrid extraction (`llm:` in `tenant.yaml`, off unless `enabled`): when the
+/// deterministic extractors are unsure about a data point, an OpenAI-compatible
+/// chat-completions endpoint is asked, with a strict JSON schema, for that point only.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// Off by default: nothing is ever sent unless this is true.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The API's base URL, up to and including the version (`https://api.openai.com/v1`,
+    /// `http://127.0.0.1:8080/v1`); `/chat/completions` is appended.
+    pub base_url: String,
+    /// The model name sent with each request.
+    pub model: String,
+    /// A file holding the API key (sent as a bearer token), read at each call so a
+    /// rotated key is picked up; none for servers that need no key.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// How long one call may take before the deterministic result stands (default 3000).
+    #[serde(default = "llm_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Calls a day (UTC) at most; further unsure messages keep the deterministic result
+    /// (default 500). Cached answers do not count.
+    #[serde(default = "llm_daily_calls")]
+    pub daily_calls: u32,
+    /// `max_tokens` of each request (default 200).
+    #[serde(default = "llm_max_tokens")]
+    pub max_tokens: u32,
+}
+
+fn llm_timeout_ms() -> u64 {
+    3000
+}
+
+fn llm_daily_calls() -> u32 {
+    500
+}
+
+fn llm_max_tokens() -> u32 {
+    200
+}
+
 /// The typed part of a tenant's settings: what the engine itself reads.
 /// Everything in `tenant.yaml` (these keys included) is also handed to scripts as `cfg`.
 #[derive(Clone, Debug, Deserialize)]
@@ -307,6 +349,9 @@ pub(crate) struct Settings {
     /// Outbox delivery: attempts before the dead letters.
     #[serde(default)]
     pub outbox: OutboxSettings,
+    /// Hybrid extraction: an LLM asked where the extractors are unsure (off by default).
+    #[serde(default)]
+    pub llm: Option<LlmSettings>,
     /// Activation and deactivation tags, trimmed and lower-cased once for the gate.
     #[serde(skip)]
     gate_tags: (Vec<String>, Vec<String>),
@@ -369,6 +414,12 @@ impl Settings {
             market: (market.min, market.max),
             plausible: (band.min, band.max),
         }
+    }
+
+    /// The tenant's hybrid-extraction settings when it is turned on.
+    #[inline]
+    pub(crate) fn hybrid(&self) -> Option<&LlmSettings> {
+        self.llm.as_ref().filter(|l| l.enabled)
     }
 
     /// The market's price range (`price_range`, or 100,000 to 2,000,000 without one).

@@ -548,6 +548,49 @@ fn short_places(m: &Msg, covered: &[usize], places: &mut Vec<String>) {
     flush(&mut group, places);
 }
 
+/// The data points hybrid extraction may fill, each with the cue kinds that say a
+/// message is about it: a message with such a cue that left the point unanswered is
+/// one the extractors are unsure about.
+const UNSURE_CUES: [(&str, u64); 6] = [
+    ("budget", Cue::BudgetWord.bit() | Cue::Amount(0.0).bit()),
+    (
+        "timeline",
+        Cue::TimePeriod.bit() | Cue::TimeMonth.bit() | Cue::TimeSeason.bit() | Cue::TimeWhole.bit(),
+    ),
+    (
+        "financing",
+        Cue::Financing("").bit() | Cue::Lender.bit() | Cue::Program.bit() | Cue::Loan.bit(),
+    ),
+    ("motivation", Cue::Motivation("").bit() | Cue::Reason.bit()),
+    (
+        "home_condition",
+        Cue::Condition("").bit() | Cue::CondItem.bit(),
+    ),
+    ("bedrooms", Cue::Bed.bit()),
+];
+
+impl Extractor {
+    /// The data points `text` has cue words for (a budget word, a period, a loan, a
+    /// reason, a repair, a bedroom count, or a word naming the point) but that are still
+    /// unanswered in `known` (the contact's facts after the deterministic pass over this
+    /// message). Only hybrid extraction calls this: the ingest path never pays for it.
+    pub(crate) fn unsure(&self, text: &str, known: &Facts) -> Vec<&'static str> {
+        let m = Msg::scan(text, &LEXICON);
+        let named = |point: &'static str| m.hits.iter().any(|h| h.cue == Cue::Topic(point));
+        let points = UNSURE_CUES
+            .iter()
+            .filter(|(point, bits)| {
+                let answered = known.get(*point).is_some_and(is_answered)
+                    || (*point == "budget" && known.contains_key(BUDGET_UNCONFIRMED));
+                !answered && self.builtin(point) && (m.has(*bits) || named(point))
+            })
+            .map(|(point, _)| *point)
+            .collect();
+        m.recycle();
+        points
+    }
+}
+
 impl Extractor {
     /// Extracts facts from a whole conversation, oldest message first; agent messages are
     /// read to learn which data point a lead's short or "not sure" answer answers.
