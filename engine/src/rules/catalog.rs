@@ -242,6 +242,18 @@ impl Catalog {
         compile(&self.sandbox, &self.scripts, id, base, &layers)
     }
 
+    /// Tenant `id`'s own rules folder, read; `None` for the default tenant or a tenant
+    /// without a folder (it runs the default rules).
+    fn own_folder(&self, id: &TenantId) -> Result<Option<Folder>, Vec<Error>> {
+        self.rules_dir
+            .as_ref()
+            .map(|d| d.join(id.as_str()))
+            .filter(|d| !id.is_default() && d.is_dir())
+            .map(|d| Folder::read(&d))
+            .transpose()
+            .map_err(|e| vec![e])
+    }
+
     /// Compiles tenant `id` with its scripts instrumented for coverage, in a sandbox of
     /// its own (see `coverage`); serves nothing. The rule set, and each script's map in
     /// merge order.
@@ -254,14 +266,7 @@ impl Catalog {
         let Some((base, _)) = self.base(&mut report) else {
             return Err(report.errors);
         };
-        let own = self
-            .rules_dir
-            .as_ref()
-            .map(|d| d.join(id.as_str()))
-            .filter(|d| !id.is_default() && d.is_dir())
-            .map(|d| Folder::read(&d))
-            .transpose()
-            .map_err(|e| vec![e])?;
+        let own = self.own_folder(id)?;
         let rhai = &self.sandbox.rhai;
         let parse = |src: &super::folder::Source| rhai.compile(&src.text).ok();
         let mut next = 0;
@@ -305,14 +310,7 @@ impl Catalog {
         let Some((base, _)) = self.base(&mut report) else {
             return Err(report.errors);
         };
-        let own = self
-            .rules_dir
-            .as_ref()
-            .map(|d| d.join(id.as_str()))
-            .filter(|d| !id.is_default() && d.is_dir())
-            .map(|d| Folder::read(&d))
-            .transpose()
-            .map_err(|e| vec![e])?;
+        let own = self.own_folder(id)?;
         let candidate = Folder::read(candidate).map_err(|e| vec![e])?;
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let layers: Vec<&Folder> = own.iter().chain([&candidate]).collect();
