@@ -10,6 +10,7 @@ use crate::conversation::{
     OutcomeRecorded, OutcomeReport, Report, Summary, WebhookDelivery,
 };
 use crate::conversation::{Analytics, DayRange, Hybrid, ImportReport, LlmUsage, Prepared};
+use crate::conversation::{Shadow, ShadowReport, ShadowWork};
 use crate::decide::{self, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
@@ -19,6 +20,7 @@ use crate::rules::{self, CasesReport, Catalog, Limits, Lookup, ReloadReport, Rul
 use crate::store::{api_key_from, new_api_key, ContactChange, ContactView, SecretKey, Store};
 use crate::transcript::{ConversationMetrics, Transcript};
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -67,6 +69,7 @@ impl EngineBuilder {
                 store: self.store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 hybrid: Hybrid::default(),
+                shadow: Shadow::default(),
             }),
         };
         engine.inner.catalog.reload(false);
@@ -81,6 +84,27 @@ struct Inner {
     /// Hybrid extraction's pool, cache, budgets and counts (idle unless a tenant turns
     /// it on).
     hybrid: Hybrid,
+    /// Shadow mode's threads and counts (idle unless a tenant has a `candidate/`).
+    shadow: Shadow,
+}
+
+/// What shadow mode needs of an ingest's last snapshot: the contact before the message,
+/// the stopped experiments and the time (kept only when the tenant has a candidate).
+struct Before(Option<RefCell<Option<Snapshot>>>);
+
+type Snapshot = (Option<Contact>, Vec<String>, jiff::Timestamp);
+
+impl Before {
+    fn new(rules: &RuleSet) -> Self {
+        Self(rules.shadowed().then(|| RefCell::new(None)))
+    }
+
+    /// Keeps the snapshot a decision is prepared from (the last one is the one committed).
+    fn keep(&self, view: &ContactView, now: jiff::Timestamp) {
+        if let Some(cell) = &self.0 {
+            *cell.borrow_mut() = Some((view.contact.clone(), view.stopped.clone(), now));
+        }
+    }
 }
 
 /// The multi-tenant rules engine. Cheap to clone and safe to share between threads.
@@ -158,8 +182,11 @@ impl Engine {
         options: &ScoreOptions,
     ) -> Result<Decision> {
         let rules = self.rule_set(tenant)?;
-        let stopped = self.stopped_experiments(tenant, &rules)?;
-        decide::decide(tenant, &rules, lead, options, &stopped, self.now())
+        let (stopped, now) = (self.stopped_experiments(tenant, &rules)?, self.now());
+        let decision = decide::decide(tenant, &rules, lead, options, &stopped, now)?;
+        let shadow = || ShadowWork::Lead(Box::new(lead.clone()));
+        (self.inner.shadow).submit(tenant, &rules, &decision, &stopped, now, shadow);
+        Ok(decision)
     }
 
     /// Keys of the tenant's stopped experiments (none to read when it defines none).
@@ -181,9 +208,15 @@ impl Engine {
         use rayon::prelude::*;
         let rules = self.rule_set(tenant)?;
         let (stopped, now) = (self.stopped_experiments(tenant, &rules)?, self.now());
+        let shadow = &self.inner.shadow;
         Ok(leads
             .par_iter()
-            .map(|lead| decide::decide(tenant, &rules, lead, options, &stopped, now))
+            .map(|lead| {
+                let decision = decide::decide(tenant, &rules, lead, options, &stopped, now)?;
+                let work = || ShadowWork::Lead(Box::new(lead.clone()));
+                shadow.submit(tenant, &rules, &decision, &stopped, now, work);
+                Ok(decision)
+            })
             .collect())
     }
 
@@ -240,11 +273,24 @@ impl Engine {
     ) -> Result<Ingested> {
         let rules = self.rule_set(tenant)?;
         let hints = self.llm_hints(tenant, contact, &rules, message)?;
-        let prepare = |view, now| {
+        let before = Before::new(&rules);
+        let prepare = |view: ContactView, now| {
+            before.keep(&view, now);
             conversation::prepare(view, tenant, &rules, contact, message, hints.as_ref(), now)
                 .map(|(ingested, change)| (ingested, Some(change)))
         };
         let result = self.decide_and_commit(tenant, contact, None, prepare, decided);
+        if let Ok(done) = &result {
+            self.shadow_message(
+                tenant,
+                &rules,
+                contact,
+                message,
+                hints,
+                before,
+                &done.decision,
+            );
+        }
         let result = result.inspect_err(|e| {
             if e.is_rules_failure() {
                 self.keep_undecided(tenant, contact, None, |view, now| {
@@ -259,6 +305,30 @@ impl Engine {
             "ingested"
         );
         Ok(result)
+    }
+
+    /// Hands an ingested message's decision to shadow mode (see [`Before`]).
+    #[allow(clippy::too_many_arguments)]
+    fn shadow_message(
+        &self,
+        tenant: &TenantId,
+        rules: &RuleSet,
+        contact: &ContactId,
+        message: &Inbound,
+        hints: Option<Facts>,
+        before: Before,
+        decision: &Decision,
+    ) {
+        let Some((prior, stopped, now)) = before.0.and_then(RefCell::into_inner) else {
+            return;
+        };
+        let work = || ShadowWork::Message {
+            prior: prior.map(Box::new),
+            contact: contact.clone(),
+            message: Box::new(message.clone()),
+            hints,
+        };
+        (self.inner.shadow).submit(tenant, rules, decision, &stopped, now, work);
     }
 
     /// Hybrid extraction's facts for `message`, when the tenant turned it on: asked
@@ -395,7 +465,9 @@ impl Engine {
         let rules = self.rule_set(tenant)?;
         let id = Some(delivery.id.as_str());
         let hints = self.llm_hints(tenant, contact, &rules, message)?;
-        let prepare = |view, now| {
+        let before = Before::new(&rules);
+        let prepare = |view: ContactView, now| {
+            before.keep(&view, now);
             let prepared = conversation::prepare_delivery(
                 view,
                 tenant,
@@ -412,6 +484,17 @@ impl Engine {
             })
         };
         let result = self.decide_and_commit(tenant, contact, id, prepare, decided);
+        if let Ok(Delivered::Fresh(done)) = &result {
+            self.shadow_message(
+                tenant,
+                &rules,
+                contact,
+                message,
+                hints,
+                before,
+                &done.decision,
+            );
+        }
         result.inspect_err(|e| {
             if e.is_rules_failure() {
                 self.keep_undecided(tenant, contact, id, |view, now| {
@@ -589,6 +672,15 @@ impl Rules<'_> {
             }),
             None => Ok(CasesReport::default()),
         }
+    }
+
+    /// Shadow mode for a tenant (its folder holds a `candidate/`): its live decisions
+    /// since the serving or candidate version last changed, made again under the
+    /// candidate off the request path, and what changed, by kind; whether the candidate
+    /// loads, and why not. Counted in memory by this engine.
+    pub fn shadow(&self, tenant: &TenantId) -> Result<ShadowReport> {
+        let rules = self.0.rule_set(tenant)?;
+        Ok(self.0.inner.shadow.report(tenant, &rules))
     }
 
     /// Runs a tenant's cases with its scripts instrumented (a separate compile, in a

@@ -5,8 +5,8 @@
 
 use clap::Parser;
 use host::cli::{
-    analytics, audit, bench, conversation, experiment, replay, rules, score, serve, tenant, text,
-    transcripts, Cli, Command,
+    analytics, audit, bench, conversation, experiment, replay, rules, score, serve, shadow, tenant,
+    text, transcripts, Cli, Command,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,6 +19,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args, out),
         Command::Test(args) => rules::run_test(args, out),
         Command::Replay(args) => replay::run(args, out).map(|()| ExitCode::SUCCESS),
+        Command::Shadow { action } => shadow::run(action, out).map(|()| ExitCode::SUCCESS),
         Command::Ingest(args) => conversation::ingest(args, out),
         Command::Contact { action } => conversation::contact(action, out),
         Command::Reengage(args) => conversation::reengage(args, out),

@@ -9,9 +9,10 @@
 use super::analytics::{count, Event, Prior};
 use super::experiments;
 use crate::clock::millis;
-use crate::decide::evaluate;
+use crate::decide::{evaluate, evaluate_quiet};
 use crate::error::Error;
 use crate::error::Result;
+use crate::experiment::Pick;
 use crate::ids::{ContactId, TenantId};
 use crate::model::{ActionKind, Author, Contact, Decision, Facts, LastDecision, Message, Origin};
 use crate::rules::{LimitSettings, RuleSet, Settings};
@@ -135,7 +136,7 @@ fn check_facts(facts: &Facts, limits: &LimitSettings, what: &str, most: usize) -
 }
 
 /// The stored text: redacted unless the tenant turned that off.
-fn stored_text(rules: &RuleSet, message: &Inbound) -> (String, Vec<Finding>) {
+pub(crate) fn stored_text(rules: &RuleSet, message: &Inbound) -> (String, Vec<Finding>) {
     let redacted = redact::redact(&message.text);
     let text = if rules.settings.redact_history {
         redacted.text
@@ -166,12 +167,24 @@ pub(crate) fn prepare(
     let mut c = view
         .contact
         .unwrap_or_else(|| Contact::new(contact.clone(), now));
-    let replied = merge(&mut c, rules, message, hints, &stored_text, at)?;
-    let picks = experiments::picks_for(rules, &c, &view.stopped, now);
-    let rules = rules.tuned(&picks);
-    let mut decision = evaluate(tenant, rules, c.facts.clone(), &c.tags, c.size(), &picks)?;
-    let request = compliance::classify(&message.text);
-    let reply = apply_compliance(&mut c, &mut decision, request, &rules.settings);
+    let Decided {
+        rules,
+        decision,
+        picks,
+        request,
+        reply,
+        replied,
+    } = decide_message(
+        &mut c,
+        tenant,
+        rules,
+        message,
+        hints,
+        &stored_text,
+        &view.stopped,
+        now,
+        true,
+    )?;
     let mut planned = Vec::new();
     if decision.active {
         planned = plan_actions(&decision, &c.tags, &rules.settings, Origin::Reply);
@@ -217,6 +230,60 @@ pub(crate) fn prepare(
         queued: view.connected,
     };
     Ok((ingested, change))
+}
+
+/// A message decided on its contact (steps 1–3): what `prepare` records, and what
+/// shadow mode compares with the candidate's.
+pub(crate) struct Decided<'r> {
+    /// The rules that decided: the tenant's, tuned to the experiments' variants.
+    pub rules: &'r RuleSet,
+    /// The decision, compliance applied.
+    pub decision: Decision,
+    /// The experiments' variants in use.
+    pub picks: Vec<Pick>,
+    /// The compliance request the message made.
+    pub request: Option<Request>,
+    /// The compliance reply to send, if any.
+    pub reply: Option<String>,
+    /// True when the message is new (see `merge`).
+    pub replied: bool,
+}
+
+/// Steps 1–3 on a contact: merge the message in (see `merge`; `c` is changed; the
+/// history gets `stored_text`), pick the experiments' variants, run the tenant's hooks
+/// (with the explanation when `explain`), and apply compliance.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decide_message<'r>(
+    c: &mut Contact,
+    tenant: &TenantId,
+    rules: &'r RuleSet,
+    message: &Inbound,
+    hints: Option<&Facts>,
+    stored_text: &str,
+    stopped: &[String],
+    now: Timestamp,
+    explain: bool,
+) -> Result<Decided<'r>> {
+    let at = message.at.unwrap_or(now);
+    let replied = merge(c, rules, message, hints, stored_text, at)?;
+    let picks = experiments::picks_for(rules, c, stopped, now);
+    let rules = rules.tuned(&picks);
+    let (facts, size) = (c.facts.clone(), c.size());
+    let mut decision = if explain {
+        evaluate(tenant, rules, facts, &c.tags, size, &picks)?
+    } else {
+        evaluate_quiet(tenant, rules, facts, &c.tags, size, &picks)?
+    };
+    let request = compliance::classify(&message.text);
+    let reply = apply_compliance(c, &mut decision, request, &rules.settings);
+    Ok(Decided {
+        rules,
+        decision,
+        picks,
+        request,
+        reply,
+        replied,
+    })
 }
 
 /// The whole of an ingest inside the caller's write transaction (imports: many messages,

@@ -12,6 +12,7 @@ mod import;
 mod ingest;
 mod llm;
 mod replay;
+mod shadow;
 mod template;
 mod webhook;
 
@@ -36,5 +37,7 @@ pub(crate) use replay::{replay, Versions};
 pub use replay::{
     Changes, Example, Examples, Failures, ReplayOptions, ReplayReport, Side, Transition,
 };
+pub use shadow::ShadowReport;
+pub(crate) use shadow::{Shadow, Work as ShadowWork};
 pub(crate) use webhook::{prepare_delivery, prepare_failed_delivery, update_tags, Prepared};
 pub use webhook::{Delivered, WebhookDelivery};

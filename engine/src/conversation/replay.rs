@@ -20,7 +20,7 @@ use crate::store::Store;
 use crate::text::redact;
 use jiff::civil::Date;
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What to replay and how much to show.
@@ -47,7 +47,7 @@ impl Default for ReplayOptions {
 
 /// How many replayed decisions changed, by what changed. One decision may change in
 /// several ways; `any` counts it once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
     /// Decisions that changed in any of the ways below.
     pub any: usize,
@@ -65,7 +65,7 @@ pub struct Changes {
 
 /// One cell of the class transition matrix: decisions of class `from` under the serving
 /// version and `to` under the candidate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     /// Class under the serving version.
     pub from: Class,
@@ -193,15 +193,87 @@ pub struct ReplayReport {
     pub failures: Failures,
 }
 
+/// Decisions of two versions compared: how many, what changed, the class transitions
+/// (shared by replay and shadow mode).
+#[derive(Clone, Default)]
+pub(crate) struct Tally {
+    pub compared: usize,
+    pub changed: Changes,
+    matrix: [[usize; 3]; 3],
+}
+
+/// What kinds of change one pair of decisions shows: class, score, tags, question,
+/// hand-off.
+type Kinds = [bool; 5];
+
+impl Tally {
+    /// Counts one pair of decisions; what changed.
+    pub fn add(&mut self, serving: &Side, candidate: &Side) -> Kinds {
+        self.compared += 1;
+        self.matrix[class_index(serving.class)][class_index(candidate.class)] += 1;
+        let kinds = [
+            serving.class != candidate.class,
+            serving.score != candidate.score,
+            !same_set(&serving.tags, &candidate.tags)
+                || !same_set(&serving.remove_tags, &candidate.remove_tags),
+            (&serving.question, &serving.question_text)
+                != (&candidate.question, &candidate.question_text),
+            serving.handoff != candidate.handoff,
+        ];
+        if kinds.contains(&true) {
+            let c = &mut self.changed;
+            c.any += 1;
+            for (changed, count) in kinds.into_iter().zip([
+                &mut c.class,
+                &mut c.score,
+                &mut c.tags,
+                &mut c.question,
+                &mut c.handoff,
+            ]) {
+                *count += usize::from(changed);
+            }
+        }
+        kinds
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        self.compared += other.compared;
+        let (a, b) = (&mut self.changed, other.changed);
+        a.any += b.any;
+        a.class += b.class;
+        a.score += b.score;
+        a.tags += b.tags;
+        a.question += b.question;
+        a.handoff += b.handoff;
+        for (row, other_row) in self.matrix.iter_mut().zip(other.matrix) {
+            for (cell, n) in row.iter_mut().zip(other_row) {
+                *cell += n;
+            }
+        }
+    }
+
+    /// Every non-empty cell of the class transition matrix.
+    pub fn transitions(&self) -> Vec<Transition> {
+        CLASSES
+            .iter()
+            .flat_map(|&from| CLASSES.iter().map(move |&to| (from, to)))
+            .map(|(from, to)| Transition {
+                from,
+                to,
+                count: self.matrix[class_index(from)][class_index(to)],
+            })
+            .filter(|t| t.count > 0)
+            .collect()
+    }
+}
+
 /// One contact's part of the report (merged in contact order, so examples are stable).
 #[derive(Default)]
 struct Partial {
     unreadable: usize,
     at_limit: usize,
     messages: usize,
-    compared: usize,
-    changed: Changes,
-    matrix: [[usize; 3]; 3],
+    tally: Tally,
     examples: Examples,
     failures: Failures,
 }
@@ -235,19 +307,7 @@ impl Partial {
         self.unreadable += other.unreadable;
         self.at_limit += other.at_limit;
         self.messages += other.messages;
-        self.compared += other.compared;
-        let (a, b) = (&mut self.changed, other.changed);
-        a.any += b.any;
-        a.class += b.class;
-        a.score += b.score;
-        a.tags += b.tags;
-        a.question += b.question;
-        a.handoff += b.handoff;
-        for (row, other_row) in self.matrix.iter_mut().zip(other.matrix) {
-            for (cell, n) in row.iter_mut().zip(other_row) {
-                *cell += n;
-            }
-        }
+        self.tally.merge(&other.tally);
         let (e, o) = (&mut self.examples, other.examples);
         for (mine, theirs) in [
             (&mut e.class, o.class),
@@ -276,19 +336,8 @@ impl Partial {
         candidate: &Decision,
         limit: usize,
     ) {
-        self.compared += 1;
-        self.matrix[class_index(serving.class)][class_index(candidate.class)] += 1;
-        fn question(d: &Decision) -> (Option<&String>, &Option<String>) {
-            (d.question.as_ref().map(|q| &q.id), &d.next_question)
-        }
-        let kinds = [
-            serving.class != candidate.class,
-            serving.score != candidate.score,
-            !same_set(&serving.tags, &candidate.tags)
-                || !same_set(&serving.remove_tags, &candidate.remove_tags),
-            question(serving) != question(candidate),
-            serving.handoff != candidate.handoff,
-        ];
+        let (serving, candidate) = (Side::from(serving), Side::from(candidate));
+        let kinds = self.tally.add(&serving, &candidate);
         if !kinds.contains(&true) {
             return;
         }
@@ -296,20 +345,18 @@ impl Partial {
             contact: contact.clone(),
             message: nth,
             text: redact::redact(text).text,
-            serving: serving.into(),
-            candidate: candidate.into(),
+            serving: serving.clone(),
+            candidate: candidate.clone(),
         };
-        let (c, e) = (&mut self.changed, &mut self.examples);
-        c.any += 1;
-        for (changed, count, list) in [
-            (kinds[0], &mut c.class, &mut e.class),
-            (kinds[1], &mut c.score, &mut e.score),
-            (kinds[2], &mut c.tags, &mut e.tags),
-            (kinds[3], &mut c.question, &mut e.question),
-            (kinds[4], &mut c.handoff, &mut e.handoff),
-        ] {
+        let e = &mut self.examples;
+        for (changed, list) in kinds.into_iter().zip([
+            &mut e.class,
+            &mut e.score,
+            &mut e.tags,
+            &mut e.question,
+            &mut e.handoff,
+        ]) {
             if changed {
-                *count += 1;
                 keep(list, limit, example);
             }
         }
@@ -464,16 +511,7 @@ pub(crate) fn replay(
             all.merge(part, options.examples);
         }
     }
-    let transitions = CLASSES
-        .iter()
-        .flat_map(|&from| CLASSES.iter().map(move |&to| (from, to)))
-        .map(|(from, to)| Transition {
-            from,
-            to,
-            count: all.matrix[class_index(from)][class_index(to)],
-        })
-        .filter(|t| t.count > 0)
-        .collect();
+    let transitions = all.tally.transitions();
     let settings = &versions.serving.settings;
     let basis = format!(
         "each stored inbound message, decided from the stored conversation up to it: {}, \
@@ -499,8 +537,8 @@ pub(crate) fn replay(
         unreadable: all.unreadable,
         at_history_limit: all.at_limit,
         messages: all.messages,
-        compared: all.compared,
-        changed: all.changed,
+        compared: all.tally.compared,
+        changed: all.tally.changed,
         transitions,
         examples: all.examples,
         failures: all.failures,

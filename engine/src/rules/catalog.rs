@@ -3,12 +3,14 @@
 //! when its files (or the default's) change; its scripts' compiled forms are shared with
 //! every tenant whose files are the same, so ten thousand folders that each change one
 //! setting cost one compile of the scripts. A tenant whose new files fail keeps serving
-//! its previous version; one that never loaded says why.
+//! its previous version; one that never loaded says why. A tenant folder's `candidate/`
+//! sub-folder is compiled with it (laid over it) for shadow mode; a candidate that fails
+//! leaves the serving version untouched.
 
 use super::compile::{compile, ScriptCache};
 use super::folder::{fingerprint, Folder};
 use super::sandbox::{Limits, Sandbox};
-use super::{RuleSet, DEFAULT_TENANT};
+use super::{Candidate, RuleSet, DEFAULT_TENANT};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use std::collections::hash_map::DefaultHasher;
@@ -17,6 +19,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+/// The sub-folder of a tenant folder that holds its candidate version (shadow mode).
+pub const CANDIDATE_DIR: &str = "candidate";
 
 /// What a reload did.
 #[derive(Debug, Default)]
@@ -129,8 +134,8 @@ impl Catalog {
         let mut report = ReloadReport::default();
         match self.base(&mut report) {
             Some((base, base_fp)) => {
-                let fp = tenant_fingerprint(base_fp, Some(&dir));
-                let result = self.compile_one(id, &base, Some(&dir));
+                let fp = tenant_fingerprint(base_fp, Some(&dir), None);
+                let result = self.compile_one(id, &base, Some(&dir), true);
                 self.install(vec![(id.clone(), fp, result)], &mut report);
                 self.tenants
                     .write()
@@ -229,16 +234,58 @@ impl Catalog {
         out
     }
 
-    /// Compiles one tenant from the base and its own folder.
+    /// Compiles one tenant from the base and its own folder; `with_candidate`: and its
+    /// `candidate/` sub-folder, if any, laid over them ([`RuleSet::candidate`]).
     fn compile_one(
         &self,
         id: &TenantId,
         base: &Folder,
         dir: Option<&Path>,
+        with_candidate: bool,
     ) -> Result<RuleSet, Vec<Error>> {
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let own = dir.map(Folder::read).transpose().map_err(|e| vec![e])?;
         let layers: Vec<&Folder> = own.iter().collect();
+        let mut rules = compile(&self.sandbox, &self.scripts, id, base, &layers)?;
+        if let Some(candidate) = self.candidate_dir(id, dir).filter(|_| with_candidate) {
+            let compiled = self.compile_over(id, base, own.as_ref(), &candidate);
+            rules.candidate = Some(match compiled {
+                Ok(c) => Candidate::Ready(Arc::new(c)),
+                Err(errors) => {
+                    for e in &errors {
+                        tracing::warn!(tenant = %id, "the candidate rules failed to load (not shadowed): {e}");
+                    }
+                    Candidate::Failed(join(&errors).into())
+                }
+            });
+        }
+        Ok(rules)
+    }
+
+    /// The `candidate/` sub-folder of tenant `id`'s folder (`dir`; the default tenant's
+    /// is `default/` in the rules folder), when there is one.
+    fn candidate_dir(&self, id: &TenantId, dir: Option<&Path>) -> Option<PathBuf> {
+        let own = match dir {
+            Some(d) => d.to_owned(),
+            None if id.is_default() => self.rules_dir.as_ref()?.join(DEFAULT_TENANT),
+            None => return None,
+        };
+        Some(own.join(CANDIDATE_DIR)).filter(|c| c.is_dir())
+    }
+
+    /// Compiles the folder `candidate` laid over the tenant's own folder and the base;
+    /// its files are named `<tenant>/candidate/<file>` in messages.
+    fn compile_over(
+        &self,
+        id: &TenantId,
+        base: &Folder,
+        own: Option<&Folder>,
+        candidate: &Path,
+    ) -> Result<RuleSet, Vec<Error>> {
+        let label = Path::new(id.as_str()).join(CANDIDATE_DIR);
+        let candidate = Folder::read_as(candidate, label).map_err(|e| vec![e])?;
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        let layers: Vec<&Folder> = own.into_iter().chain([&candidate]).collect();
         compile(&self.sandbox, &self.scripts, id, base, &layers)
     }
 
@@ -340,9 +387,11 @@ impl Catalog {
             if !(force || is_default || loaded.contains_key(id)) {
                 continue; // compiled on first use
             }
-            let fp = tenant_fingerprint(base_fp, dir.as_deref());
+            let candidate = self.candidate_dir(id, dir.as_deref());
+            let fp = tenant_fingerprint(base_fp, dir.as_deref(), candidate.as_deref());
             if force || loaded.get(id).copied().flatten() != Some(fp) {
-                updates.push((id.clone(), fp, self.compile_one(id, &base, dir.as_deref())));
+                let compiled = self.compile_one(id, &base, dir.as_deref(), true);
+                updates.push((id.clone(), fp, compiled));
             }
         }
         {
@@ -383,7 +432,8 @@ impl Catalog {
     }
 
     /// Compiles every tenant from scratch, serving nothing: what `check` validates. One
-    /// entry per tenant folder, in order, after any error reading the folders.
+    /// entry per tenant folder, in order, each followed by its `candidate/` if it has one,
+    /// after any error reading the folders.
     pub fn compile_all(&self) -> Vec<Result<RuleSet, Vec<Error>>> {
         let mut errors = Vec::new();
         let Some((base, _)) = self.base(&mut ReloadReport::default()) else {
@@ -394,18 +444,30 @@ impl Catalog {
         let dirs = self.tenant_dirs(&mut errors);
         let mut out: Vec<_> = errors.into_iter().map(|e| Err(vec![e])).collect();
         for (id, dir) in dirs {
-            out.push(self.compile_one(&id, &base, dir.as_deref()));
+            out.push(self.compile_one(&id, &base, dir.as_deref(), false));
+            if let Some(candidate) = self.candidate_dir(&id, dir.as_deref()) {
+                let own = match dir.as_deref().map(Folder::read).transpose() {
+                    Ok(own) => own,
+                    Err(_) => continue, // reported with the tenant itself
+                };
+                out.push(self.compile_over(&id, &base, own.as_ref(), &candidate));
+            }
         }
         out
     }
 }
 
-/// A tenant's fingerprint: the base's and its own folder's.
-fn tenant_fingerprint(base_fp: u64, dir: Option<&Path>) -> u64 {
+/// A tenant's fingerprint: the base's, its own folder's and its candidate's (`candidate`:
+/// the default tenant's, whose folder is the base; others' are found in `dir`).
+fn tenant_fingerprint(base_fp: u64, dir: Option<&Path>, candidate: Option<&Path>) -> u64 {
     let mut h = DefaultHasher::new();
     base_fp.hash(&mut h);
     if let Some(d) = dir {
         fingerprint(d, &mut h);
+    }
+    let candidate = candidate.map(Path::to_owned);
+    if let Some(c) = candidate.or_else(|| dir.map(|d| d.join(CANDIDATE_DIR))) {
+        fingerprint(&c, &mut h);
     }
     h.finish()
 }

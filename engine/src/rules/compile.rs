@@ -152,6 +152,7 @@ pub(crate) fn compile(
             tunings: HashMap::new(),
             tuning: None,
             version: version(&scripts, base, own, experiments_src).into(),
+            candidate: None,
         },
         _ => return Err(errors),
     };
@@ -264,6 +265,7 @@ fn tunings(
                 tunings: HashMap::new(),
                 tuning: Some(which.clone()),
                 version: rules.version.clone(),
+                candidate: None,
             }),
         );
     }

@@ -1,5 +1,5 @@
 //! A tenant's rules folder read into memory (`*.rhai`, `tenant.yaml`, `cases.yaml`,
-//! `experiments.yaml`), the
+//! `experiments.yaml`; sub-folders such as `candidate/` are read on their own), the
 //! default rule set embedded in the binary, and the fingerprints that tell when a folder
 //! changed.
 
@@ -56,7 +56,15 @@ impl Folder {
     /// (`points/score.rhai`) in every message: errors reach tenants, and a tenant's error
     /// never shows where the server keeps its files.
     pub fn read(dir: &Path) -> Result<Self, Error> {
-        let label = PathBuf::from(dir.file_name().unwrap_or(dir.as_os_str()));
+        Self::read_as(
+            dir,
+            PathBuf::from(dir.file_name().unwrap_or(dir.as_os_str())),
+        )
+    }
+
+    /// [`Folder::read`], its files named `label/<file>` (a tenant's `candidate/` is named
+    /// `points/candidate/score.rhai`).
+    pub fn read_as(dir: &Path, label: PathBuf) -> Result<Self, Error> {
         let mut folder = Folder::default();
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(io(dir))?
@@ -112,10 +120,14 @@ impl Folder {
     }
 }
 
-/// A cheap change detector for a folder: names, sizes and modification times.
+/// A cheap change detector for a folder's files: names, sizes and modification times
+/// (sub-folders are not the folder's rules: a `candidate/` has its own fingerprint).
 pub(crate) fn fingerprint(dir: &Path, hasher: &mut impl Hasher) {
     let mut entries: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok()).collect(),
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_type().is_ok_and(|t| t.is_dir()))
+            .collect(),
         Err(_) => return 0u8.hash(hasher),
     };
     entries.sort_by_key(|e| e.file_name());

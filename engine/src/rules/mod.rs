@@ -89,6 +89,19 @@ pub(crate) struct RuleSet {
     /// digits of SHA-256. Decisions carry it, so any past decision traces to the exact
     /// files that made it.
     pub version: Arc<str>,
+    /// The tenant's `candidate/` version, when its folder holds one (shadow mode: each
+    /// decision is also made under it, off the request path, never acted on).
+    pub candidate: Option<Candidate>,
+}
+
+/// A tenant's candidate version (`candidate/` in its folder), as last compiled.
+#[derive(Clone)]
+pub(crate) enum Candidate {
+    /// Compiled: decisions are shadowed under it.
+    Ready(Arc<RuleSet>),
+    /// Its files do not load (every problem at its `file:line:column`); nothing is
+    /// shadowed until they do, and the serving version is unaffected.
+    Failed(Arc<str>),
 }
 
 /// The key of [`RuleSet::tunings`] for a set of picks.
@@ -112,6 +125,11 @@ fn next_serial() -> u64 {
 }
 
 impl RuleSet {
+    /// True when its decisions are shadowed under a candidate that loaded.
+    pub fn shadowed(&self) -> bool {
+        matches!(self.candidate, Some(Candidate::Ready(_)))
+    }
+
     /// The rule set a decision runs with these picks: this one, or a tuned copy whose
     /// settings carry the picked variants' `values`.
     pub fn tuned(&self, picks: &[Pick]) -> &RuleSet {

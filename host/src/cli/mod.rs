@@ -12,6 +12,7 @@ pub mod replay;
 pub mod rules;
 pub mod score;
 pub mod serve;
+pub mod shadow;
 pub mod tenant;
 pub mod text;
 pub mod transcripts;
@@ -53,6 +54,13 @@ pub enum Command {
     /// the serving version: how many decisions change (class, score, tags, question,
     /// hand-off), the class transitions and examples. Reads the store only.
     Replay(replay::ReplayArgs),
+    /// Shadow mode: what the running server counted for a tenant's `candidate/` (its
+    /// live decisions made again under it, and what changed).
+    Shadow {
+        /// What to do.
+        #[command(subcommand)]
+        action: shadow::ShadowAction,
+    },
     /// Ingest an inbound message into a contact's stored conversation; print the result.
     Ingest(conversation::IngestArgs),
     /// Show, export or erase a stored contact.

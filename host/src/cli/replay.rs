@@ -6,7 +6,9 @@ use super::analytics::Format;
 use super::{engine_builder, print_json, DataArgs};
 use anyhow::{Context, Result};
 use clap::Args;
-use qualify_engine::conversation::{DayRange, Example, ReplayOptions, ReplayReport};
+use qualify_engine::conversation::{
+    Changes, DayRange, Example, ReplayOptions, ReplayReport, Transition,
+};
 use qualify_engine::model::Class;
 use std::io::Write;
 use std::path::PathBuf;
@@ -88,6 +90,41 @@ fn pct(n: usize, of: usize) -> String {
     }
 }
 
+/// Changed decisions by kind and the class transition matrix, for a person (replay and
+/// shadow mode print the same).
+pub fn changes(s: &mut String, c: &Changes, compared: usize, transitions: &[Transition]) {
+    use std::fmt::Write as _;
+    let _ = writeln!(s, "\nChanged decisions");
+    for (what, n) in [
+        ("any", c.any),
+        ("class", c.class),
+        ("score", c.score),
+        ("tags", c.tags),
+        ("next question", c.question),
+        ("hand-off", c.handoff),
+    ] {
+        let _ = writeln!(s, "  {what:<14} {n:>8}  {:>8}", pct(n, compared));
+    }
+    let _ = writeln!(s, "\nClass transitions (serving → candidate)");
+    let classes = [Class::Hot, Class::Warm, Class::Cold];
+    let _ = write!(s, "  {:<6}", "");
+    for to in classes {
+        let _ = write!(s, "{:>9}", format!("→ {}", to.as_str()));
+    }
+    let _ = writeln!(s);
+    for from in classes {
+        let _ = write!(s, "  {:<6}", from.as_str());
+        for to in classes {
+            let n = transitions
+                .iter()
+                .find(|t| t.from == from && t.to == to)
+                .map_or(0, |t| t.count);
+            let _ = write!(s, "{n:>9}");
+        }
+        let _ = writeln!(s);
+    }
+}
+
 /// The report for a person.
 pub fn table(r: &ReplayReport) -> String {
     use std::fmt::Write as _;
@@ -107,37 +144,7 @@ pub fn table(r: &ReplayReport) -> String {
         "{} conversations ({} unreadable, {} at the history limit), {} inbound messages, {} decisions compared",
         r.contacts, r.unreadable, r.at_history_limit, r.messages, r.compared
     );
-    let c = &r.changed;
-    let _ = writeln!(s, "\nChanged decisions");
-    for (what, n) in [
-        ("any", c.any),
-        ("class", c.class),
-        ("score", c.score),
-        ("tags", c.tags),
-        ("next question", c.question),
-        ("hand-off", c.handoff),
-    ] {
-        let _ = writeln!(s, "  {what:<14} {n:>8}  {:>8}", pct(n, r.compared));
-    }
-    let _ = writeln!(s, "\nClass transitions (serving → candidate)");
-    let classes = [Class::Hot, Class::Warm, Class::Cold];
-    let _ = write!(s, "  {:<6}", "");
-    for to in classes {
-        let _ = write!(s, "{:>9}", format!("→ {}", to.as_str()));
-    }
-    let _ = writeln!(s);
-    for from in classes {
-        let _ = write!(s, "  {:<6}", from.as_str());
-        for to in classes {
-            let n = r
-                .transitions
-                .iter()
-                .find(|t| t.from == from && t.to == to)
-                .map_or(0, |t| t.count);
-            let _ = write!(s, "{n:>9}");
-        }
-        let _ = writeln!(s);
-    }
+    changes(&mut s, &r.changed, r.compared, &r.transitions);
     let f = &r.failures;
     if f.serving + f.candidate > 0 {
         let _ = writeln!(

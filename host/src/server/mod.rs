@@ -9,6 +9,7 @@ mod experiments;
 mod health;
 mod listen;
 pub mod monitor;
+mod shadow;
 pub mod telemetry;
 pub mod webhook;
 
@@ -697,6 +698,8 @@ pub fn app(state: AppState) -> Router {
             post(admin::rotate_key),
         )
         .route("/admin/outbox/failed", get(admin::failed_actions))
+        .route("/admin/tenants/{tenant}/shadow", get(shadow::of_tenant))
+        .route("/v1/shadow", get(shadow::own))
         .route("/v1/analytics", get(analytics::report))
         .route("/dashboard", get(dashboard::page))
         .route("/dashboard/{asset}", get(dashboard::asset))

@@ -1,0 +1,316 @@
+//! Shadow mode: while a tenant's folder holds a `candidate/`, each live decision made for
+//! it (a score, an ingested message) is made again under the candidate, never acted on,
+//! and the differences are counted per kind, as a replay counts them (class, score, tags,
+//! next question, hand-off, with the class transitions).
+//!
+//! The request only hands the work over: a few threads of shadow mode's own (half the
+//! cores) decide the candidate's side from a bounded queue. When they are behind, new
+//! work is dropped and counted, never queued without bound; a candidate that fails (a
+//! script error, a limit, even a panic) is counted with its first error and never
+//! reaches the live request. Counts live in memory, per tenant, since the serving or
+//! candidate version last changed (a new version starts them again).
+
+use super::ingest::{decide_message, stored_text, Inbound};
+use super::replay::{Changes, Side, Tally, Transition};
+use crate::decide::{self, ScoreOptions};
+use crate::error::Result;
+use crate::ids::{ContactId, TenantId};
+use crate::model::{Contact, Decision, Facts, Lead};
+use crate::rules::{Candidate, RuleSet};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Decisions waiting for the shadow threads, at most, per thread; past it new work is
+/// dropped (and counted).
+const QUEUE_PER_THREAD: usize = 512;
+
+/// What the candidate decides again.
+pub(crate) enum Work {
+    /// A stateless decision: the lead as the caller described it.
+    Lead(Box<Lead>),
+    /// An ingested message: the contact as it was before it, the message and the hybrid
+    /// extraction hints the serving version used.
+    Message {
+        prior: Option<Box<Contact>>,
+        contact: ContactId,
+        message: Box<Inbound>,
+        hints: Option<Facts>,
+    },
+}
+
+/// One decision to make again.
+struct Job {
+    tenant: TenantId,
+    serving_version: Arc<str>,
+    candidate: Arc<RuleSet>,
+    serving: Side,
+    work: Work,
+    stopped: Vec<String>,
+    now: Timestamp,
+}
+
+impl Job {
+    /// The candidate's decision, as the serving version's was made.
+    fn decide(&self) -> Result<Decision> {
+        let rules = &self.candidate;
+        match &self.work {
+            Work::Lead(lead) => {
+                let quiet = ScoreOptions { explain: false };
+                let (stopped, now) = (&self.stopped, self.now);
+                decide::decide(&self.tenant, rules, lead, &quiet, stopped, now)
+            }
+            Work::Message {
+                prior,
+                contact,
+                message,
+                hints,
+            } => {
+                let mut c = prior
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_else(|| Contact::new(contact.clone(), self.now));
+                let (stored, _) = stored_text(rules, message);
+                let (tenant, stopped, now) = (&self.tenant, &self.stopped, self.now);
+                let decided = decide_message(
+                    &mut c,
+                    tenant,
+                    rules,
+                    message,
+                    hints.as_ref(),
+                    &stored,
+                    stopped,
+                    now,
+                    false,
+                )?;
+                Ok(decided.decision)
+            }
+        }
+    }
+}
+
+/// One tenant's counts for one pair of versions.
+struct Counts {
+    serving_version: Arc<str>,
+    candidate_version: Arc<str>,
+    since: Timestamp,
+    decisions: usize,
+    dropped: usize,
+    failed: usize,
+    first_failure: Option<String>,
+    tally: Tally,
+}
+
+impl Counts {
+    fn of(&self, serving: &str, candidate: &str) -> bool {
+        &*self.serving_version == serving && &*self.candidate_version == candidate
+    }
+}
+
+type Table = Arc<Mutex<HashMap<TenantId, Counts>>>;
+
+/// Shadow mode's threads, queue and counts (idle until a tenant has a candidate).
+#[derive(Default)]
+pub(crate) struct Shadow {
+    queue: OnceLock<SyncSender<Job>>,
+    counts: Table,
+}
+
+/// What shadow mode found for a tenant: its live decisions made again under its
+/// `candidate/` since the versions last changed, and what changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShadowReport {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The serving rules version.
+    pub serving_version: String,
+    /// The candidate's rules version; `None` when the tenant's folder holds no
+    /// `candidate/` (or it does not load: see `candidate_error`).
+    pub candidate_version: Option<String>,
+    /// Why the candidate does not load (every problem at its `file:line:column`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_error: Option<String>,
+    /// Since when these versions are counted (the first shadowed decision).
+    pub since: Option<Timestamp>,
+    /// Live decisions shadowed (handed to shadow mode).
+    pub decisions: usize,
+    /// Decisions both versions made, compared below.
+    pub compared: usize,
+    /// Decisions still waiting for the candidate.
+    pub pending: usize,
+    /// Decisions not shadowed because the shadow threads were behind.
+    pub dropped: usize,
+    /// Decisions the candidate failed to make (a script error, a limit).
+    pub failed: usize,
+    /// The candidate's first failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<String>,
+    /// How many compared decisions changed, by kind.
+    pub changed: Changes,
+    /// Class under the serving version → class under the candidate, every non-empty
+    /// cell.
+    pub transitions: Vec<Transition>,
+}
+
+impl Shadow {
+    /// Hands a live decision of `tenant`'s over to be made again under its candidate
+    /// (nothing when its rules have none that loads). Never blocks: when the shadow
+    /// threads are behind, the decision is dropped and counted.
+    pub fn submit(
+        &self,
+        tenant: &TenantId,
+        rules: &RuleSet,
+        serving: &Decision,
+        stopped: &[String],
+        now: Timestamp,
+        work: impl FnOnce() -> Work,
+    ) {
+        let Some(Candidate::Ready(candidate)) = &rules.candidate else {
+            return;
+        };
+        let job = Job {
+            tenant: tenant.clone(),
+            serving_version: rules.version.clone(),
+            candidate: candidate.clone(),
+            serving: Side::from(serving),
+            work: work(),
+            stopped: stopped.to_vec(),
+            now,
+        };
+        self.count(&job, |c| c.decisions += 1);
+        match self.queue().try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                metrics::counter!("qualify_shadow_decisions_total", "outcome" => "dropped")
+                    .increment(1);
+                self.count(&job, |c| c.dropped += 1);
+            }
+        }
+    }
+
+    /// Updates the job's tenant's counts (started again when the versions changed).
+    fn count(&self, job: &Job, update: impl FnOnce(&mut Counts)) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = || Counts {
+            serving_version: job.serving_version.clone(),
+            candidate_version: job.candidate.version.clone(),
+            since: job.now,
+            decisions: 0,
+            dropped: 0,
+            failed: 0,
+            first_failure: None,
+            tally: Tally::default(),
+        };
+        let entry = counts.entry(job.tenant.clone()).or_insert_with(fresh);
+        if !entry.of(&job.serving_version, &job.candidate.version) {
+            *entry = fresh();
+        }
+        update(entry);
+    }
+
+    /// The queue, its threads started on first use.
+    fn queue(&self) -> &SyncSender<Job> {
+        self.queue.get_or_init(|| {
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get() / 2)
+                .max(1);
+            let (tx, rx) = sync_channel(threads * QUEUE_PER_THREAD);
+            let rx = Arc::new(Mutex::new(rx));
+            for i in 0..threads {
+                let (rx, counts) = (rx.clone(), self.counts.clone());
+                let spawned = std::thread::Builder::new()
+                    .name(format!("qualify-shadow-{i}"))
+                    .spawn(move || work(&rx, &counts));
+                if let Err(e) = spawned {
+                    tracing::error!("shadow mode: cannot start a thread: {e}");
+                }
+            }
+            tx
+        })
+    }
+
+    /// The report for `tenant`, whose serving rules are `rules`.
+    pub fn report(&self, tenant: &TenantId, rules: &RuleSet) -> ShadowReport {
+        let mut report = ShadowReport {
+            tenant: tenant.clone(),
+            serving_version: rules.version.to_string(),
+            candidate_version: None,
+            candidate_error: None,
+            since: None,
+            decisions: 0,
+            compared: 0,
+            pending: 0,
+            dropped: 0,
+            failed: 0,
+            first_failure: None,
+            changed: Changes::default(),
+            transitions: Vec::new(),
+        };
+        let candidate = match &rules.candidate {
+            None => return report,
+            Some(Candidate::Failed(why)) => {
+                report.candidate_error = Some(why.to_string());
+                return report;
+            }
+            Some(Candidate::Ready(c)) => c,
+        };
+        report.candidate_version = Some(candidate.version.to_string());
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(c) = counts
+            .get(tenant)
+            .filter(|c| c.of(&rules.version, &candidate.version))
+        else {
+            return report;
+        };
+        report.since = Some(c.since);
+        report.decisions = c.decisions;
+        report.compared = c.tally.compared;
+        report.dropped = c.dropped;
+        report.failed = c.failed;
+        report.pending = c.decisions - c.dropped - c.failed - c.tally.compared;
+        report.first_failure = c.first_failure.clone();
+        report.changed = c.tally.changed;
+        report.transitions = c.tally.transitions();
+        report
+    }
+}
+
+/// A shadow thread: takes jobs until the engine is dropped.
+fn work(rx: &Mutex<Receiver<Job>>, counts: &Table) {
+    loop {
+        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(job) = next else {
+            return; // the engine is gone
+        };
+        let decided = match catch_unwind(AssertUnwindSafe(|| job.decide())) {
+            Ok(decided) => decided.map_err(|e| e.to_string()),
+            Err(_) => Err("the candidate's decision panicked (a bug in Qualify)".into()),
+        };
+        let outcome = if decided.is_ok() {
+            "compared"
+        } else {
+            "failed"
+        };
+        metrics::counter!("qualify_shadow_decisions_total", "outcome" => outcome).increment(1);
+        let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+        // Counts of other versions started meanwhile do not take this one.
+        let Some(c) = counts
+            .get_mut(&job.tenant)
+            .filter(|c| c.of(&job.serving_version, &job.candidate.version))
+        else {
+            continue;
+        };
+        match decided {
+            Ok(d) => {
+                c.tally.add(&job.serving, &Side::from(&d));
+            }
+            Err(e) => {
+                c.failed += 1;
+                c.first_failure.get_or_insert(e);
+            }
+        }
+    }
+}
