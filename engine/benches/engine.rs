@@ -226,7 +226,51 @@ mod floor {
     }
 }
 
-criterion_group!(benches, bench_score, bench_extract, bench_compile);
+/// Shadow mode's cost to the live request: the same full decision (extraction over an
+/// SMS, hooks, explanation) for a tenant without and with a `candidate/` (one question
+/// text changed). One caller thread on a 2-core machine is half load; the candidate's
+/// decisions run on shadow mode's own thread. What it dropped is printed.
+fn bench_shadow(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for tenant in ["plain", "shadowed"] {
+        let folder = dir.path().join(tenant);
+        std::fs::create_dir_all(folder.join("candidate")).expect("tenant folder");
+        std::fs::write(folder.join("tenant.yaml"), "name: Bench\n").expect("settings");
+    }
+    std::fs::remove_dir(dir.path().join("plain/candidate")).expect("no candidate");
+    std::fs::write(
+        dir.path().join("shadowed/candidate/tenant.yaml"),
+        "questions: {buyer: {timeline: \"When would you like to move in?\"}}\n",
+    )
+    .expect("candidate settings");
+    let engine = Engine::open(dir.path()).expect("rules load");
+    let lead = messages_lead();
+    let mut g = c.benchmark_group("shadow/overhead");
+    g.throughput(Throughput::Elements(1));
+    for (name, tenant) in [("off", tid("plain")), ("on", tid("shadowed"))] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                engine
+                    .score(black_box(&tenant), black_box(&lead))
+                    .expect("scores")
+            })
+        });
+    }
+    g.finish();
+    let report = engine.rules().shadow(&tid("shadowed")).expect("a report");
+    eprintln!(
+        "shadow/overhead/on: {} decisions shadowed, {} compared, {} dropped (queue full), {} pending",
+        report.decisions, report.compared, report.dropped, report.pending
+    );
+}
+
+criterion_group!(
+    benches,
+    bench_score,
+    bench_extract,
+    bench_compile,
+    bench_shadow
+);
 criterion_main!(benches);
 
 fn tid(id: &str) -> TenantId {

@@ -4,8 +4,9 @@
 //! next question, hand-off, with the class transitions).
 //!
 //! The request only hands the work over: a few threads of shadow mode's own (half the
-//! cores) decide the candidate's side from a bounded queue. When they are behind, new
-//! work is dropped and counted, never queued without bound; a candidate that fails (a
+//! cores, in Linux's idle scheduling class: they run only on a core nothing else wants)
+//! decide the candidate's side from a bounded queue. When they are behind, new work is
+//! dropped and counted, never queued without bound; a candidate that fails (a
 //! script error, a limit, even a panic) is counted with its first error and never
 //! reaches the live request. Counts live in memory, per tenant, since the serving or
 //! candidate version last changed (a new version starts them again).
@@ -21,7 +22,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Decisions waiting for the shadow threads, at most, per thread; past it new work is
@@ -115,8 +117,16 @@ type Table = Arc<Mutex<HashMap<TenantId, Counts>>>;
 /// Shadow mode's threads, queue and counts (idle until a tenant has a candidate).
 #[derive(Default)]
 pub(crate) struct Shadow {
-    queue: OnceLock<SyncSender<Job>>,
+    queue: OnceLock<Queue>,
     counts: Table,
+}
+
+/// The queue to the shadow threads.
+struct Queue {
+    tx: SyncSender<Job>,
+    capacity: usize,
+    /// Jobs sent and not yet taken (read before a job is built, to drop it cheaply).
+    queued: Arc<AtomicUsize>,
 }
 
 /// What shadow mode found for a tenant: its live decisions made again under its
@@ -158,7 +168,8 @@ pub struct ShadowReport {
 impl Shadow {
     /// Hands a live decision of `tenant`'s over to be made again under its candidate
     /// (nothing when its rules have none that loads). Never blocks: when the shadow
-    /// threads are behind, the decision is dropped and counted.
+    /// threads are behind, the decision is dropped (before anything is copied) and
+    /// counted.
     pub fn submit(
         &self,
         tenant: &TenantId,
@@ -171,6 +182,11 @@ impl Shadow {
         let Some(Candidate::Ready(candidate)) = &rules.candidate else {
             return;
         };
+        let versions = (&rules.version, &candidate.version);
+        let queue = self.queue();
+        if queue.queued.load(Ordering::Relaxed) >= queue.capacity {
+            return self.dropped(tenant, versions, now);
+        }
         let job = Job {
             tenant: tenant.clone(),
             serving_version: rules.version.clone(),
@@ -180,55 +196,76 @@ impl Shadow {
             stopped: stopped.to_vec(),
             now,
         };
-        self.count(&job, |c| c.decisions += 1);
-        match self.queue().try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
-                metrics::counter!("qualify_shadow_decisions_total", "outcome" => "dropped")
-                    .increment(1);
-                self.count(&job, |c| c.dropped += 1);
-            }
+        // Counted before it is sent: its outcome may be counted as soon as it is.
+        self.count(tenant, versions, now, |c| c.decisions += 1);
+        queue.queued.fetch_add(1, Ordering::Relaxed);
+        if queue.tx.try_send(job).is_err() {
+            queue.queued.fetch_sub(1, Ordering::Relaxed);
+            self.count(tenant, versions, now, |c| c.dropped += 1);
+            metrics::counter!("qualify_shadow_decisions_total", "outcome" => "dropped")
+                .increment(1);
         }
     }
 
-    /// Updates the job's tenant's counts (started again when the versions changed).
-    fn count(&self, job: &Job, update: impl FnOnce(&mut Counts)) {
+    fn dropped(&self, tenant: &TenantId, versions: (&Arc<str>, &Arc<str>), now: Timestamp) {
+        metrics::counter!("qualify_shadow_decisions_total", "outcome" => "dropped").increment(1);
+        self.count(tenant, versions, now, |c| {
+            c.decisions += 1;
+            c.dropped += 1;
+        });
+    }
+
+    /// Updates a tenant's counts of the (serving, candidate) `versions`, started again
+    /// when the versions changed.
+    fn count(
+        &self,
+        tenant: &TenantId,
+        (serving, candidate): (&Arc<str>, &Arc<str>),
+        now: Timestamp,
+        update: impl FnOnce(&mut Counts),
+    ) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = || Counts {
-            serving_version: job.serving_version.clone(),
-            candidate_version: job.candidate.version.clone(),
-            since: job.now,
+        if let Some(c) = counts.get_mut(tenant).filter(|c| c.of(serving, candidate)) {
+            return update(c); // the common case: no key to clone
+        }
+        let mut fresh = Counts {
+            serving_version: serving.clone(),
+            candidate_version: candidate.clone(),
+            since: now,
             decisions: 0,
             dropped: 0,
             failed: 0,
             first_failure: None,
             tally: Tally::default(),
         };
-        let entry = counts.entry(job.tenant.clone()).or_insert_with(fresh);
-        if !entry.of(&job.serving_version, &job.candidate.version) {
-            *entry = fresh();
-        }
-        update(entry);
+        update(&mut fresh);
+        counts.insert(tenant.clone(), fresh);
     }
 
     /// The queue, its threads started on first use.
-    fn queue(&self) -> &SyncSender<Job> {
+    fn queue(&self) -> &Queue {
         self.queue.get_or_init(|| {
             let threads = std::thread::available_parallelism()
                 .map_or(1, |n| n.get() / 2)
                 .max(1);
-            let (tx, rx) = sync_channel(threads * QUEUE_PER_THREAD);
+            let capacity = threads * QUEUE_PER_THREAD;
+            let (tx, rx) = sync_channel(capacity);
             let rx = Arc::new(Mutex::new(rx));
+            let queued = Arc::new(AtomicUsize::new(0));
             for i in 0..threads {
-                let (rx, counts) = (rx.clone(), self.counts.clone());
+                let (rx, counts, queued) = (rx.clone(), self.counts.clone(), queued.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("qualify-shadow-{i}"))
-                    .spawn(move || work(&rx, &counts));
+                    .spawn(move || work(&rx, &queued, &counts));
                 if let Err(e) = spawned {
                     tracing::error!("shadow mode: cannot start a thread: {e}");
                 }
             }
-            tx
+            Queue {
+                tx,
+                capacity,
+                queued,
+            }
         })
     }
 
@@ -270,7 +307,7 @@ impl Shadow {
         report.compared = c.tally.compared;
         report.dropped = c.dropped;
         report.failed = c.failed;
-        report.pending = c.decisions - c.dropped - c.failed - c.tally.compared;
+        report.pending = (c.decisions - c.dropped).saturating_sub(c.failed + c.tally.compared);
         report.first_failure = c.first_failure.clone();
         report.changed = c.tally.changed;
         report.transitions = c.tally.transitions();
@@ -278,13 +315,34 @@ impl Shadow {
     }
 }
 
+/// Lowers the calling thread to the idle scheduling class: it runs only when a core has
+/// nothing else to run, so shadow work never slows a live request (when the cores are
+/// busy its queue fills and new work is dropped, and counted).
+fn idle_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadPriority, ThreadSchedulePolicy,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(e) =
+            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+        {
+            tracing::warn!("shadow mode: cannot lower its threads' priority ({e:?}): it competes with live requests");
+        }
+    }
+}
+
 /// A shadow thread: takes jobs until the engine is dropped.
-fn work(rx: &Mutex<Receiver<Job>>, counts: &Table) {
+fn work(rx: &Mutex<Receiver<Job>>, queued: &AtomicUsize, counts: &Table) {
+    idle_priority();
     loop {
         let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok(job) = next else {
             return; // the engine is gone
         };
+        queued.fetch_sub(1, Ordering::Relaxed);
         let decided = match catch_unwind(AssertUnwindSafe(|| job.decide())) {
             Ok(decided) => decided.map_err(|e| e.to_string()),
             Err(_) => Err("the candidate's decision panicked (a bug in Qualify)".into()),
