@@ -32,6 +32,7 @@ pub struct EngineBuilder {
     limits: Limits,
     store: Option<Arc<Store>>,
     clock: Option<Arc<dyn Clock>>,
+    shadow_queue: Option<usize>,
 }
 
 impl EngineBuilder {
@@ -54,6 +55,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Shadow mode's queue: decisions waiting for the candidate, at most (default 512 per
+    /// shadow thread; past it new ones are dropped and counted). What a busy server may
+    /// hold in memory for shadow mode.
+    pub fn shadow_queue(mut self, decisions: usize) -> Self {
+        self.shadow_queue = Some(decisions.max(1));
+        self
+    }
+
     /// Where the engine reads the time (default: the system clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -69,7 +78,7 @@ impl EngineBuilder {
                 store: self.store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 hybrid: Hybrid::default(),
-                shadow: Shadow::default(),
+                shadow: Shadow::new(self.shadow_queue),
             }),
         };
         engine.inner.catalog.reload(false);

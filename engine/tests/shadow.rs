@@ -171,6 +171,33 @@ fn a_failing_candidate_never_fails_a_live_request() {
 }
 
 #[test]
+fn when_the_shadow_threads_are_behind_work_is_dropped_and_counted() {
+    let rules = rules_copy();
+    write(&rules.path().join("acme/tenant.yaml"), "name: Acme\n");
+    // Much slower than the serving rules: a loop of 20,000 rounds, then a valid result.
+    write(
+        &rules.path().join("acme/candidate/score.rhai"),
+        "fn score(lead, cfg) {\n    let n = 0;\n    for i in 0..20000 { n += 1; }\n    #{ score: 0, class: \"cold\", answered: [] }\n}\n",
+    );
+    let engine = Engine::builder()
+        .rules_dir(rules.path())
+        .shadow_queue(2)
+        .build()
+        .unwrap();
+    let acme = tid("acme");
+    let mut served = Vec::new();
+    for lead in leads(60) {
+        served.push(engine.score(&acme, &lead).unwrap().rules_version);
+    }
+    let report = settled(&engine, &acme);
+    assert!(served.iter().all(|v| *v == report.serving_version));
+    assert_eq!(report.decisions, 60);
+    assert!(report.dropped > 0, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert_eq!(report.compared + report.dropped, 60, "{report:?}");
+}
+
+#[test]
 fn a_candidate_that_does_not_load_is_reported_and_checked() {
     let rules = rules_copy();
     write(&rules.path().join("acme/tenant.yaml"), "name: Acme\n");

@@ -115,9 +115,10 @@ impl Counts {
 type Table = Arc<Mutex<HashMap<TenantId, Counts>>>;
 
 /// Shadow mode's threads, queue and counts (idle until a tenant has a candidate).
-#[derive(Default)]
 pub(crate) struct Shadow {
     queue: OnceLock<Queue>,
+    /// The queue's length, if not the default.
+    capacity: Option<usize>,
     counts: Table,
 }
 
@@ -166,6 +167,15 @@ pub struct ShadowReport {
 }
 
 impl Shadow {
+    /// Shadow mode with a queue of `capacity` decisions (default: 512 per thread).
+    pub fn new(capacity: Option<usize>) -> Self {
+        Self {
+            queue: OnceLock::new(),
+            capacity,
+            counts: Table::default(),
+        }
+    }
+
     /// Hands a live decision of `tenant`'s over to be made again under its candidate
     /// (nothing when its rules have none that loads). Never blocks: when the shadow
     /// threads are behind, the decision is dropped (before anything is copied) and
@@ -248,7 +258,7 @@ impl Shadow {
             let threads = std::thread::available_parallelism()
                 .map_or(1, |n| n.get() / 2)
                 .max(1);
-            let capacity = threads * QUEUE_PER_THREAD;
+            let capacity = self.capacity.unwrap_or(threads * QUEUE_PER_THREAD);
             let (tx, rx) = sync_channel(capacity);
             let rx = Arc::new(Mutex::new(rx));
             let queued = Arc::new(AtomicUsize::new(0));
