@@ -10,7 +10,7 @@ use crate::conversation::{
     OutcomeRecorded, OutcomeReport, Report, Summary, WebhookDelivery,
 };
 use crate::conversation::{Analytics, DayRange, Hybrid, ImportReport, LlmUsage, Prepared};
-use crate::conversation::{Shadow, ShadowReport, ShadowWork};
+use crate::conversation::{Hints, Shadow, ShadowReport, ShadowWork};
 use crate::decide::{self, ScoreOptions};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
@@ -285,7 +285,7 @@ impl Engine {
         let before = Before::new(&rules);
         let prepare = |view: ContactView, now| {
             before.keep(&view, now);
-            conversation::prepare(view, tenant, &rules, contact, message, hints.as_ref(), now)
+            conversation::prepare(view, tenant, &rules, contact, message, &hints, now)
                 .map(|(ingested, change)| (ingested, Some(change)))
         };
         let result = self.decide_and_commit(tenant, contact, None, prepare, decided);
@@ -295,7 +295,7 @@ impl Engine {
                 &rules,
                 contact,
                 message,
-                hints,
+                hints.facts,
                 before,
                 &done.decision,
             );
@@ -340,19 +340,19 @@ impl Engine {
         (self.inner.shadow).submit(tenant, rules, decision, &stopped, now, work);
     }
 
-    /// Hybrid extraction's facts for `message`, when the tenant turned it on: asked
-    /// before the decision from a snapshot of the contact, outside any transaction and
-    /// once per message (the retries of `decide_and_commit` reuse them). `None` when it
-    /// is off (no read, no work), nothing is unsure, or the call failed.
+    /// Hybrid extraction's facts for `message`, when the tenant turned it on, and what
+    /// they cost: asked before the decision from a snapshot of the contact, outside any
+    /// transaction and once per message (the retries of `decide_and_commit` reuse them).
+    /// Nothing when it is off (no read, no work), nothing is unsure, or the call failed.
     fn llm_hints(
         &self,
         tenant: &TenantId,
         contact: &ContactId,
         rules: &RuleSet,
         message: &Inbound,
-    ) -> Result<Option<Facts>> {
+    ) -> Result<Hints> {
         if rules.settings.hybrid().is_none() {
-            return Ok(None);
+            return Ok(Hints::default());
         }
         let view = self.store()?.view(tenant, contact, None)?;
         let day = self.now().as_second().div_euclid(86_400);
@@ -478,14 +478,7 @@ impl Engine {
         let prepare = |view: ContactView, now| {
             before.keep(&view, now);
             let prepared = conversation::prepare_delivery(
-                view,
-                tenant,
-                &rules,
-                contact,
-                message,
-                delivery,
-                hints.as_ref(),
-                now,
+                view, tenant, &rules, contact, message, delivery, &hints, now,
             )?;
             Ok(match prepared {
                 Prepared::Replayed(first) => (Delivered::Replayed(first), None),
@@ -499,7 +492,7 @@ impl Engine {
                 &rules,
                 contact,
                 message,
-                hints,
+                hints.facts,
                 before,
                 &done.decision,
             );

@@ -7,6 +7,7 @@
 
 mod common;
 
+use qualify_engine::conversation::DayRange;
 use qualify_engine::{Engine, Inbound, SecretKey, Store};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -204,6 +205,15 @@ fn asked_only_about_unsure_messages_and_its_answer_merged() {
     let usage = e.llm_usage(&common::tid("default"));
     assert_eq!((usage.calls, usage.answered), (3, 3));
     assert_eq!((usage.prompt_tokens, usage.completion_tokens), (300, 30));
+    // The same counts in the tenant's analytics, with the messages they were for.
+    assert_eq!(analytics_llm(&e), usage);
+}
+
+/// Hybrid extraction's counts in the tenant's analytics for today.
+fn analytics_llm(e: &Engine) -> qualify_engine::conversation::LlmUsage {
+    let today = e.today();
+    let range = DayRange::new(Some(today), Some(today), today).unwrap();
+    e.analytics(&common::tid("default"), range).unwrap().llm
 }
 
 #[test]
@@ -261,6 +271,11 @@ fn the_daily_budget_is_respected() {
     assert_eq!(fake.calls(), 2, "the third unsure message is not sent");
     let usage = e.llm_usage(&common::tid("default"));
     assert_eq!((usage.calls, usage.over_budget), (2, 1));
+    assert_eq!(
+        analytics_llm(&e),
+        usage,
+        "over-budget messages are counted too"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::conversation::experiments;
 use crate::error::{Error, Result};
 use crate::experiment::stats::MetricKind;
 use crate::ids::TenantId;
-use crate::model::{day_of, minutes_bucket, Class, Contact, DayStats, Decision};
+use crate::model::{day_of, minutes_bucket, Class, Contact, DayStats, Decision, LlmUsage};
 use crate::rules::RuleSet;
 use crate::store::Store;
 use jiff::civil::Date;
@@ -266,6 +266,9 @@ pub struct Analytics {
     /// Each of the tenant's experiments as it stands now (all its exposures, not only
     /// the range's).
     pub experiments: Vec<ExperimentStats>,
+    /// Hybrid extraction over the range: calls made and how they ended, cache hits,
+    /// messages over the daily budget, tokens (counted with the messages they were for).
+    pub llm: LlmUsage,
     /// Day rows that could not be opened (tampered, or their key is gone), left out.
     pub unreadable_days: usize,
 }
@@ -555,6 +558,7 @@ pub(crate) fn report(
             inbound: total.inbound,
         },
         experiments,
+        llm: total.llm,
         unreadable_days,
     })
 }

@@ -8,13 +8,16 @@
 
 use super::analytics::{count, Event, Prior};
 use super::experiments;
+use super::llm::{Hints, LlmUsage};
 use crate::clock::millis;
 use crate::decide::{evaluate, evaluate_quiet};
 use crate::error::Error;
 use crate::error::Result;
 use crate::experiment::Pick;
 use crate::ids::{ContactId, TenantId};
-use crate::model::{ActionKind, Author, Contact, Decision, Facts, LastDecision, Message, Origin};
+use crate::model::{
+    day_of, ActionKind, Author, Contact, DayStats, Decision, Facts, LastDecision, Message, Origin,
+};
 use crate::rules::{LimitSettings, RuleSet, Settings};
 use crate::store::{ContactChange, ContactView, WriteTx};
 use crate::text::compliance::{self, Request};
@@ -148,15 +151,16 @@ pub(crate) fn stored_text(rules: &RuleSet, message: &Inbound) -> (String, Vec<Fi
 
 /// Prepares the ingest of `message` for `contact` from a snapshot of it: the result, and
 /// the change that records it (nothing is written here; the caller commits the change,
-/// and decides again if the contact changed meanwhile). `hints` are facts hybrid
-/// extraction read (see `llm.rs`); they fill only data points still unanswered.
+/// and decides again if the contact changed meanwhile). `hints` are what hybrid
+/// extraction read (see `llm.rs`): its facts fill only data points still unanswered, and
+/// its calls and tokens are counted in the day's analytics row.
 pub(crate) fn prepare(
     view: ContactView,
     tenant: &TenantId,
     rules: &RuleSet,
     contact: &ContactId,
     message: &Inbound,
-    hints: Option<&Facts>,
+    hints: &Hints,
     now: Timestamp,
 ) -> Result<(Ingested, ContactChange)> {
     let at = message.at.unwrap_or(now);
@@ -179,7 +183,7 @@ pub(crate) fn prepare(
         tenant,
         rules,
         message,
-        hints,
+        hints.facts.as_ref(),
         &stored_text,
         &view.stopped,
         now,
@@ -221,6 +225,13 @@ pub(crate) fn prepare(
             stages_hours: &rules.settings.followup.stages_hours,
         },
     );
+    if hints.usage != LlmUsage::default() {
+        let llm = DayStats {
+            llm: hints.usage,
+            ..DayStats::default()
+        };
+        change.tally.push((day_of(now), llm));
+    }
     let ingested = Ingested {
         decision,
         stored_text,
@@ -298,7 +309,8 @@ pub(crate) fn ingest(
 ) -> Result<Ingested> {
     let view = tx.view(tenant, contact, None)?;
     // Inside the writer: no hybrid extraction here (imports and batches are deterministic).
-    let (ingested, mut change) = prepare(view, tenant, rules, contact, message, None, now)?;
+    let none = Hints::default();
+    let (ingested, mut change) = prepare(view, tenant, rules, contact, message, &none, now)?;
     tx.apply(&mut change)?;
     Ok(ingested)
 }

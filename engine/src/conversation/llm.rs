@@ -21,7 +21,6 @@ use crate::model::Facts;
 use crate::rules::{LlmSettings, RuleSet};
 use crate::store::ContactView;
 use crate::text::redact;
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -109,23 +108,15 @@ impl Outcome {
     }
 }
 
-/// A tenant's use of hybrid extraction since the engine started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct LlmUsage {
-    /// Calls made (answered or not).
-    pub calls: u64,
-    /// Calls answered within the schema.
-    pub answered: u64,
-    /// Calls that failed, timed out or answered outside the schema.
-    pub failed: u64,
-    /// Unsure messages answered from the cache.
-    pub cached: u64,
-    /// Unsure messages not sent because the day's budget was spent.
-    pub over_budget: u64,
-    /// Prompt tokens the endpoint reported.
-    pub prompt_tokens: u64,
-    /// Completion tokens the endpoint reported.
-    pub completion_tokens: u64,
+pub use crate::model::LlmUsage;
+
+/// What hybrid extraction gave one message: the facts it read (they fill only data
+/// points still unanswered), and what it cost, which is counted in the day's analytics
+/// row in the transaction that records the message.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Hints {
+    pub facts: Option<Facts>,
+    pub usage: LlmUsage,
 }
 
 /// One call for a pool thread.
@@ -182,30 +173,35 @@ impl Hybrid {
         })
     }
 
-    fn record(&self, tenant: &TenantId, outcome: Outcome, tokens: (u64, u64)) {
+    /// Counts one unsure message's outcome (the metrics, the tenant's usage) and returns
+    /// it as a usage of its own, for the message's analytics.
+    fn record(&self, tenant: &TenantId, outcome: Outcome, tokens: (u64, u64)) -> LlmUsage {
         metrics::counter!("qualify_llm_calls_total", "outcome" => outcome.label()).increment(1);
-        let mut usage = lock(&self.usage);
-        let u = usage.entry(tenant.clone()).or_default();
+        let mut one = LlmUsage::default();
         match outcome {
-            Outcome::Ok => u.answered += 1,
-            Outcome::Cached => u.cached += 1,
-            Outcome::OverBudget => u.over_budget += 1,
+            Outcome::Ok => one.answered = 1,
+            Outcome::Cached => one.cached = 1,
+            Outcome::OverBudget => one.over_budget = 1,
             Outcome::Busy => {}
-            Outcome::Timeout | Outcome::Error | Outcome::Invalid => u.failed += 1,
+            Outcome::Timeout | Outcome::Error | Outcome::Invalid => one.failed = 1,
         }
         if !matches!(
             outcome,
             Outcome::Cached | Outcome::OverBudget | Outcome::Busy
         ) {
-            u.calls += 1;
+            one.calls = 1;
         }
-        u.prompt_tokens += tokens.0;
-        u.completion_tokens += tokens.1;
+        (one.prompt_tokens, one.completion_tokens) = tokens;
         if tokens != (0, 0) {
             metrics::counter!("qualify_llm_tokens_total", "kind" => "prompt").increment(tokens.0);
             metrics::counter!("qualify_llm_tokens_total", "kind" => "completion")
                 .increment(tokens.1);
         }
+        lock(&self.usage)
+            .entry(tenant.clone())
+            .or_default()
+            .add(&one);
+        one
     }
 
     /// Takes one call from the tenant's budget for `day`; false when it is spent.
@@ -232,15 +228,19 @@ impl Hybrid {
         points: &[&'static str],
         redacted: &str,
         day: i64,
-    ) -> Option<Facts> {
+    ) -> Hints {
         let key = cache_key(tenant, llm, points, redacted);
-        if let Some(facts) = lock(&self.cache).get(&key) {
-            self.record(tenant, Outcome::Cached, (0, 0));
-            return Some(facts.clone());
+        let cached = lock(&self.cache).get(&key).cloned();
+        if let Some(facts) = cached {
+            let usage = self.record(tenant, Outcome::Cached, (0, 0));
+            return Hints {
+                facts: Some(facts),
+                usage,
+            };
         }
         if !self.spend(tenant, day, llm.daily_calls) {
-            self.record(tenant, Outcome::OverBudget, (0, 0));
-            return None;
+            let usage = self.record(tenant, Outcome::OverBudget, (0, 0));
+            return Hints { facts: None, usage };
         }
         let answer = self.call(llm, points, redacted).and_then(|body| {
             let tokens = tokens_of(&body);
@@ -251,22 +251,25 @@ impl Hybrid {
         });
         match answer {
             Ok((facts, tokens)) => {
-                self.record(tenant, Outcome::Ok, tokens);
+                let usage = self.record(tenant, Outcome::Ok, tokens);
                 let mut cache = lock(&self.cache);
                 if cache.len() >= CACHE_ENTRIES {
                     cache.clear();
                 }
                 cache.insert(key, facts.clone());
-                Some(facts)
+                Hints {
+                    facts: Some(facts),
+                    usage,
+                }
             }
             Err((outcome, reason, tokens)) => {
-                self.record(tenant, outcome, tokens);
+                let usage = self.record(tenant, outcome, tokens);
                 let e = Error::Llm {
                     tenant: tenant.to_string(),
                     reason,
                 };
                 tracing::warn!(outcome = outcome.label(), "{e}");
-                None
+                Hints { facts: None, usage }
             }
         }
     }
@@ -486,9 +489,9 @@ pub(crate) fn parse_answer(body: &str, points: &[&str], band: (f64, f64)) -> Res
     Ok(facts)
 }
 
-/// The facts hybrid extraction adds to `message` for the contact in `view`: `None` when
-/// the tenant has it off, nothing is unsure, or the call failed. Called before the
-/// decision, outside any transaction.
+/// What hybrid extraction adds to `message` for the contact in `view`: no facts when the
+/// tenant has it off, nothing is unsure, or the call failed; what it cost. Called before
+/// the decision, outside any transaction.
 pub(crate) fn hints(
     hybrid: &Hybrid,
     view: &ContactView,
@@ -496,8 +499,10 @@ pub(crate) fn hints(
     rules: &RuleSet,
     message: &Inbound,
     day: i64,
-) -> Option<Facts> {
-    let llm = rules.settings.hybrid()?;
+) -> Hints {
+    let Some(llm) = rules.settings.hybrid() else {
+        return Hints::default();
+    };
     let contact = view.contact.as_ref();
     let asked = asked_of(contact, rules);
     let mut known = contact.map(|c| c.facts.clone()).unwrap_or_default();
@@ -509,7 +514,7 @@ pub(crate) fn hints(
     }
     let points = rules.extractor.unsure(&message.text, &known);
     if points.is_empty() {
-        return None;
+        return Hints::default();
     }
     // Never the raw text: phone numbers, emails and the like are replaced first.
     let redacted = redact::redact(&message.text).text;

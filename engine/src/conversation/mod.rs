@@ -32,7 +32,7 @@ pub use import::{contact_id_for, ImportReport};
 pub(crate) use ingest::{decide_again, ingest, prepare, prepare_undecided};
 pub use ingest::{Inbound, Ingested};
 pub use llm::LlmUsage;
-pub(crate) use llm::{hints as llm_hints, Hybrid};
+pub(crate) use llm::{hints as llm_hints, Hints, Hybrid};
 pub(crate) use replay::{replay, Versions};
 pub use replay::{
     Changes, Example, Examples, Failures, ReplayOptions, ReplayReport, Side, Transition,

@@ -4,10 +4,11 @@
 //! a message from the lead).
 
 use super::ingest::{decide_again, prepare, prepare_undecided, Inbound, Ingested};
+use super::llm::Hints;
 use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, TenantId};
-use crate::model::{ActionKind, Contact, Decision, Facts, Origin};
+use crate::model::{ActionKind, Contact, Decision, Origin};
 use crate::rules::RuleSet;
 use crate::store::{ContactChange, ContactView, Delivery, WriteTx};
 use jiff::Timestamp;
@@ -62,7 +63,7 @@ pub(crate) fn prepare_delivery(
     contact: &ContactId,
     message: &Inbound,
     delivery: &WebhookDelivery,
-    hints: Option<&Facts>,
+    hints: &Hints,
     now: Timestamp,
 ) -> Result<Prepared> {
     if let Some(first) = seen(view.delivery.clone(), delivery)? {

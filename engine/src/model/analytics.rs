@@ -38,6 +38,42 @@ pub struct DayStats {
     pub followups_sent: BTreeMap<u32, u64>,
     /// Follow-up stages the lead replied to (its next message came after that stage).
     pub followups_replied: BTreeMap<u32, u64>,
+    /// Hybrid extraction's calls and tokens for the day's messages.
+    pub llm: LlmUsage,
+}
+
+/// Hybrid extraction's use: calls made and how they ended, cache hits, messages over the
+/// daily budget, tokens (a tenant's since the engine started, or a day's in analytics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LlmUsage {
+    /// Calls made (answered or not).
+    pub calls: u64,
+    /// Calls answered within the schema.
+    pub answered: u64,
+    /// Calls that failed, timed out or answered outside the schema.
+    pub failed: u64,
+    /// Unsure messages answered from the cache.
+    pub cached: u64,
+    /// Unsure messages not sent because the day's budget was spent.
+    pub over_budget: u64,
+    /// Prompt tokens the endpoint reported.
+    pub prompt_tokens: u64,
+    /// Completion tokens the endpoint reported.
+    pub completion_tokens: u64,
+}
+
+impl LlmUsage {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &LlmUsage) {
+        self.calls += other.calls;
+        self.answered += other.answered;
+        self.failed += other.failed;
+        self.cached += other.cached;
+        self.over_budget += other.over_budget;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+    }
 }
 
 impl DayStats {
@@ -52,6 +88,7 @@ impl DayStats {
         for (mine, theirs) in self.class_delta.iter_mut().zip(other.class_delta) {
             *mine += theirs;
         }
+        self.llm.add(&other.llm);
         for (mine, theirs) in [
             (&mut self.asked, &other.asked),
             (&mut self.answered_next, &other.answered_next),

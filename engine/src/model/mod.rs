@@ -11,7 +11,7 @@ mod lead;
 
 pub use account::{TenantInfo, Tier};
 pub use action::{Action, ActionKind, Origin};
-pub use analytics::{day_of, minutes_bucket, DayStats, Journey};
+pub use analytics::{day_of, minutes_bucket, DayStats, Journey, LlmUsage};
 pub use contact::{Assigned, Contact, FollowUpState, LastDecision};
 pub use decision::{Chosen, Class, Decision, Explain, Exposure, Question};
 pub use lead::{Author, ConversationSize, Facts, Goal, Lead, Message};

@@ -167,6 +167,20 @@ pub fn table(r: &Analytics) -> String {
             );
         }
     }
+    let llm = &r.llm;
+    if *llm != Default::default() {
+        let _ = writeln!(
+            s,
+            "\nHybrid extraction: {} calls ({} answered, {} failed), {} from the cache, {} over the daily budget; {} prompt + {} completion tokens",
+            llm.calls,
+            llm.answered,
+            llm.failed,
+            llm.cached,
+            llm.over_budget,
+            llm.prompt_tokens,
+            llm.completion_tokens
+        );
+    }
     if r.unreadable_days > 0 {
         let _ = writeln!(
             s,
