@@ -717,7 +717,7 @@ impl Rules<'_> {
                 reached.borrow_mut().push((
                     d.answered.clone(),
                     d.class,
-                    d.question.as_ref().map(|q| q.id.clone()),
+                    d.question.as_ref().map(|q| (q.id.clone(), q.text.clone())),
                 ));
                 Ok(d)
             })?,
@@ -735,10 +735,18 @@ impl Rules<'_> {
                 .into_iter()
                 .filter(|c| !reached.iter().any(|(_, k, _)| k == c))
                 .collect(),
+            // A question key is reached when a case's question has its id, or one of
+            // its texts (`budget_confirm` is sent under the id `budget`).
             questions: serving
-                .question_ids()
+                .question_texts()
                 .into_iter()
-                .filter(|q| !reached.iter().any(|(_, _, x)| x.as_ref() == Some(q)))
+                .filter(|(key, texts)| {
+                    !reached.iter().any(|(_, _, q)| {
+                        q.as_ref()
+                            .is_some_and(|(id, text)| id == key || texts.contains(&text.as_str()))
+                    })
+                })
+                .map(|(key, _)| key)
                 .collect(),
         };
         Ok(rules::Coverage {

@@ -35,7 +35,7 @@ use crate::text::extract::Extractor;
 use rhai::{Caches, Dynamic, EvalAltResult, EvalContext, GlobalRuntimeState, Scope, AST, INT};
 use sandbox::{line_col, locate, Cfg, Sandbox};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -225,24 +225,29 @@ impl RuleSet {
             .collect()
     }
 
-    /// Every question id the settings define (all goals), and `handoff` when the
-    /// tenant has a hand-off line; sorted.
-    pub fn question_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
+    /// Every question key the settings define (all goals, sorted), and `handoff` when
+    /// the tenant has a hand-off line, each with the texts it may be sent as (each
+    /// goal's, each language's): a key such as `budget_confirm` is a text the hooks send
+    /// under the question id `budget`, so coverage finds it by its text.
+    pub fn question_texts(&self) -> BTreeMap<String, Vec<&str>> {
+        let mut keys: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let translated = self
             .settings
-            .questions
+            .translations
             .values()
-            .flat_map(|q| q.keys().cloned())
-            .chain(
-                self.settings
-                    .handoff
-                    .as_ref()
-                    .map(|_| "handoff".to_string()),
-            )
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids
+            .flatten()
+            .map(|t| &t.questions);
+        for goals in std::iter::once(&self.settings.questions).chain(translated) {
+            for (key, text) in goals.values().flatten() {
+                keys.entry(key.clone()).or_default().push(text);
+            }
+        }
+        let handoffs = std::iter::once(self.settings.handoff.as_deref())
+            .chain((self.settings.translations.values().flatten()).map(|t| t.handoff.as_deref()));
+        for text in handoffs.flatten() {
+            keys.entry("handoff".into()).or_default().push(text);
+        }
+        keys
     }
 
     /// True when the scripts define the optional `followup(lead, hours, cfg)` hook.
