@@ -94,6 +94,12 @@ fn the_shipped_rules_take_every_reachable_branch() {
             "{tenant}: {:?}",
             cov.unreached
         );
+        // A text key sent under another id (`budget_confirm` under `budget`) counts as
+        // chosen when a case's question has its text.
+        if tenant == "default" {
+            let q = &cov.unreached.questions;
+            assert!(!q.contains(&"budget_confirm".to_string()), "{q:?}");
+        }
         // Each script is held to the cases of the tenant that owns it: `points` inherits
         // `default/question.rhai`, whose branches `default`'s cases take.
         let own = |f: &&qualify_engine::rules::FileCoverage| f.file.starts_with(tenant);
