@@ -808,7 +808,8 @@ impl Contacts<'_> {
     /// Erases a contact of this tenant from every table that names it (its queued texts,
     /// follow-up entries and remembered deliveries included); true when it existed.
     pub fn erase(&self, tenant: &TenantId, id: &ContactId) -> Result<bool> {
-        self.0.store()?.write(|tx| tx.erase_contact(tenant, id))
+        let now = self.0.now();
+        (self.0.store()?).write(|tx| conversation::erase_contact(tx, tenant, id, now))
     }
 
     /// Sets a contact's tags as the CRM now has them (GoHighLevel's tag update): turning

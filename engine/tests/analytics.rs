@@ -208,6 +208,37 @@ fn every_number_of_a_scripted_set_of_conversations() {
 }
 
 #[test]
+fn an_erased_contact_leaves_the_class_mix_from_that_day_on() {
+    let (engine, clock) = setup();
+    say(&engine, &clock, 0, "w", "Budget 500k in Frisco");
+    say(
+        &engine,
+        &clock,
+        5,
+        "h",
+        "Budget 400k, Plano, moving next month",
+    );
+    let before = report(&engine, DAY0, DAY1);
+    assert_eq!(
+        classes(&before),
+        [(DAY0.into(), 0, 1, 1), (DAY1.into(), 0, 1, 1)]
+    );
+    clock.set(at(24 * 60));
+    assert!(engine.contacts().erase(&tid("default"), &cid("h")).unwrap());
+    let after = report(&engine, DAY0, DAY1);
+    // Day 0 is history: the contact was hot then. From day 1 it is gone.
+    assert_eq!(
+        classes(&after),
+        [(DAY0.into(), 0, 1, 1), (DAY1.into(), 0, 1, 0)]
+    );
+    // Its milestones happened and stay counted.
+    assert_eq!(funnel(&after), funnel(&before));
+    // Erasing it again changes nothing.
+    assert!(!engine.contacts().erase(&tid("default"), &cid("h")).unwrap());
+    assert_eq!(classes(&report(&engine, DAY0, DAY1)), classes(&after));
+}
+
+#[test]
 fn a_range_before_anything_happened_is_all_zeros_and_nulls() {
     let (engine, clock) = setup();
     scripted(&engine, &clock);

@@ -12,10 +12,10 @@
 use crate::conversation::experiments;
 use crate::error::{Error, Result};
 use crate::experiment::stats::MetricKind;
-use crate::ids::TenantId;
+use crate::ids::{ContactId, TenantId};
 use crate::model::{day_of, minutes_bucket, Class, Contact, DayStats, Decision, LlmUsage};
 use crate::rules::RuleSet;
-use crate::store::Store;
+use crate::store::{Store, WriteTx};
 use jiff::civil::Date;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -168,6 +168,35 @@ pub(crate) fn count(prior: &Prior, c: &mut Contact, e: &Event<'_>) -> Vec<(u32, 
         j.asked = Some((q.id.clone(), today));
     }
     days.into_iter().filter(|(_, s)| !s.is_empty()).collect()
+}
+
+/// Erases a contact from every table that names it (see `Store`'s erasure) and takes
+/// it out of the class mix from `at`'s day on; its milestones (first seen, warm, hot…)
+/// stay counted: they happened. A contact whose record does not open is erased all the
+/// same (its class is unknown, so the mix keeps it). True when the contact existed.
+pub(crate) fn erase_contact(
+    tx: &mut WriteTx<'_>,
+    tenant: &TenantId,
+    contact: &ContactId,
+    at: Timestamp,
+) -> Result<bool> {
+    let counted = match tx.view(tenant, contact, None) {
+        Ok(view) => view
+            .contact
+            .filter(|c| c.journey.cohort_day != 0)
+            .and_then(|c| c.last.map(|l| l.class)),
+        Err(e) => {
+            tracing::warn!(tenant = %tenant, "erasing a contact whose record does not open: {e}");
+            None
+        }
+    };
+    let existed = tx.erase_contact(tenant, contact)?;
+    if let Some(class) = counted {
+        let mut row = DayStats::default();
+        row.class_delta[class_index(class)] = -1;
+        tx.tally(tenant, day_of(at), &row);
+    }
+    Ok(existed)
 }
 
 /// The follow-up sent at `at` for `hours` of silence, counted on its day.

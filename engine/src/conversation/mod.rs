@@ -16,7 +16,7 @@ mod shadow;
 mod template;
 mod webhook;
 
-pub(crate) use analytics::{day_date, report as analytics_report};
+pub(crate) use analytics::{day_date, erase_contact, report as analytics_report};
 pub use analytics::{
     Analytics, ArmStats, ClassesOn, Conversion, DayRange, ExperimentStats, FollowUpStats, Funnel,
     Messages, OptOuts, QuestionStats, ToHot, MAX_DAYS,
