@@ -667,12 +667,43 @@ impl Rules<'_> {
     /// that does not parse is an error naming the file, line and column.
     pub fn run_cases(&self, tenant: &TenantId) -> Result<CasesReport> {
         let rules = self.0.rule_set(tenant)?;
+        self.cases_of(tenant, &rules)
+    }
+
+    /// Runs a tenant's cases under its `candidate/` (the candidate's own `cases.yaml`,
+    /// else the tenant's): `None` when the tenant has no candidate; a candidate that does
+    /// not load is [`Error::Candidate`].
+    pub fn run_candidate_cases(&self, tenant: &TenantId) -> Result<Option<CasesReport>> {
+        match self.candidate_of(tenant)? {
+            Some(candidate) => self.cases_of(tenant, &candidate).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn cases_of(&self, tenant: &TenantId, rules: &RuleSet) -> Result<CasesReport> {
         match &rules.cases {
             Some(source) => rules::run_cases(tenant, source, |lead| {
                 let now = self.0.now();
-                decide::decide(tenant, &rules, lead, &Default::default(), &[], now)
+                decide::decide(tenant, rules, lead, &Default::default(), &[], now)
             }),
             None => Ok(CasesReport::default()),
+        }
+    }
+
+    /// The tenant's candidate rule set, if its folder holds one.
+    fn candidate_of(&self, tenant: &TenantId) -> Result<Option<Arc<RuleSet>>> {
+        match &self.0.rule_set(tenant)?.candidate {
+            Some(rules::Candidate::Ready(c)) => Ok(Some(c.clone())),
+            // Compiled again for its errors, one by one at their file:line:column (or
+            // as it is now, if its files changed since).
+            Some(rules::Candidate::Failed(_)) => {
+                match self.0.inner.catalog.compile_own_candidate(tenant) {
+                    Some(Err(errors)) => Err(Error::Candidate(errors)),
+                    Some(Ok(now)) => Ok(Some(Arc::new(now))),
+                    None => Ok(None),
+                }
+            }
+            None => Ok(None),
         }
     }
 
@@ -690,30 +721,63 @@ impl Rules<'_> {
     /// which branches of `if` and `switch` the cases exercised, per script, and which
     /// data points, classes and questions no case reaches.
     pub fn coverage(&self, tenant: &TenantId) -> Result<rules::Coverage> {
-        use crate::model::Class;
         let serving = self.0.rule_set(tenant)?;
+        let compiled = self.instrumented(tenant, false)?;
         let (instrumented, maps) =
-            self.0
-                .inner
-                .catalog
-                .compile_instrumented(tenant)
-                .map_err(|errors| match <[Error; 1]>::try_from(errors) {
-                    Ok([one]) => one,
-                    Err(many) => Error::TenantUnavailable {
-                        tenant: tenant.to_string(),
-                        reason: many
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    },
-                })?;
+            compiled.ok_or_else(|| Error::UnknownTenant(tenant.to_string()))?;
+        self.coverage_of(tenant, &serving, &instrumented, &maps)
+    }
+
+    /// [`Rules::coverage`] of the tenant's `candidate/` (laid over its folder), with the
+    /// candidate's cases: `None` when the tenant has no candidate.
+    pub fn candidate_coverage(&self, tenant: &TenantId) -> Result<Option<rules::Coverage>> {
+        let Some(candidate) = self.candidate_of(tenant)? else {
+            return Ok(None);
+        };
+        let Some((instrumented, maps)) = self.instrumented(tenant, true)? else {
+            return Ok(None);
+        };
+        self.coverage_of(tenant, &candidate, &instrumented, &maps)
+            .map(Some)
+    }
+
+    fn instrumented(
+        &self,
+        tenant: &TenantId,
+        candidate: bool,
+    ) -> Result<Option<(RuleSet, Vec<rules::FileMap>)>> {
+        self.0
+            .inner
+            .catalog
+            .compile_instrumented(tenant, candidate)
+            .map_err(|errors| match <[Error; 1]>::try_from(errors) {
+                Ok([one]) => one,
+                Err(many) => Error::TenantUnavailable {
+                    tenant: tenant.to_string(),
+                    reason: many
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                },
+            })
+    }
+
+    /// Runs `rules`' cases on `instrumented` (its instrumented compile) and reports.
+    fn coverage_of(
+        &self,
+        tenant: &TenantId,
+        serving: &RuleSet,
+        instrumented: &RuleSet,
+        maps: &[rules::FileMap],
+    ) -> Result<rules::Coverage> {
+        use crate::model::Class;
         let reached = std::cell::RefCell::new(Vec::new());
         rules::coverage_reset();
         let cases = match &serving.cases {
             Some(source) => rules::run_cases(tenant, source, |lead| {
                 let now = self.0.now();
-                let d = decide::decide(tenant, &instrumented, lead, &Default::default(), &[], now)?;
+                let d = decide::decide(tenant, instrumented, lead, &Default::default(), &[], now)?;
                 reached.borrow_mut().push((
                     d.answered.clone(),
                     d.class,
@@ -723,7 +787,7 @@ impl Rules<'_> {
             })?,
             None => CasesReport::default(),
         };
-        let files = rules::coverage_report(&maps, &rules::coverage_hits());
+        let files = rules::coverage_report(maps, &rules::coverage_hits());
         let reached = reached.into_inner();
         let unreached = rules::Unreached {
             data_points: serving

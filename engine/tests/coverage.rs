@@ -118,3 +118,56 @@ fn the_shipped_rules_take_every_reachable_branch() {
         }
     }
 }
+
+#[test]
+fn a_candidate_is_tested_and_covered_in_place() {
+    let rules = rules_copy();
+    write(&rules.path().join("elsey/tenant.yaml"), "name: Elsey\n");
+    write(
+        &rules.path().join("elsey/candidate/question.rhai"),
+        QUESTION,
+    );
+    write(&rules.path().join("elsey/candidate/cases.yaml"), CASES);
+    let engine = Engine::open(rules.path()).unwrap();
+    let elsey = tid("elsey");
+
+    let cases = engine.rules().run_candidate_cases(&elsey).unwrap().unwrap();
+    assert_eq!((cases.passed(), cases.failed()), (1, 0));
+    let cov = engine.rules().candidate_coverage(&elsey).unwrap().unwrap();
+    let file = cov
+        .files
+        .iter()
+        .find(|f| f.file == Path::new("elsey/candidate/question.rhai"))
+        .expect("the candidate's script is reported under its own name");
+    let other = file
+        .branches
+        .iter()
+        .find(|b| b.kind == BranchKind::Else)
+        .unwrap();
+    assert_eq!((other.line, other.hits), (5, 0), "{file:?}");
+    // The serving version's coverage is untouched: its question.rhai is the default's.
+    let serving = engine.rules().coverage(&elsey).unwrap();
+    assert!(serving
+        .files
+        .iter()
+        .any(|f| f.file == Path::new("default/question.rhai")));
+    // A tenant without a candidate has none to test.
+    assert!(engine
+        .rules()
+        .run_candidate_cases(&tid("points"))
+        .unwrap()
+        .is_none());
+
+    // A candidate that does not load says where.
+    write(
+        &rules.path().join("elsey/candidate/question.rhai"),
+        "fn next_question(lead, result, cfg) {\n    let = 1;\n}\n",
+    );
+    engine.rules().reload();
+    let err = engine
+        .rules()
+        .run_candidate_cases(&elsey)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("elsey/candidate/question.rhai:2:"), "{err}");
+}

@@ -220,6 +220,52 @@ fn test_fails_when_a_case_fails() {
 }
 
 #[test]
+fn test_candidate_runs_the_candidates_cases_and_coverage_in_place() {
+    let dir = rules_copy();
+    // A candidate for `points` that breaks one of its cases: hot needs 90 points now.
+    write(
+        &dir.path().join("points/candidate/tenant.yaml"),
+        "hot_threshold: 90\n",
+    );
+    let serving = qualify()
+        .args(["test", "--rules"])
+        .arg(dir.path())
+        .stdout_ok();
+    let serving = String::from_utf8(serving).unwrap();
+    assert!(
+        serving.trim_end().ends_with(" passed, 0 failed"),
+        "{serving}"
+    );
+    assert!(!serving.contains("(candidate)"), "{serving}");
+
+    let failed = qualify()
+        .args(["test", "--candidate", "--coverage", "--rules"])
+        .arg(dir.path())
+        .fails();
+    let out = failed.stdout;
+    assert!(out.contains("FAIL points (candidate): "), "{out}");
+    assert!(out.contains("ok   points (candidate): "), "{out}");
+    assert!(
+        !out.contains("default (candidate)"),
+        "only tenants with a candidate: {out}"
+    );
+    assert!(out.contains("\ncoverage points (candidate) ("), "{out}");
+
+    // No candidate anywhere: said, and nothing fails.
+    std::fs::remove_dir_all(dir.path().join("points/candidate")).unwrap();
+    let none = qualify()
+        .args(["test", "--candidate", "--rules"])
+        .arg(dir.path())
+        .stdout_ok();
+    let none = String::from_utf8(none).unwrap();
+    assert!(
+        none.contains("no tenant folder holds a candidate/"),
+        "{none}"
+    );
+    assert!(none.trim_end().ends_with("0 passed, 0 failed"), "{none}");
+}
+
+#[test]
 fn ingest_show_export_erase_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

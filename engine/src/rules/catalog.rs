@@ -292,48 +292,77 @@ impl Catalog {
     /// Tenant `id`'s own rules folder, read; `None` for the default tenant or a tenant
     /// without a folder (it runs the default rules).
     fn own_folder(&self, id: &TenantId) -> Result<Option<Folder>, Vec<Error>> {
-        self.rules_dir
-            .as_ref()
-            .map(|d| d.join(id.as_str()))
-            .filter(|d| !id.is_default() && d.is_dir())
+        self.own_dir(id)
             .map(|d| Folder::read(&d))
             .transpose()
             .map_err(|e| vec![e])
     }
 
-    /// Compiles tenant `id` with its scripts instrumented for coverage, in a sandbox of
-    /// its own (see `coverage`); serves nothing. The rule set, and each script's map in
-    /// merge order.
+    /// Compiles tenant `id` (with `candidate`: its `candidate/` laid over it) with its
+    /// scripts instrumented for coverage, in a sandbox of its own (see `coverage`);
+    /// serves nothing. The rule set, and each script's map in merge order; `None` when a
+    /// candidate is asked for and the tenant has none.
     pub fn compile_instrumented(
         &self,
         id: &TenantId,
-    ) -> Result<(RuleSet, Vec<super::coverage::FileMap>), Vec<Error>> {
+        candidate: bool,
+    ) -> Result<Option<(RuleSet, Vec<super::coverage::FileMap>)>, Vec<Error>> {
         use super::coverage::instrument_folder;
         let mut report = ReloadReport::default();
         let Some((base, _)) = self.base(&mut report) else {
             return Err(report.errors);
         };
-        let own = self.own_folder(id)?;
+        let mut layers: Vec<Folder> = self.own_folder(id)?.into_iter().collect();
+        if candidate {
+            let dir = self.own_dir(id);
+            let Some(c) = self.candidate_dir(id, dir.as_deref()) else {
+                return Ok(None);
+            };
+            let label = Path::new(id.as_str()).join(CANDIDATE_DIR);
+            layers.push(Folder::read_as(&c, label).map_err(|e| vec![e])?);
+        }
         let rhai = &self.sandbox.rhai;
         let parse = |src: &super::folder::Source| rhai.compile(&src.text).ok();
         let mut next = 0;
         let (base_i, mut maps) = instrument_folder(&base, &mut next, &parse);
-        let own_i = own
-            .as_ref()
-            .map(|o| instrument_folder(o, &mut next, &parse));
+        let mut instrumented = Vec::new();
+        for layer in &layers {
+            let (folder, layer_maps) = instrument_folder(layer, &mut next, &parse);
+            // Merge order: inherited files not overridden, then the layer's.
+            maps.retain(|m| !folder.scripts.keys().any(|n| m.is_named(n)));
+            maps.extend(layer_maps);
+            instrumented.push(folder);
+        }
         let sandbox = Arc::new(Sandbox::with_coverage(self.sandbox.limits));
         let cache = ScriptCache::default();
-        let rules = match own_i {
-            Some((folder, own_maps)) => {
-                // Merge order: inherited files not overridden, then the tenant's.
-                maps.retain(|m| !folder.scripts.keys().any(|n| m.is_named(n)));
-                let rules = compile(&sandbox, &cache, id, &base_i, &[&folder])?;
-                maps.extend(own_maps);
-                rules
-            }
-            None => compile(&sandbox, &cache, id, &base_i, &[])?,
+        let refs: Vec<&Folder> = instrumented.iter().collect();
+        let rules = compile(&sandbox, &cache, id, &base_i, &refs)?;
+        Ok(Some((rules, maps)))
+    }
+
+    /// Compiles tenant `id`'s own `candidate/` again, serving nothing (its errors, one by
+    /// one, at their `file:line:column`); `None` when it has none.
+    pub fn compile_own_candidate(&self, id: &TenantId) -> Option<Result<RuleSet, Vec<Error>>> {
+        let dir = self.own_dir(id);
+        let candidate = self.candidate_dir(id, dir.as_deref())?;
+        let mut report = ReloadReport::default();
+        let Some((base, _)) = self.base(&mut report) else {
+            return Some(Err(report.errors));
         };
-        Ok((rules, maps))
+        let own = match self.own_folder(id) {
+            Ok(own) => own,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.compile_over(id, &base, own.as_ref(), &candidate))
+    }
+
+    /// Tenant `id`'s own folder, if it has one (the default tenant's is none: it is the
+    /// base).
+    fn own_dir(&self, id: &TenantId) -> Option<PathBuf> {
+        self.rules_dir
+            .as_ref()
+            .map(|d| d.join(id.as_str()))
+            .filter(|d| !id.is_default() && d.is_dir())
     }
 
     /// Compiles a candidate version of tenant `id`: the folder `candidate` laid over the

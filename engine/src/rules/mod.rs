@@ -18,7 +18,7 @@ pub use cases::{CaseResult, CasesReport};
 pub use catalog::ReloadReport;
 pub(crate) use catalog::{Catalog, Lookup};
 pub(crate) use coverage::{
-    hits as coverage_hits, report as coverage_report, reset as coverage_reset,
+    hits as coverage_hits, report as coverage_report, reset as coverage_reset, FileMap,
 };
 pub use coverage::{Branch, BranchKind, Coverage, FileCoverage, Unreached};
 pub(crate) use folder::Source;

@@ -31,25 +31,48 @@ pub struct TestArgs {
     /// cases never ran, and the data points, classes and questions no case reaches.
     #[arg(long)]
     coverage: bool,
+    /// Run the cases (and coverage) of each tenant's `candidate/` instead of its serving
+    /// version (the candidate's own `cases.yaml`, else the tenant's); tenants without a
+    /// candidate are skipped.
+    #[arg(long)]
+    candidate: bool,
+}
+
+/// Which version `qualify test` runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Version {
+    Serving,
+    Candidate,
 }
 
 /// Runs `qualify test`.
 pub fn run_test(args: TestArgs, out: &mut impl Write) -> Result<ExitCode> {
     let engine = open_engine(args.rules.rules.as_deref())?;
-    let failed = test(&engine, out)?;
+    let version = if args.candidate {
+        Version::Candidate
+    } else {
+        Version::Serving
+    };
+    let failed = test(&engine, version, out)?;
     if args.coverage {
-        coverage(&engine, out)?;
+        coverage(&engine, version, out)?;
     }
     Ok(code(failed))
 }
 
 /// `qualify test --coverage`: per tenant and script, lines and branches run, each line
 /// and branch never run as `file:line[:column]`, then what no case reaches.
-pub fn coverage(engine: &Engine, out: &mut impl Write) -> Result<()> {
+fn coverage(engine: &Engine, version: Version, out: &mut impl Write) -> Result<()> {
     use qualify_engine::rules::BranchKind;
     for tenant in engine.rules().tenants() {
-        let cov = match engine.rules().coverage(&tenant) {
-            Ok(c) => c,
+        let measured = match version {
+            Version::Serving => engine.rules().coverage(&tenant).map(Some),
+            Version::Candidate => engine.rules().candidate_coverage(&tenant),
+        };
+        let (cov, label) = match measured {
+            Ok(Some(c)) if version == Version::Candidate => (c, format!("{tenant} (candidate)")),
+            Ok(Some(c)) => (c, tenant.to_string()),
+            Ok(None) => continue,
             Err(e) => {
                 writeln!(out, "coverage {tenant}: not measured: {e}")?;
                 continue;
@@ -57,7 +80,7 @@ pub fn coverage(engine: &Engine, out: &mut impl Write) -> Result<()> {
         };
         writeln!(
             out,
-            "\ncoverage {tenant} ({} cases)",
+            "\ncoverage {label} ({} cases)",
             cov.cases.results.len()
         )?;
         for f in &cov.files {
@@ -138,23 +161,34 @@ pub fn check(engine: &Engine, out: &mut impl Write) -> Result<usize> {
     Ok(problems.len())
 }
 
-/// `qualify test`: runs every tenant's cases; the last line is `N passed, N failed`.
-/// Returns the number failed.
-pub fn test(engine: &Engine, out: &mut impl Write) -> Result<usize> {
+/// `qualify test`: runs every tenant's cases (or each candidate's); the last line is
+/// `N passed, N failed`. Returns the number failed.
+fn test(engine: &Engine, version: Version, out: &mut impl Write) -> Result<usize> {
     let (mut passed, mut failed) = (0, 0);
     let load = engine.rules().reload_all();
     for e in &load.errors {
         writeln!(out, "FAIL load: {e}")?;
         failed += 1;
     }
+    let mut candidates = 0;
     for tenant in engine.rules().tenants() {
-        match engine.rules().run_cases(&tenant) {
-            Ok(report) => {
+        let run = match version {
+            Version::Serving => engine.rules().run_cases(&tenant).map(Some),
+            Version::Candidate => engine.rules().run_candidate_cases(&tenant),
+        };
+        let label = match version {
+            Version::Serving => String::new(),
+            Version::Candidate => " (candidate)".to_string(),
+        };
+        match run {
+            Ok(None) => continue,
+            Ok(Some(report)) => {
+                candidates += 1;
                 for r in &report.results {
                     if r.passed() {
-                        writeln!(out, "ok   {}: {}", r.tenant, r.name)?;
+                        writeln!(out, "ok   {}{label}: {}", r.tenant, r.name)?;
                     } else {
-                        writeln!(out, "FAIL {}: {}", r.tenant, r.name)?;
+                        writeln!(out, "FAIL {}{label}: {}", r.tenant, r.name)?;
                         for f in &r.failures {
                             writeln!(out, "       {f}")?;
                         }
@@ -164,10 +198,14 @@ pub fn test(engine: &Engine, out: &mut impl Write) -> Result<usize> {
                 failed += report.failed();
             }
             Err(e) => {
-                writeln!(out, "FAIL {tenant}: {e}")?;
+                candidates += 1;
+                writeln!(out, "FAIL {tenant}{label}: {e}")?;
                 failed += 1;
             }
         }
+    }
+    if version == Version::Candidate && candidates == 0 {
+        writeln!(out, "no tenant folder holds a candidate/")?;
     }
     writeln!(out, "{passed} passed, {failed} failed")?;
     Ok(failed)
