@@ -10,6 +10,7 @@
 //! tenant version.
 
 use super::facts::is_answered;
+use super::found::{Fact, Found};
 use super::language;
 use super::lexicon::{Cue, LEXICON};
 use super::read::{self, Ctx};
@@ -17,7 +18,7 @@ use super::scan::{hash, Kind, Msg, WordTable};
 use crate::model::{Author, Facts, Message};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
 /// One extra extraction pattern from `tenant.yaml`.
@@ -78,25 +79,6 @@ pub const DISQUALIFIED: &str = "disqualified";
 /// The fact the lead's language is kept under (`es`, or `en` once a Spanish-writing lead
 /// writes English).
 pub const LANGUAGE: &str = "language";
-
-/// Facts found in one message before they join the lead's: a handful, so a list (a map
-/// would hash every key twice).
-#[derive(Default)]
-struct Found(Vec<(String, Value)>);
-
-impl Found {
-    fn contains_key(&self, fact: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == fact)
-    }
-
-    fn get(&self, fact: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| k == fact).map(|(_, v)| v)
-    }
-
-    fn insert(&mut self, fact: String, v: Value) {
-        self.0.push((fact, v));
-    }
-}
 
 /// A tenant's extra patterns for one fact: each regex with the value it records
 /// (`None`: the matched text).
@@ -280,32 +262,29 @@ impl Extractor {
     }
 
     /// The tenant's own patterns, first match per fact (on the raw text).
-    fn custom_facts(&self, text: &str) -> Found {
-        let mut found = Found::default();
+    fn custom_facts<'a>(&'a self, text: &str, found: &mut Found<'a>) {
         for (fact, list) in &self.custom {
             if let Some(v) = list.iter().find_map(|(r, v)| {
                 r.find(text)
-                    .map(|m| v.clone().unwrap_or_else(|| json!(m.as_str())))
+                    .map(|m| v.clone().unwrap_or_else(|| Value::from(m.as_str())))
             }) {
-                found.insert(fact.clone(), v);
+                found.custom(fact, v);
             }
         }
-        found
     }
 
     /// Extracts facts from one lead message into `out` (later values override older ones).
     /// `asked` is the data point the previous agent message asked about, if any: it tells
     /// what a short answer answers ("around 400", "3 months", "yes").
     pub fn extract_into(&self, text: &str, asked: Option<&str>, out: &mut Facts) {
-        let mut found = if self.custom.is_empty() {
-            Found::default()
-        } else {
-            self.custom_facts(text)
-        };
+        let mut found = Found::new();
+        if !self.custom.is_empty() {
+            self.custom_facts(text, &mut found);
+        }
         let m = Msg::scan(text, &LEXICON);
-        let put = |found: &mut Found, fact: &str, v: Value| {
-            if self.builtin(fact) && !found.contains_key(fact) {
-                found.insert(fact.to_string(), v);
+        let put = |found: &mut Found<'_>, fact: Fact, v: Value| {
+            if self.builtin(fact.name()) {
+                found.put(fact, v);
             }
         };
         let mut places: Vec<String> = Vec::new();
@@ -323,60 +302,64 @@ impl Extractor {
         if m.nums > 0 || has(&[Cue::Amount(0.0)]) {
             let budget = read::budget(&m, &ctx);
             if let Some(b) = budget.plausible {
-                put(&mut found, "budget", json!(b.round() as i64));
+                put(&mut found, Fact::Budget, Value::from(b.round() as i64));
             } else if let Some(b) = budget.implausible {
-                put(&mut found, BUDGET_UNCONFIRMED, json!(b.round() as i64));
+                put(
+                    &mut found,
+                    Fact::BudgetUnconfirmed,
+                    Value::from(b.round() as i64),
+                );
             }
         }
         if has(&[Cue::Bed, Cue::Bath]) || (m.nums > 1 || asks("bedrooms")) {
             let (beds, baths) = read::rooms(&m, &ctx);
             let number = |n: f64| {
                 if n.fract() == 0.0 {
-                    json!(n as i64)
+                    Value::from(n as i64)
                 } else {
-                    json!(n)
+                    Value::from(n)
                 }
             };
             if let Some(n) = beds {
-                put(&mut found, "bedrooms", number(n));
+                put(&mut found, Fact::Bedrooms, number(n));
             }
             if let Some(n) = baths {
-                put(&mut found, "bathrooms", number(n));
+                put(&mut found, Fact::Bathrooms, number(n));
             }
         }
         if has(&[Cue::MustHave("")]) {
             let must = read::must_haves(&m, &ctx);
             if !must.is_empty() {
-                put(&mut found, "must_haves", json!(must));
+                put(&mut found, Fact::MustHaves, Value::from(must));
             }
         }
         if let Some(t) = read::timeline(&m, &ctx) {
-            put(&mut found, "timeline", json!(t));
+            put(&mut found, Fact::Timeline, Value::String(t));
         }
         if has(&[Cue::Financing(""), Cue::Lender, Cue::Program, Cue::Va]) || asks("financing") {
             if let Some(f) = read::financing(&m, &ctx) {
-                put(&mut found, "financing", json!(f));
+                put(&mut found, Fact::Financing, Value::from(f));
             }
         }
         if has(&[Cue::Motivation(""), Cue::Reason, Cue::ReasonWord("")]) {
             if let Some(v) = read::motivation(&m, &ctx) {
-                put(&mut found, "motivation", json!(v));
+                put(&mut found, Fact::Motivation, Value::String(v));
             }
         }
         if has(&[Cue::Condition(""), Cue::CondItem]) {
             if let Some(v) = read::condition(&m) {
-                put(&mut found, "home_condition", json!(v));
+                put(&mut found, Fact::HomeCondition, Value::from(v));
             }
         }
         if let Some(v) = read::goal(&m) {
-            put(&mut found, "goal", json!(v));
+            put(&mut found, Fact::Goal, Value::from(v));
         }
         if let Some(v) = read::pathway(&m) {
-            put(&mut found, "pathway", json!(v));
+            put(&mut found, Fact::Pathway, Value::from(v));
         }
         if has(&[Cue::NameIntro]) {
             if let Some(v) = read::name(&m) {
-                put(&mut found, "name", json!(v));
+                put(&mut found, Fact::Name, Value::String(v));
             }
         }
         if self.builtin("location") && !found.contains_key("location") {
@@ -395,16 +378,16 @@ impl Extractor {
             match places.len() {
                 0 => {}
                 1 => {
-                    found.insert("location".into(), json!(places.remove(0)));
+                    found.put(Fact::Location, Value::String(places.remove(0)));
                 }
                 _ => {
-                    found.insert("location".into(), json!(places));
+                    found.put(Fact::Location, Value::from(places));
                 }
             }
         }
         if has(&[Cue::Disqualify(""), Cue::NotInterested]) {
             if let Some(v) = read::disqualified(&m) {
-                put(&mut found, DISQUALIFIED, json!(v));
+                put(&mut found, Fact::Disqualified, Value::from(v));
             }
         }
         if let Some((phrase, topic)) = has(&[Cue::Unsure]).then(|| read::unsure(&m)).flatten() {
@@ -413,21 +396,23 @@ impl Extractor {
             if let Some(topic) = topic.or(asked) {
                 let known = out.get(topic).is_some_and(is_answered);
                 if !found.contains_key(topic) && !known {
-                    found.insert(topic.to_string(), json!(phrase));
+                    found.unsure(topic, Value::String(phrase));
                 }
             }
         }
         match language::decide(m.lang.0, m.lang.1) {
-            Some("es") => put(&mut found, LANGUAGE, json!("es")),
+            Some("es") => put(&mut found, Fact::Language, Value::from("es")),
             // English is recorded only as a change back from Spanish: a lead who never
             // wrote Spanish carries no language fact.
-            Some(lang) if out.contains_key(LANGUAGE) => put(&mut found, LANGUAGE, json!(lang)),
+            Some(lang) if out.contains_key(LANGUAGE) => {
+                put(&mut found, Fact::Language, Value::from(lang))
+            }
             _ => {}
         }
         if found.get("budget").is_some_and(is_answered) {
             out.remove(BUDGET_UNCONFIRMED);
         }
-        out.extend(found.0);
+        found.merge_into(out);
         m.recycle();
     }
 
@@ -451,12 +436,15 @@ impl Extractor {
             let t = m.toks[i];
             match t.kind {
                 Kind::Word if p.may_start(t.hash) => {
-                    let found = p.table.get(t.hash, m.word(i)).and_then(|list| {
-                        list.iter().find_map(|(rest, idx)| {
-                            let all = rest.iter().enumerate().all(|(k, w)| m.is(i + 1 + k, w));
-                            all.then_some((i + 1 + rest.len(), *idx))
-                        })
-                    });
+                    let found = p
+                        .table
+                        .get(t.hash, (t.n1 - t.n0) as usize)
+                        .and_then(|list| {
+                            list.iter().find_map(|(rest, idx)| {
+                                let all = rest.iter().enumerate().all(|(k, w)| m.is(i + 1 + k, w));
+                                all.then_some((i + 1 + rest.len(), *idx))
+                            })
+                        });
                     if let Some((end, idx)) = found {
                         push_place(places, p.names[idx].clone());
                         covered.extend(i..end);
@@ -507,7 +495,7 @@ impl Extractor {
         let money_word = (i.saturating_sub(4)..i).any(|k| {
             m.toks[k].clause == clause
                 && m.at(k, Cue::BudgetWord.bit()).is_some()
-                && !NEAR.contains(&m.word(k))
+                && !m.is_any(k, NEAR)
         });
         zip_word || !(money_word || asked == Some("budget"))
     }

@@ -214,6 +214,9 @@ impl Cue {
 pub(super) struct Phrase {
     /// The other words, each as its hash ([`super::scan::hash`]) and length.
     pub rest: Box<[(u64, usize)]>,
+    /// The hash of the second word (0 for a one-word phrase): most phrases are ruled out
+    /// by comparing it with the next token's.
+    pub second: u64,
     pub cue: Cue,
     /// `cue.bit()`.
     pub bit: u64,
@@ -229,6 +232,8 @@ pub(super) struct Entry {
     pub seconds: u64,
     /// Where the one-word phrases start in `phrases`.
     pub singles: usize,
+    /// The kinds of the one-word phrases ([`Cue::bit`]): they match wherever the word is.
+    pub single_mask: u64,
 }
 
 /// The bit of a word's hash in [`Entry::seconds`].
@@ -243,10 +248,10 @@ pub(super) struct Lexicon {
 }
 
 impl Lexicon {
-    /// The entry of a word, by its hash.
+    /// The entry of a word, by its hash and its length in bytes.
     #[inline]
-    pub fn word(&self, h: u64, word: &str) -> Option<&Entry> {
-        self.table.get(h, word)
+    pub fn word(&self, h: u64, len: usize) -> Option<&Entry> {
+        self.table.get(h, len)
     }
 }
 
@@ -264,6 +269,7 @@ fn build() -> Lexicon {
                     phrases: Vec::new(),
                     seconds: 0,
                     singles: 0,
+                    single_mask: 0,
                 },
             ));
             entries.len() - 1
@@ -275,6 +281,7 @@ fn build() -> Lexicon {
         let rest: Box<[(u64, usize)]> = words.map(|w| (hash(w.as_bytes()), w.len())).collect();
         let i = slot(&mut entries, first);
         entries[i].1.phrases.push(Phrase {
+            second: rest.first().map_or(0, |(h, _)| *h),
             rest,
             cue,
             bit: cue.bit(),
@@ -291,6 +298,7 @@ fn build() -> Lexicon {
     for (_, e) in &mut entries {
         e.phrases.sort_by_key(|p| std::cmp::Reverse(p.rest.len()));
         e.singles = e.phrases.iter().take_while(|p| !p.rest.is_empty()).count();
+        e.single_mask = e.phrases[e.singles..].iter().fold(0, |m, p| m | p.bit);
         e.seconds = e
             .phrases
             .iter()

@@ -6,6 +6,7 @@
 pub mod compliance;
 pub(crate) mod extract;
 mod facts;
+mod found;
 mod language;
 mod lexicon;
 mod read;

@@ -107,10 +107,10 @@ pub(super) fn budget(m: &Msg, ctx: &Ctx) -> Budget {
         let mut b = None;
         let j = a.end;
         let joiner = m.sym(j, b'-')
-            || (["to", "a", "or", "o"].contains(&m.word(j)) && m.num(j + 1).is_some())
-            || (["and", "y"].contains(&m.word(j))
+            || (m.is_any(j, &["to", "a", "or", "o"]) && m.num(j + 1).is_some())
+            || (m.is_any(j, &["and", "y"])
                 && m.num(j + 1).is_some()
-                && (i > 0 && ["between", "entre"].contains(&m.word(i - 1))));
+                && (i > 0 && m.is_any(i - 1, &["between", "entre"])));
         if joiner && m.num(j + 1).is_some() && !ctx.taken.contains(&(j + 1)) {
             b = Some(written(m, j + 1));
         }
@@ -314,8 +314,7 @@ pub(super) fn rooms(m: &Msg, ctx: &Ctx) -> (Option<f64>, Option<f64>) {
         };
         // "4 or 5 bedrooms": the lower bound.
         let mut v = v;
-        if (["or", "to", "o", "a"].contains(&m.word(j)) || m.sym(j, b'-')) && count(j + 1).is_some()
-        {
+        if (m.is_any(j, &["or", "to", "o", "a"]) || m.sym(j, b'-')) && count(j + 1).is_some() {
             if let Some((_, k)) = count(j + 1) {
                 if m.at(k, Cue::Bed.bit() | Cue::Bath.bit()).is_some() {
                     j = k;
@@ -364,7 +363,7 @@ pub(super) fn rooms(m: &Msg, ctx: &Ctx) -> (Option<f64>, Option<f64>) {
             if let Some((v, j)) = count(k) {
                 if v <= 9.0 && v.fract() == 0.0 {
                     beds = Some(v);
-                    let l = if ["and", "y", "&"].contains(&m.word(j)) || m.sym(j, b'/') {
+                    let l = if m.is_any(j, &["and", "y", "&"]) || m.sym(j, b'/') {
                         j + 1
                     } else {
                         j
@@ -402,17 +401,14 @@ fn shorthand(m: &Msg, i: usize, ctx: &Ctx) -> bool {
     if ctx.asked("bedrooms") {
         return true;
     }
-    let before = if i > 0 { m.word(i - 1) } else { "" };
-    let after = m.word(i + 3);
-    [
+    const BEFORE: &[&str] = &[
         "a", "an", "un", "una", "like", "for", "the", "want", "need", "prefer", "minimum",
-    ]
-    .contains(&before)
-        || [
-            "house", "home", "casa", "with", "con", "in", "en", "or", "o", "and", "y", "minimum",
-            "min", "at",
-        ]
-        .contains(&after)
+    ];
+    const AFTER: &[&str] = &[
+        "house", "home", "casa", "with", "con", "in", "en", "or", "o", "and", "y", "minimum",
+        "min", "at",
+    ];
+    (i > 0 && m.is_any(i - 1, BEFORE)) || m.is_any(i + 3, AFTER)
 }
 
 /// Must-have labels in a fixed order, only in a message with a verb of wanting (or room
@@ -476,9 +472,9 @@ fn quantity(m: &Msg, i: usize) -> Option<(usize, bool)> {
     };
     let j = one(i)?;
     // "between 6 and 12 months", "entre 3 y 6 meses".
-    let between = i > 0 && ["between", "entre"].contains(&m.word(i - 1));
-    let and = between && ["and", "y"].contains(&m.word(j));
-    if and || m.sym(j, b'-') || ["to", "or", "a", "o"].contains(&m.word(j)) {
+    let between = i > 0 && m.is_any(i - 1, &["between", "entre"]);
+    let and = between && m.is_any(j, &["and", "y"]);
+    if and || m.sym(j, b'-') || m.is_any(j, &["to", "or", "a", "o"]) {
         if let Some(k) = one(j + 1) {
             if m.num(j + 1).is_some() || m.at(j + 1, Cue::NumWord(0).bit()).is_some() {
                 return Some((k, true));
@@ -494,8 +490,7 @@ fn timeline_at(m: &Msg, i: usize, ctx: &Ctx) -> Option<(usize, bool)> {
     let asked = ctx.asked("timeline");
     // Whole phrases: "asap", "no rush", "lo antes posible".
     if let Some(end) = m.end(i, Cue::TimeWhole.bit()) {
-        let chat =
-            i > 0 && ["talk", "see", "hear", "speak", "chat", "text"].contains(&m.word(i - 1));
+        let chat = i > 0 && m.is_any(i - 1, &["talk", "see", "hear", "speak", "chat", "text"]);
         if !chat {
             return Some((end, false));
         }
@@ -539,13 +534,11 @@ fn timeline_at(m: &Msg, i: usize, ctx: &Ctx) -> Option<(usize, bool)> {
             let after = m.end(end, Cue::TimeAfter.bit());
             let not = m.at(end, Cue::TimeNot.bit()).is_some();
             // "for 6 months", "hace 3 años", "every 2 weeks": a duration, not a date.
-            let before = if i > 0 { m.word(i - 1) } else { "" };
-            let duration = [
+            const DURATION: &[&str] = &[
                 "for", "past", "last", "every", "cada", "hace", "durante", "been", "lived", "only",
                 "first", "about",
-            ]
-            .contains(&before)
-                && into.is_none();
+            ];
+            let duration = i > 0 && m.is_any(i - 1, DURATION) && into.is_none();
             let word_qty = m.num(j).is_none()
                 && m.at(j, Cue::NumWord(0).bit()).is_none()
                 && into.is_none()
@@ -625,18 +618,20 @@ fn date_after(m: &Msg, i: usize, p: usize) -> Option<usize> {
     }
     // "a finales de año", "by the end of the month": an edge of a period.
     let edge = (i..p).any(|k| {
-        [
-            "end",
-            "finales",
-            "fin",
-            "fines",
-            "principios",
-            "mediados",
-            "beginning",
-            "middle",
-            "start",
-        ]
-        .contains(&m.word(k))
+        m.is_any(
+            k,
+            &[
+                "end",
+                "finales",
+                "fin",
+                "fines",
+                "principios",
+                "mediados",
+                "beginning",
+                "middle",
+                "start",
+            ],
+        )
     });
     if edge {
         if let Some(end) = m.end(j, Cue::TimePeriod.bit()) {
@@ -731,12 +726,13 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
                 // "my brother is a loan officer", "I work for a lender": a job, not the
                 // lead's financing ("we're looking for a lender" is financing).
                 let job = i >= 2
-                    && ["a", "an", "un", "una"].contains(&m.word(i - 1))
-                    && (["is", "es", "am", "i'm", "im", "he's", "she's", "soy"]
-                        .contains(&m.word(i - 2))
-                        || (["for", "at", "para", "en"].contains(&m.word(i - 2))
-                            && i >= 3
-                            && WORK.contains(&m.word(i - 3))));
+                    && m.is_any(i - 1, &["a", "an", "un", "una"])
+                    && (m.is_any(
+                        i - 2,
+                        &["is", "es", "am", "i'm", "im", "he's", "she's", "soy"],
+                    ) || (m.is_any(i - 2, &["for", "at", "para", "en"])
+                        && i >= 3
+                        && m.is_any(i - 3, WORK)));
                 if job {
                     continue;
                 }
@@ -753,9 +749,8 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
                 // "VA" is a program before "loan" or "benefits", or written in capitals at a
                 // clause's end ("we're going VA"); "va" is also Spanish ("va a ser"), and
                 // "the VA hospital" is no loan.
-                let next = m.word(i + 1);
                 let loan = m.at(i + 1, Cue::Loan.bit()).is_some()
-                    || ["benefits", "benefit", "eligible", "approved"].contains(&next);
+                    || m.is_any(i + 1, &["benefits", "benefit", "eligible", "approved"]);
                 let alone =
                     m.toks[i].upper && m.toks.get(i + 1).is_none_or(|t| t.kind != Kind::Word);
                 if (loan || alone) && !m.negated(i, 3) {
@@ -772,7 +767,7 @@ pub(super) fn financing(m: &Msg, ctx: &Ctx) -> Option<&'static str> {
         if m.hits.iter().any(|h| h.is(Cue::Yes) && h.at <= 1) {
             return Some("pre-approved");
         }
-        if (0..m.toks.len()).any(|k| ["cash", "efectivo", "contado"].contains(&m.word(k))) {
+        if (0..m.toks.len()).any(|k| m.is_any(k, &["cash", "efectivo", "contado"])) {
             return Some("cash");
         }
     }
@@ -888,7 +883,7 @@ pub(super) fn goal(m: &Msg) -> Option<&'static str> {
             Cue::Buy => "buy",
             Cue::Sell => {
                 let noun = i > 0
-                    && ["a", "the", "your", "this", "that", "my", "new"].contains(&m.word(i - 1))
+                    && m.is_any(i - 1, &["a", "the", "your", "this", "that", "my", "new"])
                     && (m.is(i, "listing") || m.is(i, "list"));
                 if noun {
                     continue;
@@ -1038,12 +1033,12 @@ fn bought_something_else(m: &Msg, end: usize) -> bool {
         "terreno",
         "elsewhere",
     ];
-    if end == 0 || !VERBS.contains(&m.word(end - 1)) || !DETERMINERS.contains(&m.word(end)) {
+    if end == 0 || !m.is_any(end - 1, VERBS) || !m.is_any(end, DETERMINERS) {
         return false;
     }
     let clause = m.toks[end].clause;
     !(end + 1..end + 4)
-        .any(|k| m.toks.get(k).is_some_and(|t| t.clause == clause) && HOMES.contains(&m.word(k)))
+        .any(|k| m.toks.get(k).is_some_and(|t| t.clause == clause) && m.is_any(k, HOMES))
 }
 
 /// After "not interested" / "no me interesa": the end of the sentence or a word that
@@ -1070,7 +1065,7 @@ fn whole_refusal(m: &Msg, end: usize) -> bool {
             "buying", "selling", "moving", "it", "this", "that", "anything", "your", "the", "a",
             "any", "real", "comprar", "vender", "nada", "eso",
         ];
-        return OBJECT.contains(&m.word(end + 1));
+        return m.is_any(end + 1, OBJECT);
     }
     false
 }

@@ -115,14 +115,37 @@ pub(super) fn hash(word: &[u8]) -> u64 {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut v = 0u64;
-        for (k, &b) in rest.iter().enumerate() {
-            v |= u64::from(b) << (8 * k);
-        }
-        h = (h.rotate_left(5) ^ v).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ tail(rest)).wrapping_mul(K);
     }
     // Never 0: 0 marks "no word".
     h | 1
+}
+
+/// One to seven bytes as a little-endian number (the first byte lowest), read as two
+/// overlapping halves instead of byte by byte.
+#[inline]
+fn tail(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let (lo, hi, half) = match n {
+        4.. => (
+            u64::from(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]])),
+            u64::from(u32::from_le_bytes([
+                rest[n - 4],
+                rest[n - 3],
+                rest[n - 2],
+                rest[n - 1],
+            ])),
+            4,
+        ),
+        2.. => (
+            u64::from(u16::from_le_bytes([rest[0], rest[1]])),
+            u64::from(u16::from_le_bytes([rest[n - 2], rest[n - 1]])),
+            2,
+        ),
+        _ => (u64::from(rest[0]), u64::from(rest[0]), 1),
+    };
+    // The halves overlap on equal bytes: OR-ing them is exact.
+    lo | (hi << (8 * (n - half)))
 }
 
 /// The first slot to probe for a hash: its high bits (a multiplicative hash's low bits
@@ -164,15 +187,15 @@ impl<V> WordTable<V> {
         t
     }
 
-    /// The value of `word`, whose hash is `h` (compared by hash and length, as phrases
-    /// are).
+    /// The value of the word of hash `h` and length `len` in bytes (compared by hash and
+    /// length, as phrases are: the word itself is never needed).
     #[inline]
-    pub fn get(&self, h: u64, word: &str) -> Option<&V> {
+    pub fn get(&self, h: u64, len: usize) -> Option<&V> {
         let mut i = slot(h) & self.mask;
         loop {
             match &self.slots[i] {
                 None => return None,
-                Some((hh, k, v)) if *hh == h && k.len() == word.len() => return Some(v),
+                Some((hh, k, v)) if *hh == h && k.len() == len => return Some(v),
                 _ => i = (i + 1) & self.mask,
             }
         }
@@ -329,21 +352,29 @@ fn tokenize(text: &str, toks: &mut Vec<Tok>, norm: &mut String, spanish_marks: &
             // `norm` one piece at a time.
             let start = i;
             let mut j = i;
-            let mut caps = 0;
+            // ASCII capitals have bit 0x20 clear, small letters set: the AND of the
+            // letters has it set when none is a capital, the OR clear when all are.
+            let (mut all, mut any) = (0xFFu8, 0u8);
             while j < b.len() && b[j].is_ascii_alphabetic() {
-                caps += usize::from(b[j].is_ascii_uppercase());
+                all &= b[j];
+                any |= b[j];
                 j += 1;
             }
+            let (no_caps, all_caps) = (all & 0x20 != 0, any & 0x20 == 0);
             let plain = b.get(j).is_none_or(|&n| n < 0x80 && n != b'\'');
             let mut t = tok(Kind::Word, start, j, glued);
-            t.cap = ch.is_uppercase();
-            if plain && caps == 0 {
+            t.cap = if c < 0x80 {
+                c.is_ascii_uppercase()
+            } else {
+                ch.is_uppercase()
+            };
+            if plain && no_caps {
                 t.n0 = start as u32;
                 t.n1 = j as u32;
                 t.hash = hash(&b[start..j]);
             } else {
                 let n0 = norm.len();
-                let mut upper = caps == j - start;
+                let mut upper = all_caps;
                 norm.push_str(&text[start..j]);
                 norm[n0..].make_ascii_lowercase();
                 while let Some(&cj) = b.get(j) {
@@ -448,6 +479,7 @@ impl<'a> Msg<'a> {
         let mut seen = 0;
         let mut asking = 0u64;
         let mut split_next = false;
+        let mut nums = 0;
         for i in 0..toks.len() {
             if split_next {
                 clause += 1;
@@ -460,47 +492,52 @@ impl<'a> Msg<'a> {
                     if s == b'?' && clause < 64 {
                         asking |= 1 << clause;
                     }
-                    toks[i].clause = clause;
-                    toks[i].part = part;
+                    let t = &mut toks[i];
+                    t.clause = clause;
+                    t.part = part;
+                    t.h0 = hits.len() as u16;
+                    t.h1 = hits.len() as u16;
                     split_next = true;
-                    toks[i].h0 = hits.len() as u16;
-                    toks[i].h1 = hits.len() as u16;
                     continue;
                 }
                 _ => {}
             }
             let h0 = hits.len();
+            let mut mask = 0;
+            nums += u32::from(t.kind == Kind::Num);
             if t.kind == Kind::Word {
-                let word = if t.folded {
-                    &norm[t.n0 as usize..t.n1 as usize]
-                } else {
-                    &text[t.n0 as usize..t.n1 as usize]
-                };
-                if let Some(entry) = lex.word(t.hash, word) {
+                if let Some(entry) = lex.word(t.hash, (t.n1 - t.n0) as usize) {
                     if entry.lang > 0 {
                         es += 1;
                     } else if entry.lang < 0 {
                         en += 1;
                     }
+                    // The longer phrases first, each tried only when the next word is its
+                    // second one; then the one-word phrases, which always match.
                     let next = toks.get(i + 1).map_or(0, |n| n.hash);
-                    let from = if entry.seconds & second_bit(next) == 0 {
-                        entry.singles
-                    } else {
-                        0
-                    };
-                    for p in entry.phrases[from..].iter() {
-                        if let Some(end) = phrase_end(&toks, i, p) {
-                            hits.push(Hit {
-                                at: i as u16,
-                                end: end as u16,
-                                cue: p.cue,
-                                bit: p.bit,
-                            });
+                    let (longer, singles) = entry.phrases.split_at(entry.singles);
+                    if entry.seconds & second_bit(next) != 0 {
+                        for p in longer.iter().filter(|p| p.second == next) {
+                            if let Some(end) = phrase_end(&toks, i, p) {
+                                hits.push(Hit {
+                                    at: i as u16,
+                                    end: end as u16,
+                                    cue: p.cue,
+                                    bit: p.bit,
+                                });
+                                mask |= p.bit;
+                            }
                         }
                     }
+                    hits.extend(singles.iter().map(|p| Hit {
+                        at: i as u16,
+                        end: (i + 1) as u16,
+                        cue: p.cue,
+                        bit: p.bit,
+                    }));
+                    mask |= entry.single_mask;
                 }
             }
-            let mask = hits[h0..].iter().fold(0, |m, h| m | h.bit);
             // "but" and "pero" open a new clause; "and" and "then" a new part.
             if mask & Cue::Break.bit() != 0 {
                 clause += 1;
@@ -509,13 +546,13 @@ impl<'a> Msg<'a> {
                 part += 1;
             }
             seen |= mask;
-            toks[i].clause = clause;
-            toks[i].part = part;
-            toks[i].h0 = h0 as u16;
-            toks[i].h1 = hits.len() as u16;
-            toks[i].mask = mask;
+            let t = &mut toks[i];
+            t.clause = clause;
+            t.part = part;
+            t.h0 = h0 as u16;
+            t.h1 = hits.len() as u16;
+            t.mask = mask;
         }
-        let nums = toks.iter().filter(|t| t.kind == Kind::Num).count() as u32;
         Msg {
             text,
             toks,
@@ -543,10 +580,30 @@ impl<'a> Msg<'a> {
         }
     }
 
+    /// The folded word at `i` as bytes (empty for other tokens): compared without the
+    /// character-boundary checks of a `str` slice.
+    #[inline]
+    fn word_bytes(&self, i: usize) -> &[u8] {
+        match self.toks.get(i) {
+            Some(t) if t.kind == Kind::Word => {
+                let src = if t.folded { &self.norm } else { self.text };
+                &src.as_bytes()[t.n0 as usize..t.n1 as usize]
+            }
+            _ => &[],
+        }
+    }
+
     /// True when token `i` is the word `w`.
     #[inline]
     pub fn is(&self, i: usize, w: &str) -> bool {
-        self.word(i) == w
+        self.word_bytes(i) == w.as_bytes()
+    }
+
+    /// True when token `i` is one of the words `ws`.
+    #[inline]
+    pub fn is_any(&self, i: usize, ws: &[&str]) -> bool {
+        let word = self.word_bytes(i);
+        ws.iter().any(|w| w.as_bytes() == word)
     }
 
     /// True when token `i` is the symbol `s`.
