@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-10}
 NO_RATE_LIMIT=${NO_RATE_LIMIT---no-rate-limit}
 CONNS=${2:-64}
-BIN=target/release/qualify
+BIN=${BIN:-target/release/qualify}
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 

@@ -461,3 +461,66 @@ async fn batch_scoring_in_order_with_its_own_limits() {
     assert_eq!(d["explain"]["gate"], "");
     server.stop().await;
 }
+
+/// A key stops working the moment it is rotated away or its tenant removed: nothing on
+/// the request path remembers an accepted key (authentication hashes the key and looks
+/// the hash up in the registry the admin call has already refreshed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_and_removed_keys_stop_at_once() {
+    let (_dir, server, api) = fresh(config()).await;
+    let old = api
+        .add_tenant(json!({"tenant": "team-a", "tier": "enterprise"}))
+        .await;
+    for _ in 0..3 {
+        let r = api.post("/v1/score", &old, json!({})).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = api
+        .post("/admin/tenants/team-a/rotate-key", ADMIN, json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let rotated: Value = r.json().await.unwrap();
+    let new = rotated["api_key"].as_str().unwrap().to_string();
+    let r = api.post("/v1/score", &old, json!({})).await;
+    assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
+    let r = api.post("/v1/score", &new, json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = api.delete("/admin/tenants/team-a", ADMIN).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    for key in [&old, &new] {
+        let r = api.post("/v1/score", key, json!({})).await;
+        assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED);
+    }
+    server.stop().await;
+}
+
+/// A batch answers each lead exactly as `POST /v1/score` does (the batch is written
+/// straight to bytes, the single answer too), an undecidable lead as its error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_answers_match_single_answers() {
+    let (_dir, server, api) = fresh(config()).await;
+    let key = api
+        .add_tenant(json!({"tenant": "team-a", "tier": "enterprise"}))
+        .await;
+    let leads = [
+        json!({}),
+        json!({"tags": ["Hit List"], "messages": [{"from": "lead", "text": "We want to buy a 3 bed in Plano, around 450k, pre-approved"}]}),
+        json!({"tags": ["Hit List"], "facts": {"budget": 450000, "location": "Plano", "note": "a \"quoted\" note\n"}}),
+    ];
+    let r = api
+        .post("/v1/score/batch", &key, json!({"leads": leads}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let batch: Value = r.json().await.unwrap();
+    let decisions = batch["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), leads.len());
+    for (lead, in_batch) in leads.iter().zip(decisions) {
+        let r = api.post("/v1/score", &key, lead.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let single: Value = r.json().await.unwrap();
+        assert_eq!(&single, in_batch);
+    }
+    server.stop().await;
+}

@@ -1,6 +1,9 @@
 //! The HTTP server: `app(state) -> Router` and `serve(listener, state, shutdown)`.
 //! Handlers extract, make one engine call on a blocking thread, and wrap the answer;
-//! nothing else happens here (no scoring, no storage, no crypto).
+//! nothing else happens here (no scoring, no storage, no crypto). Scoring answers are
+//! written to JSON bytes on that blocking thread too, straight from the decisions, so
+//! the async threads only parse requests and move bytes (issue 11's lean request path:
+//! BENCHMARKS.md has the measured breakdown).
 
 mod admin;
 mod analytics;
@@ -195,6 +198,12 @@ impl AppState {
         }
     }
 
+    /// An engine error as an answer, noted first ([`AppState::saw`]).
+    fn fail(&self, e: qualify_engine::Error) -> ApiError {
+        self.saw(&e);
+        ApiError::from(e)
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.0.engine
@@ -237,6 +246,9 @@ struct TenantGate {
 impl AppState {
     fn gate(&self, tenant: &TenantId) -> Arc<TenantGate> {
         let mut gates = self.0.gates.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(gate) = gates.get(tenant) {
+            return gate.clone();
+        }
         gates
             .entry(tenant.clone())
             .or_insert_with(|| {
@@ -251,14 +263,12 @@ impl AppState {
     }
 }
 
-/// [`blocking`] within the tenant's share of the engine pool. `f` gets a function that
-/// gives the turn back early (once a message is decided, its wait for the commit needs
-/// no turn); otherwise the turn is held until `f` returns.
-async fn tenant_call<T: Send + 'static>(
+/// A turn of the tenant's share of the engine, waited for; 503 when too many of its
+/// requests wait already.
+async fn tenant_turn(
     state: &AppState,
     tenant: &TenantId,
-    f: impl FnOnce(&Engine, &TenantId, &(dyn Fn() + Sync)) -> qualify_engine::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
     use std::sync::atomic::Ordering;
     /// Counts a request as waiting until dropped: a request abandoned while it waits
     /// (the client went away) stops counting too.
@@ -277,21 +287,77 @@ async fn tenant_call<T: Send + 'static>(
         gate.turns.clone().acquire_owned().await.ok()
     };
     drop(waiting);
-    let Some(turn) = turn else {
+    turn.ok_or_else(|| {
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
             "too many requests of this tenant are waiting for their rules; retry shortly",
         );
         e.retry_after = Some(1);
-        return Err(e);
-    };
+        e
+    })
+}
+
+/// [`blocking`] within the tenant's share of the engine pool. `f` gets a function that
+/// gives the turn back early (once a message is decided, its wait for the commit needs
+/// no turn); otherwise the turn is held until `f` returns.
+async fn tenant_call<T: Send + 'static>(
+    state: &AppState,
+    tenant: &TenantId,
+    f: impl FnOnce(&Engine, &TenantId, &(dyn Fn() + Sync)) -> qualify_engine::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let turn = tenant_turn(state, tenant).await?;
     let tenant = tenant.clone();
     let turn = std::sync::Mutex::new(Some(turn));
     let release = move || {
         turn.lock().unwrap_or_else(|e| e.into_inner()).take();
     };
     blocking(state, move |e| f(e, &tenant, &release)).await
+}
+
+/// A decision within the tenant's share, on the blocking pool like [`tenant_call`], for
+/// calls that compute only (scoring): `f` also writes the answer (JSON bytes), so the
+/// async threads only move bytes; it maps engine errors with [`AppState::fail`].
+///
+/// Measured against a pool of one thread per core (rayon's, with a oneshot back): its
+/// hand-off was not measurably cheaper on two cores, and a tenant whose hook spins to
+/// its limit then holds every thread of the pool, the other tenants' requests queueing
+/// behind it (beside such a tenant, `POST /v1/score` fell from ~3,700 to ~190–260
+/// requests/s); the blocking pool leaves the sharing of the cores to the kernel.
+async fn tenant_decide<T: Send + 'static>(
+    state: &AppState,
+    tenant: TenantId,
+    f: impl FnOnce(&AppState, &TenantId) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let turn = tenant_turn(state, &tenant).await?;
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = f(&state, &tenant);
+        drop(turn);
+        result
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// A 200 answer whose body is JSON already written.
+fn json_bytes(body: Vec<u8>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `value` as JSON bytes, written into one buffer sized for a decision (~1–2 KB) rather
+/// than grown from axum's 128 bytes.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(2048);
+    serde_json::to_writer(&mut out, value).map_err(ApiError::internal)?;
+    Ok(out)
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -481,8 +547,14 @@ async fn score(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let d = tenant_call(&s, &tenant, move |e, t, _| e.score_with(t, &lead, &options)).await?;
-    Ok(Json(d).into_response())
+    let body = tenant_decide(&s, tenant, move |s, t| {
+        let d = (s.0.engine)
+            .score_with(t, &lead, &options)
+            .map_err(|e| s.fail(e))?;
+        to_json(&d)
+    })
+    .await?;
+    Ok(json_bytes(body))
 }
 
 /// Most leads in one batch request.
@@ -508,21 +580,32 @@ async fn score_batch(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let results = tenant_call(&s, &tenant, move |e, t, _| {
-        e.score_batch(t, &batch.leads, &options)
+    let body = tenant_decide(&s, tenant, move |s, t| {
+        let results = (s.0.engine)
+            .score_batch(t, &batch.leads, &options)
+            .map_err(|e| s.fail(e))?;
+        // Written straight to bytes (no `serde_json::Value` per decision in between).
+        let mut out = Vec::with_capacity(64 + results.len() * 1024);
+        out.extend_from_slice(b"{\"decisions\":[");
+        for (i, r) in results.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let written = match r {
+                Ok(d) => serde_json::to_writer(&mut out, &d),
+                Err(e) => {
+                    let e = ApiError::from(e);
+                    let error = json!({"error": {"type": e.kind, "message": e.message}});
+                    serde_json::to_writer(&mut out, &error)
+                }
+            };
+            written.map_err(ApiError::internal)?;
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
     })
     .await?;
-    let decisions: Vec<serde_json::Value> = results
-        .into_iter()
-        .map(|r| match r {
-            Ok(d) => json!(d),
-            Err(e) => {
-                let e = ApiError::from(e);
-                json!({"error": {"type": e.kind, "message": e.message}})
-            }
-        })
-        .collect();
-    Ok(Json(json!({"decisions": decisions})).into_response())
+    Ok(json_bytes(body))
 }
 
 #[derive(serde::Deserialize)]

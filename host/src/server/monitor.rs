@@ -222,6 +222,10 @@ fn push_bounded<T>(q: &mut VecDeque<T>, item: T, most: usize) {
 impl Monitor {
     fn with<T>(&self, tenant: &TenantId, f: impl FnOnce(&mut TenantState) -> T) -> T {
         let mut all = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        // The id is copied only the first time a tenant is seen.
+        if let Some(state) = all.get_mut(tenant) {
+            return f(state);
+        }
         f(all.entry(tenant.clone()).or_default())
     }
 

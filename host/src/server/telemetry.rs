@@ -125,9 +125,73 @@ async fn json_errors(response: Response) -> Response {
 }
 
 /// A route template as a label: `/v1/contacts/{contact}` as `/v1/contacts/:contact`
-/// (braces inside label values trip some exposition-format readers).
-fn route_label(template: &str) -> String {
-    template.replace('{', ":").replace('}', "")
+/// (braces inside label values trip some exposition-format readers). Interned: a
+/// request's labels cost no allocation, and the templates are the router's own, a
+/// fixed set (never a raw path), so what is kept is bounded.
+fn route_label(template: &str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::RwLock;
+    static LABELS: OnceLock<RwLock<HashMap<String, &'static str>>> = OnceLock::new();
+    let labels = LABELS.get_or_init(Default::default);
+    if let Some(label) = labels
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(template)
+    {
+        return label;
+    }
+    let mut labels = labels.write().unwrap_or_else(|e| e.into_inner());
+    labels.entry(template.to_string()).or_insert_with(|| {
+        let label = template.replace('{', ":").replace('}', "");
+        Box::leak(label.into_boxed_str())
+    })
+}
+
+/// A method as a label, without an allocation for the standard ones.
+fn method_label(method: &axum::http::Method) -> metrics::SharedString {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    const NAMES: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+    ];
+    match known.iter().position(|m| m == method) {
+        Some(i) => NAMES[i].into(),
+        None => method.as_str().to_string().into(),
+    }
+}
+
+/// A status as a label, without an allocation for the common ones.
+fn status_label(status: u16) -> metrics::SharedString {
+    const COMMON: [(u16, &str); 14] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (409, "409"),
+        (413, "413"),
+        (415, "415"),
+        (422, "422"),
+        (429, "429"),
+        (503, "503"),
+    ];
+    match COMMON.iter().find(|(code, _)| *code == status) {
+        Some((_, name)) => (*name).into(),
+        None => status.to_string().into(),
+    }
 }
 
 /// Who a request is for, once its key (or its webhook's location) names the tenant:
@@ -164,8 +228,8 @@ pub(super) async fn track(State(s): State<AppState>, req: Request, next: Next) -
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| route_label(p.as_str()));
-    let method = req.method().as_str().to_string();
+        .map_or("unmatched", |p| route_label(p.as_str()));
+    let method = method_label(req.method());
     let request_id = request_id(&req);
     let span = tracing::info_span!("request", id = %request_id, method = %method, route = %route);
     let started = Instant::now();
@@ -174,22 +238,23 @@ pub(super) async fn track(State(s): State<AppState>, req: Request, next: Next) -
             Default::default(),
             async {
                 let response = next.run(req).await;
-                (response, CURRENT.with(|c| c.borrow().clone()))
+                (response, CURRENT.with(|c| c.take()))
             }
             .instrument(span.clone()),
         )
         .await;
-    if let Ok(v) = header::HeaderValue::from_str(&request_id) {
+    // The id's own bytes become the header (checked, not copied).
+    if let Ok(v) = header::HeaderValue::from_maybe_shared(axum::body::Bytes::from(request_id)) {
         response.headers_mut().insert("x-request-id", v);
     }
     let elapsed = started.elapsed();
     tracing::debug!(parent: &span, status = response.status().as_u16(), micros = elapsed.as_micros() as u64, "answered");
     if let Some(tenant) = &who.tenant {
-        s.record(tenant, who.webhook, &route, &response, elapsed);
+        s.record(tenant, who.webhook, route, &response, elapsed);
     }
     let response = json_errors(response).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("qualify_http_request_duration_seconds", "route" => route.clone())
+    let status = status_label(response.status().as_u16());
+    metrics::histogram!("qualify_http_request_duration_seconds", "route" => route)
         .record(elapsed.as_secs_f64());
     if s.0.config.metrics_tenant_labels {
         // Opted in: tenants are registered ones only (bounded by configuration).
