@@ -9,6 +9,11 @@ use serde_json::json;
 use std::hint::black_box;
 use std::path::Path;
 
+/// The allocator the `qualify` binary uses (see host/src/main.rs), so the figures are the
+/// product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A typical inbound SMS: 160 characters, several facts in it.
 const SMS: &str = "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Hoping to move in the next 2 months. Is that doable?? Thanks!!!";
 

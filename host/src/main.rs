@@ -11,6 +11,13 @@ use host::cli::{
 use std::io::Write;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: the engine hands work between threads (the
+/// server's blocking pool, group commit, shadow mode), and glibc serialises a thread's
+/// allocations behind another thread's frees of memory from the same arena; measured in
+/// BENCHMARKS.md ("Shadow mode's cost").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One line per command: each lives in its `cli` module.
 fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     match cli.command {

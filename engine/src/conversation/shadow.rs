@@ -347,6 +347,9 @@ fn idle_priority() {
 /// A shadow thread: takes jobs until the engine is dropped.
 fn work(rx: &Mutex<Receiver<Job>>, queued: &AtomicUsize, counts: &Table) {
     idle_priority();
+    // Waiting for a core is not the candidate's fault: its hooks' time limit counts the
+    // CPU time they use.
+    crate::rules::count_cpu_time();
     loop {
         let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok(job) = next else {

@@ -23,6 +23,7 @@ pub(crate) use coverage::{
 pub use coverage::{Branch, BranchKind, Coverage, FileCoverage, Unreached};
 pub(crate) use folder::Source;
 pub use sandbox::Limits;
+pub(crate) use sandbox::count_cpu_time;
 pub(crate) use settings::{LimitSettings, LlmSettings, PriceRange, Settings};
 pub(crate) use values::{HookLead, Scored};
 
@@ -286,8 +287,7 @@ impl RuleSet {
             });
             global.num_operations = 0;
             global.level = 0;
-            let deadline = std::time::Instant::now() + self.sandbox.limits.max_hook_time;
-            sandbox::HOOK_DEADLINE.with(|t| t.set(Some(deadline)));
+            sandbox::start_deadline(self.sandbox.limits.max_hook_time);
             let mut scope = Scope::new();
             EvalContext::new(rhai, global, caches, &mut scope, None)
                 .call_fn::<Dynamic>(hook, args)

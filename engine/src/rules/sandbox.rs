@@ -29,7 +29,8 @@ pub struct Limits {
     /// Entries in one map.
     pub max_map_size: usize,
     /// Wall-clock time one hook call may take, checked every few thousand operations
-    /// (a machine under load can make the operation budget slow).
+    /// (a machine under load can make the operation budget slow). Shadow mode's threads
+    /// count their own CPU time against it instead: they wait for idle cores by design.
     pub max_hook_time: std::time::Duration,
 }
 
@@ -50,9 +51,37 @@ impl Default for Limits {
 /// The token a hook stopped for its deadline terminates with.
 const TIMED_OUT: &str = "qualify: hook time limit";
 
+/// When a hook must stop: its start plus its time limit, on the clock its thread counts.
+#[derive(Clone, Copy)]
+enum Deadline {
+    /// The wall clock: a live request's hook, however the machine is loaded.
+    Wall(std::time::Instant),
+    /// The CPU time the thread itself used (see [`count_cpu_time`]).
+    Cpu(std::time::Duration),
+}
+
 thread_local! {
-    /// When the hook running on this thread must stop (its start plus its time limit).
-    pub(crate) static HOOK_DEADLINE: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
+    /// When the hook running on this thread must stop.
+    static HOOK_DEADLINE: Cell<Option<Deadline>> = const { Cell::new(None) };
+    /// Whether this thread's hooks are limited by the CPU time they use.
+    static CPU_CLOCK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes the time limit of hooks run on this thread count only the CPU time the thread
+/// uses. For shadow mode's threads: they run in the idle scheduling class, so on a busy
+/// machine a hook may wait for a core for longer than its limit without being slow.
+pub(crate) fn count_cpu_time() {
+    CPU_CLOCK.with(|c| c.set(true));
+}
+
+/// Starts the time limit of the hook about to run on this thread.
+pub(crate) fn start_deadline(limit: std::time::Duration) {
+    let deadline = if CPU_CLOCK.with(Cell::get) {
+        Deadline::Cpu(cpu_time::ThreadTime::now().as_duration() + limit)
+    } else {
+        Deadline::Wall(std::time::Instant::now() + limit)
+    };
+    HOOK_DEADLINE.with(|t| t.set(Some(deadline)));
 }
 
 /// The error that stops a hook past its deadline (named as the time limit in messages).
@@ -62,9 +91,11 @@ fn timed_out() -> Box<EvalAltResult> {
 
 /// True once the hook running on this thread is past its deadline.
 fn past_deadline() -> bool {
-    HOOK_DEADLINE
-        .with(Cell::get)
-        .is_some_and(|d| std::time::Instant::now() > d)
+    match HOOK_DEADLINE.with(Cell::get) {
+        None => false,
+        Some(Deadline::Wall(d)) => std::time::Instant::now() > d,
+        Some(Deadline::Cpu(d)) => cpu_time::ThreadTime::now().as_duration() > d,
+    }
 }
 
 /// A tenant's settings as scripts see them (`cfg`): read-only, shared between calls
@@ -186,6 +217,11 @@ fn build_engine(limits: &Limits) -> rhai::Engine {
     e.set_max_array_size(limits.max_array_size);
     e.set_max_map_size(limits.max_map_size);
     e.set_optimization_level(rhai::OptimizationLevel::Simple);
+    // No string interner: in a `sync` build it is one lock every thread takes on each
+    // property access, and the strings it hands out are shared counters, so two threads
+    // deciding at once (the server's pool, shadow mode) slow each other; see
+    // BENCHMARKS.md ("Shadow mode's cost").
+    e.set_max_strings_interned(0);
     e.on_progress(move |ops| {
         // Looking at the clock costs: every 4,096 operations is enough to stop a hook
         // within a few milliseconds of its deadline.
