@@ -233,11 +233,12 @@ mod floor {
 
 /// Shadow mode's cost to the live request: the same full decision (extraction over an
 /// SMS, hooks, explanation) for a tenant without and with a `candidate/` (one question
-/// text changed). One caller thread on a 2-core machine is half load; the candidate's
-/// decisions run on shadow mode's own thread. What it dropped is printed.
+/// text changed), and with a candidate sampling a tenth of the decisions
+/// (`shadow: {sample: 0.1}`). One caller thread on a 2-core machine is half load; the
+/// candidate's decisions run on shadow mode's own thread. What it dropped is printed.
 fn bench_shadow(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    for tenant in ["plain", "shadowed"] {
+    for tenant in ["plain", "shadowed", "sampled"] {
         let folder = dir.path().join(tenant);
         std::fs::create_dir_all(folder.join("candidate")).expect("tenant folder");
         std::fs::write(folder.join("tenant.yaml"), "name: Bench\n").expect("settings");
@@ -248,11 +249,21 @@ fn bench_shadow(c: &mut Criterion) {
         "questions: {buyer: {timeline: \"When would you like to move in?\"}}\n",
     )
     .expect("candidate settings");
+    std::fs::write(
+        dir.path().join("sampled/candidate/tenant.yaml"),
+        "questions: {buyer: {timeline: \"When would you like to move in?\"}}\nshadow: {sample: 0.1}\n",
+    )
+    .expect("candidate settings");
     let engine = Engine::open(dir.path()).expect("rules load");
     let lead = messages_lead();
     let mut g = c.benchmark_group("shadow/overhead");
     g.throughput(Throughput::Elements(1));
-    for (name, tenant) in [("off", tid("plain")), ("on", tid("shadowed"))] {
+    let tenants = [
+        ("off", tid("plain")),
+        ("on", tid("shadowed")),
+        ("sampled_10pct", tid("sampled")),
+    ];
+    for (name, tenant) in tenants {
         g.bench_function(name, |b| {
             b.iter(|| {
                 engine

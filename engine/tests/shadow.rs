@@ -112,6 +112,44 @@ fn the_report_counts_exactly_the_decisions_whose_question_differs() {
 }
 
 #[test]
+fn a_sampled_candidate_decides_exactly_its_share_spread_evenly() {
+    let rules = rules_copy();
+    one_question_text(rules.path(), "acme");
+    let candidate = rules.path().join("acme/candidate/tenant.yaml");
+    let text = std::fs::read_to_string(&candidate).unwrap();
+    write(&candidate, &format!("{text}shadow:\n  sample: 0.3\n"));
+    let engine = Engine::open(rules.path()).unwrap();
+    let acme = tid("acme");
+
+    // Three decisions in ten are sampled, spread evenly: the nth (from 1) when
+    // floor(0.3 n) grows. Count the question changes among those alone.
+    let mut expected = 0;
+    for (i, lead) in leads(200).iter().enumerate() {
+        let d = engine.score(&acme, lead).unwrap();
+        if (i + 1) * 3 / 10 > i * 3 / 10 {
+            expected += usize::from(d.next_question.as_deref() == Some(TIMELINE));
+        }
+    }
+    assert!(
+        expected > 0 && expected < 60,
+        "the leads must mix questions"
+    );
+    let report = settled(&engine, &acme);
+    assert_eq!(report.sample, 0.3);
+    assert_eq!((report.decisions, report.skipped), (200, 140), "{report:?}");
+    assert_eq!((report.compared, report.dropped), (60, 0), "{report:?}");
+    assert_eq!(report.changed.question, expected, "{report:?}");
+
+    // A share that is not one is refused where it is written.
+    write(&candidate, &format!("{text}shadow:\n  sample: 1.5\n"));
+    engine.rules().reload();
+    let report = engine.rules().shadow(&acme).unwrap();
+    let why = report.candidate_error.expect("the candidate does not load");
+    assert!(why.contains("acme/candidate/tenant.yaml"), "{why}");
+    assert!(why.contains("shadow.sample: 1.5 is not a share"), "{why}");
+}
+
+#[test]
 fn ingested_messages_are_shadowed_from_the_contact_before_them() {
     let rules = rules_copy();
     one_question_text(rules.path(), "acme");

@@ -155,7 +155,7 @@ async fn the_report_counts_the_live_decisions_whose_question_differs() {
         .unwrap();
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(
-        table.contains(&format!("{n} live decisions shadowed")),
+        table.contains(&format!("{n} live decisions: {n} compared")),
         "{table}"
     );
     assert!(table.contains("next question"), "{table}");

@@ -100,6 +100,8 @@ struct Counts {
     candidate_version: Arc<str>,
     since: Timestamp,
     decisions: usize,
+    /// Decisions the candidate's `shadow.sample` left out.
+    skipped: usize,
     dropped: usize,
     failed: usize,
     first_failure: Option<String>,
@@ -146,8 +148,13 @@ pub struct ShadowReport {
     pub candidate_error: Option<String>,
     /// Since when these versions are counted (the first shadowed decision).
     pub since: Option<Timestamp>,
-    /// Live decisions shadowed (handed to shadow mode).
+    /// The share of live decisions the candidate is asked to make again (its
+    /// `shadow.sample`, 1 unless set).
+    pub sample: f64,
+    /// Live decisions seen since the versions last changed.
     pub decisions: usize,
+    /// Decisions left out by the sample.
+    pub skipped: usize,
     /// Decisions both versions made, compared below.
     pub compared: usize,
     /// Decisions still waiting for the candidate.
@@ -177,9 +184,9 @@ impl Shadow {
     }
 
     /// Hands a live decision of `tenant`'s over to be made again under its candidate
-    /// (nothing when its rules have none that loads). Never blocks: when the shadow
-    /// threads are behind, the decision is dropped (before anything is copied) and
-    /// counted.
+    /// (nothing when its rules have none that loads), if the candidate's sample takes
+    /// it. Never blocks: when the shadow threads are behind, the decision is dropped
+    /// (before anything is copied) and counted.
     pub fn submit(
         &self,
         tenant: &TenantId,
@@ -194,8 +201,25 @@ impl Shadow {
         };
         let versions = (&rules.version, &candidate.version);
         let queue = self.queue();
-        if queue.queued.load(Ordering::Relaxed) >= queue.capacity {
-            return self.dropped(tenant, versions, now);
+        let full = queue.queued.load(Ordering::Relaxed) >= queue.capacity;
+        let sample = candidate.settings.shadow.sample;
+        // Counted before it is sent: its outcome may be counted as soon as it is.
+        let go = self.count(tenant, versions, now, |c| {
+            c.decisions += 1;
+            if !sampled(c.decisions, sample) {
+                c.skipped += 1;
+                false
+            } else if full {
+                c.dropped += 1;
+                metrics::counter!("qualify_shadow_decisions_total", "outcome" => "dropped")
+                    .increment(1);
+                false
+            } else {
+                true
+            }
+        });
+        if !go {
+            return;
         }
         let job = Job {
             tenant: tenant.clone(),
@@ -206,8 +230,6 @@ impl Shadow {
             stopped: stopped.to_vec(),
             now,
         };
-        // Counted before it is sent: its outcome may be counted as soon as it is.
-        self.count(tenant, versions, now, |c| c.decisions += 1);
         queue.queued.fetch_add(1, Ordering::Relaxed);
         if queue.tx.try_send(job).is_err() {
             queue.queued.fetch_sub(1, Ordering::Relaxed);
@@ -217,23 +239,15 @@ impl Shadow {
         }
     }
 
-    fn dropped(&self, tenant: &TenantId, versions: (&Arc<str>, &Arc<str>), now: Timestamp) {
-        metrics::counter!("qualify_shadow_decisions_total", "outcome" => "dropped").increment(1);
-        self.count(tenant, versions, now, |c| {
-            c.decisions += 1;
-            c.dropped += 1;
-        });
-    }
-
     /// Updates a tenant's counts of the (serving, candidate) `versions`, started again
     /// when the versions changed.
-    fn count(
+    fn count<R>(
         &self,
         tenant: &TenantId,
         (serving, candidate): (&Arc<str>, &Arc<str>),
         now: Timestamp,
-        update: impl FnOnce(&mut Counts),
-    ) {
+        update: impl FnOnce(&mut Counts) -> R,
+    ) -> R {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = counts.get_mut(tenant).filter(|c| c.of(serving, candidate)) {
             return update(c); // the common case: no key to clone
@@ -243,13 +257,15 @@ impl Shadow {
             candidate_version: candidate.clone(),
             since: now,
             decisions: 0,
+            skipped: 0,
             dropped: 0,
             failed: 0,
             first_failure: None,
             tally: Tally::default(),
         };
-        update(&mut fresh);
+        let out = update(&mut fresh);
         counts.insert(tenant.clone(), fresh);
+        out
     }
 
     /// The queue, its threads started on first use.
@@ -287,7 +303,9 @@ impl Shadow {
             candidate_version: None,
             candidate_error: None,
             since: None,
+            sample: 1.0,
             decisions: 0,
+            skipped: 0,
             compared: 0,
             pending: 0,
             dropped: 0,
@@ -305,6 +323,7 @@ impl Shadow {
             Some(Candidate::Ready(c)) => c,
         };
         report.candidate_version = Some(candidate.version.to_string());
+        report.sample = candidate.settings.shadow.sample;
         let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let Some(c) = counts
             .get(tenant)
@@ -314,15 +333,23 @@ impl Shadow {
         };
         report.since = Some(c.since);
         report.decisions = c.decisions;
+        report.skipped = c.skipped;
         report.compared = c.tally.compared;
         report.dropped = c.dropped;
         report.failed = c.failed;
-        report.pending = (c.decisions - c.dropped).saturating_sub(c.failed + c.tally.compared);
+        report.pending =
+            (c.decisions - c.skipped - c.dropped).saturating_sub(c.failed + c.tally.compared);
         report.first_failure = c.first_failure.clone();
         report.changed = c.tally.changed;
         report.transitions = c.tally.transitions();
         report
     }
+}
+
+/// Whether the `n`th decision (from 1) is in a sample of `share`: spread evenly, so
+/// exactly `floor(n * share)` of the first `n` are.
+fn sampled(n: usize, share: f64) -> bool {
+    share >= 1.0 || (n as f64 * share).floor() > ((n - 1) as f64 * share).floor()
 }
 
 /// Lowers the calling thread to the idle scheduling class: it runs only when a core has

@@ -22,8 +22,8 @@ pub(crate) use coverage::{
 };
 pub use coverage::{Branch, BranchKind, Coverage, FileCoverage, Unreached};
 pub(crate) use folder::Source;
-pub use sandbox::Limits;
 pub(crate) use sandbox::count_cpu_time;
+pub use sandbox::Limits;
 pub(crate) use settings::{LimitSettings, LlmSettings, PriceRange, Settings};
 pub(crate) use values::{HookLead, Scored};
 

@@ -162,6 +162,21 @@ impl Default for OutboxSettings {
     }
 }
 
+/// Shadow mode (`shadow:` in a `candidate/`'s `tenant.yaml`, or the tenant's own).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShadowSettings {
+    /// The share of live decisions made again under the candidate, from 0 (none) to 1
+    /// (every one, the default). Taken evenly: at 0.25, every fourth decision.
+    pub sample: f64,
+}
+
+impl Default for ShadowSettings {
+    fn default() -> Self {
+        Self { sample: 1.0 }
+    }
+}
+
 /// Compliance replies (`compliance:` in `tenant.yaml`).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ComplianceSettings {
@@ -352,6 +367,9 @@ pub(crate) struct Settings {
     /// Hybrid extraction: an LLM asked where the extractors are unsure (off by default).
     #[serde(default)]
     pub llm: Option<LlmSettings>,
+    /// Shadow mode: how much of the live traffic a `candidate/` sees.
+    #[serde(default)]
+    pub shadow: ShadowSettings,
     /// Activation and deactivation tags, trimmed and lower-cased once for the gate.
     #[serde(skip)]
     gate_tags: (Vec<String>, Vec<String>),
@@ -494,6 +512,15 @@ impl Settings {
                     ),
                 });
             }
+        }
+        if !(0.0..=1.0).contains(&s.shadow.sample) {
+            return Err(Error::Settings {
+                file: file.to_owned(),
+                message: format!(
+                    "shadow.sample: {} is not a share of decisions (from 0 to 1)",
+                    s.shadow.sample
+                ),
+            });
         }
         if let Some(bad) = s
             .disqualify

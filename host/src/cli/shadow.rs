@@ -135,10 +135,19 @@ pub fn table(r: &ShadowReport) -> String {
     if let Some(since) = r.since {
         let _ = writeln!(s, "Since {since} (counted by the server, in memory)");
     }
+    let _ = write!(s, "\n{} live decisions", r.decisions);
+    if r.skipped > 0 || r.sample < 1.0 {
+        let _ = write!(
+            s,
+            " ({} left out by the sample of {}%)",
+            r.skipped,
+            r.sample * 100.0
+        );
+    }
     let _ = writeln!(
         s,
-        "\n{} live decisions shadowed: {} compared, {} pending, {} dropped (shadow threads busy), {} the candidate failed",
-        r.decisions, r.compared, r.pending, r.dropped, r.failed
+        ": {} compared, {} pending, {} dropped (shadow threads busy), {} the candidate failed",
+        r.compared, r.pending, r.dropped, r.failed
     );
     if let Some(why) = &r.first_failure {
         let _ = writeln!(s, "The candidate's first failure: {why}");
