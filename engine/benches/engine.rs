@@ -273,11 +273,13 @@ fn bench_shadow(c: &mut Criterion) {
         });
     }
     g.finish();
-    let report = engine.rules().shadow(&tid("shadowed")).expect("a report");
-    eprintln!(
-        "shadow/overhead/on: {} decisions shadowed, {} compared, {} dropped (queue full), {} pending",
-        report.decisions, report.compared, report.dropped, report.pending
-    );
+    for (name, tenant) in [("on", "shadowed"), ("sampled_10pct", "sampled")] {
+        let report = engine.rules().shadow(&tid(tenant)).expect("a report");
+        eprintln!(
+            "shadow/overhead/{name}: {} decisions, {} left out by the sample, {} compared, {} dropped (queue full), {} pending",
+            report.decisions, report.skipped, report.compared, report.dropped, report.pending
+        );
+    }
 }
 
 criterion_group!(
