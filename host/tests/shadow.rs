@@ -175,3 +175,20 @@ async fn the_report_counts_the_live_decisions_whose_question_differs() {
         .status();
     let _ = child.wait();
 }
+
+#[test]
+fn the_report_table_names_the_sample_as_a_plain_percentage() {
+    let report: qualify_engine::conversation::ShadowReport = serde_json::from_value(json!({
+        "tenant": "acme", "serving_version": "r-1", "candidate_version": "r-2",
+        "since": null, "sample": 0.07, "decisions": 100, "skipped": 93, "compared": 7,
+        "pending": 0, "dropped": 0, "failed": 0,
+        "changed": {"any": 0, "class": 0, "score": 0, "tags": 0, "question": 0, "handoff": 0},
+        "transitions": []
+    }))
+    .unwrap();
+    let table = host::cli::shadow::table(&report);
+    assert!(
+        table.contains("100 live decisions (93 left out by the sample of 7%): 7 compared"),
+        "{table}"
+    );
+}

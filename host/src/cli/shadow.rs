@@ -141,7 +141,8 @@ pub fn table(r: &ShadowReport) -> String {
             s,
             " ({} left out by the sample of {}%)",
             r.skipped,
-            r.sample * 100.0
+            // At most one decimal: 0.07 is "7%", not "7.000000000000001%".
+            (r.sample * 1000.0).round() / 10.0
         );
     }
     let _ = writeln!(
