@@ -1061,16 +1061,43 @@ impl Outbox<'_> {
             .write(|tx| conversation::failed(tx, max, action, error, delay_ms, now))
     }
 
+    /// How long an action may stay in flight in a store shared by replicas before it
+    /// counts as left by a replica that died mid-delivery (far longer than any delivery's
+    /// timeout).
+    pub const IN_FLIGHT_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+
     /// After a restart: actions left in flight may or may not have reached the CRM, which
     /// has no idempotency key, so they are never resent; they move to the dead letters.
-    /// Returns how many.
+    /// In a store shared by replicas ([`Store::is_shared`]) an action in flight may be
+    /// another replica's delivery: only those claimed longer than [`Self::IN_FLIGHT_LEASE`]
+    /// ago move (run it now and then there, not only at start). Returns how many.
     pub fn recover(&self) -> Result<usize> {
         let store = self.0.store()?;
-        let stuck = store.due_actions(u64::MAX, usize::MAX)?.in_flight;
+        let lease_ms = if store.is_shared() {
+            Self::IN_FLIGHT_LEASE.as_millis() as u64
+        } else {
+            0
+        };
+        let now = millis(self.0.now());
+        let mut stuck = store.due_actions(u64::MAX, usize::MAX)?.in_flight;
+        stuck.retain(|a| a.claimed_ms.saturating_add(lease_ms) <= now);
         let why = "in flight when the process stopped: it may or may not have been received, \
                    so it is not sent again (at most once)";
-        store.write(|tx| stuck.iter().try_for_each(|a| tx.dead_letter(a, why)))?;
-        Ok(stuck.len())
+        // Re-checked inside the write: another replica may have finished it meanwhile.
+        let moved = store.write(|tx| {
+            let mut moved = 0;
+            for a in &stuck {
+                if tx
+                    .action(a)?
+                    .is_some_and(|now| now.in_flight && now.claimed_ms == a.claimed_ms)
+                {
+                    tx.dead_letter(a, why)?;
+                    moved += 1;
+                }
+            }
+            Ok(moved)
+        })?;
+        Ok(moved)
     }
 
     /// Every action waiting in the outbox, due or not, in flight or not (one tenant's or

@@ -63,4 +63,4 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub use ids::{ContactId, TenantId};
 pub use model::{Decision, Lead};
-pub use store::{SecretKey, Store};
+pub use store::{CopyReport, SecretKey, Store};

@@ -1,12 +1,14 @@
 //! Durable ingest under concurrency (issue 11): messages from many threads are committed
 //! together, each caller answered once its change is durable; two messages racing for one
 //! contact both land, in order; a slow tenant's hooks hold up only itself; a hook has a
-//! time limit besides its operation limit.
+//! time limit besides its operation limit. The store tests run over both backends
+//! (`common::backend`); with PostgreSQL, two stores on one database race as two replicas.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 mod common;
 
+use common::backend::Backend;
 use common::{cid, rules_copy, stored, tid, write};
 use qualify_engine::rules::Limits;
 use qualify_engine::{Engine, Error, Inbound, Lead, SecretKey, Store};
@@ -21,10 +23,8 @@ fn hit(text: &str) -> Inbound {
 
 /// 16 threads × 25 messages, each thread its own contact, on a real file: every message
 /// is stored, and the commits were shared (fewer transactions than messages).
-#[test]
-fn concurrent_ingests_share_commits_and_all_land() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path().join("q.redb"), SecretKey::generate()).unwrap());
+fn concurrent_ingests_share_commits_and_all_land(b: &Backend) {
+    let store = Arc::new(b.open(&SecretKey::generate()));
     let engine = Engine::builder()
         .rules_dir(common::shipped_rules())
         .store(store.clone())
@@ -64,10 +64,9 @@ fn concurrent_ingests_share_commits_and_all_land() {
 /// Two threads write to the same contact at once, its hooks slow enough that decisions
 /// overlap: both threads' messages all land, in each thread's order, and the final
 /// decision reflects facts from both.
-#[test]
-fn racing_messages_for_one_contact_both_land_in_order() {
+/// Rules whose tenant `slowpoke` scores slowly enough that two decisions overlap.
+fn slow_rules() -> tempfile::TempDir {
     let rules = rules_copy();
-    // Slow the tenant's score hook so two decisions overlap.
     let slow = std::fs::read_to_string(rules.path().join("default/score.rhai"))
         .unwrap()
         .replace(
@@ -75,16 +74,46 @@ fn racing_messages_for_one_contact_both_land_in_order() {
             "fn score(lead, cfg) {\n    let spin = 0; while spin < 20000 { spin += 1; }",
         );
     write(&rules.path().join("slowpoke/score.rhai"), &slow);
-    let store = Arc::new(Store::in_memory(SecretKey::generate()).unwrap());
+    rules
+}
+
+const RACING: [[&str; 3]; 2] = [
+    ["around 450k", "pre-approved", "paying with a loan"],
+    ["in Plano", "asap please", "relocating for work"],
+];
+
+/// Both lists' messages are in the contact, each list in its order, and the decision
+/// saw facts from both.
+fn assert_both_landed(engine: &Engine) {
+    let c = stored(engine, "slowpoke", "shared");
+    let inbound: Vec<&str> = c
+        .history
+        .iter()
+        .filter(|m| m.from == qualify_engine::model::Author::Lead)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(inbound.len(), 6, "{inbound:?}");
+    for list in &RACING {
+        let positions: Vec<usize> = list
+            .iter()
+            .map(|t| inbound.iter().position(|m| m == t).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{inbound:?}");
+    }
+    assert_eq!(c.facts["budget"], 450000);
+    assert_eq!(c.facts["location"], "Plano");
+    assert_eq!(c.last.unwrap().class.as_str(), "hot");
+}
+
+fn racing_messages_for_one_contact_both_land_in_order(b: &Backend) {
+    let rules = slow_rules();
+    let store = Arc::new(b.open(&SecretKey::generate()));
     let engine = Engine::builder()
         .rules_dir(rules.path())
         .store(store.clone())
         .build()
         .unwrap();
-    let texts = [
-        ["around 450k", "pre-approved", "paying with a loan"],
-        ["in Plano", "asap please", "relocating for work"],
-    ];
+    let texts = RACING;
     std::thread::scope(|s| {
         for list in &texts {
             let engine = &engine;
@@ -97,29 +126,48 @@ fn racing_messages_for_one_contact_both_land_in_order() {
             });
         }
     });
-    let c = stored(&engine, "slowpoke", "shared");
-    let inbound: Vec<&str> = c
-        .history
-        .iter()
-        .filter(|m| m.from == qualify_engine::model::Author::Lead)
-        .map(|m| m.text.as_str())
-        .collect();
-    assert_eq!(inbound.len(), 6, "{inbound:?}");
-    for list in &texts {
-        let positions: Vec<usize> = list
-            .iter()
-            .map(|t| inbound.iter().position(|m| m == t).unwrap())
-            .collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{inbound:?}");
-    }
-    assert_eq!(c.facts["budget"], 450000);
-    assert_eq!(c.facts["location"], "Plano");
-    assert_eq!(c.last.unwrap().class.as_str(), "hot");
+    assert_both_landed(&engine);
     assert!(
         store.commit_stats().conflicts > 0,
         "the decisions did overlap: {:?}",
         store.commit_stats()
     );
+}
+
+/// Two replicas (two stores on one PostgreSQL database, each with its own group commit)
+/// write to the same contact at once: nothing is lost, each replica's messages land in
+/// order, and the final decision saw both.
+#[test]
+fn two_replicas_racing_for_one_contact_lose_nothing() {
+    let Some(db) = qualify_testkit::ScratchDatabase::create() else {
+        return;
+    };
+    let rules = slow_rules();
+    let key = SecretKey::generate();
+    let replica = || {
+        Engine::builder()
+            .rules_dir(rules.path())
+            .store(Store::open_postgres(&db.url, key.clone()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    std::thread::scope(|s| {
+        for (engine, list) in [(&a, &RACING[0]), (&b, &RACING[1])] {
+            s.spawn(move || {
+                for text in list {
+                    engine
+                        .ingest(&tid("slowpoke"), &cid("shared"), &hit(text))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_both_landed(&a);
+    assert_both_landed(&b);
+    let conflicts =
+        a.store().unwrap().commit_stats().conflicts + b.store().unwrap().commit_stats().conflicts;
+    assert!(conflicts > 0, "the replicas' decisions did overlap");
 }
 
 /// A hook that runs too long is stopped by its time limit, however many operations it
@@ -148,3 +196,8 @@ fn a_hook_past_its_time_limit_is_stopped() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+backend_tests!(
+    concurrent_ingests_share_commits_and_all_land,
+    racing_messages_for_one_contact_both_land_in_order,
+);

@@ -1,23 +1,20 @@
 //! The encrypted store through the public API: persistence, isolation, sealing failures,
-//! nothing readable in the file, privacy requests and key rotation.
+//! nothing readable in the file or the database, privacy requests and key rotation. Each
+//! test runs over both backends (redb and PostgreSQL: `common::backend`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 mod common;
 
+use common::backend::Backend;
 use common::{cid, say, shipped_rules, stored, tid};
 use qualify_engine::clock::ManualClock;
-use qualify_engine::{ContactId, Engine, Error, Inbound, SecretKey, Store, TenantId};
-use redb::{ReadableDatabase, TableDefinition};
-use std::path::Path;
+use qualify_engine::{ContactId, Engine, Error, Inbound, SecretKey, TenantId};
 
-/// The contacts table as the store lays it out (white-box: failure-mode tests only).
-const CONTACTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("contacts");
-
-fn engine_on(path: &Path, key: &SecretKey) -> Engine {
+fn engine_on(b: &Backend, key: &SecretKey) -> Engine {
     Engine::builder()
         .rules_dir(shipped_rules())
-        .store(Store::open(path, key.clone()).unwrap())
+        .store(b.open(key))
         .build()
         .unwrap()
 }
@@ -29,13 +26,10 @@ fn hit(text: &str) -> Inbound {
     }
 }
 
-#[test]
-fn a_conversation_accumulates_and_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("q.redb");
+fn a_conversation_accumulates_and_survives_reopening(b: &Backend) {
     let key = SecretKey::generate();
     {
-        let engine = engine_on(&file, &key);
+        let engine = engine_on(b, &key);
         let r = say(
             &engine,
             "default",
@@ -56,7 +50,7 @@ fn a_conversation_accumulates_and_survives_reopening() {
         assert_eq!(r.decision.question.as_ref().unwrap().id, "timeline");
     }
     // Reopen the real file: everything is still there, and the next message goes hot.
-    let engine = engine_on(&file, &key);
+    let engine = engine_on(b, &key);
     let c = stored(&engine, "default", "lead-1");
     assert_eq!(c.facts["budget"], 450_000);
     assert_eq!(c.facts["location"], "Frisco");
@@ -75,10 +69,9 @@ fn a_conversation_accumulates_and_survives_reopening() {
     assert!(c.tags.contains(&"Hot-Lead".to_string()) && !c.tags.contains(&"Warm-Lead".to_string()));
 }
 
-#[test]
-fn an_unsure_answer_to_the_stored_question_is_recorded_not_counted() {
+fn an_unsure_answer_to_the_stored_question_is_recorded_not_counted(b: &Backend) {
     let engine = Engine::builder()
-        .store(Store::in_memory(SecretKey::generate()).unwrap())
+        .store(b.open(&SecretKey::generate()))
         .build()
         .unwrap();
     let r = say(&engine, "default", "c", &hit("hello, we want to buy"));
@@ -93,8 +86,7 @@ fn an_unsure_answer_to_the_stored_question_is_recorded_not_counted() {
     assert_eq!(r.decision.score, 0);
 }
 
-#[test]
-fn history_keeps_the_last_n_messages() {
+fn history_keeps_the_last_n_messages(b: &Backend) {
     let dir = common::rules_copy();
     common::write(
         &dir.path().join("short/tenant.yaml"),
@@ -102,7 +94,7 @@ fn history_keeps_the_last_n_messages() {
     );
     let engine = Engine::builder()
         .rules_dir(dir.path())
-        .store(Store::in_memory(SecretKey::generate()).unwrap())
+        .store(b.open(&SecretKey::generate()))
         .build()
         .unwrap();
     for i in 0..5 {
@@ -121,11 +113,10 @@ fn history_keeps_the_last_n_messages() {
     );
 }
 
-#[test]
-fn tenants_are_isolated() {
+fn tenants_are_isolated(b: &Backend) {
     let engine = Engine::builder()
         .rules_dir(shipped_rules())
-        .store(Store::in_memory(SecretKey::generate()).unwrap())
+        .store(b.open(&SecretKey::generate()))
         .build()
         .unwrap();
     say(&engine, "default", "same-id", &hit("budget 450k in Plano"));
@@ -175,56 +166,31 @@ fn tenants_are_isolated() {
     ));
 }
 
-#[test]
-fn the_wrong_master_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("q.redb");
+fn the_wrong_master_key_is_refused(b: &Backend) {
     let key = SecretKey::generate();
-    engine_on(&file, &key)
+    engine_on(b, &key)
         .ingest(&tid("default"), &cid("c"), &hit("hi"))
         .unwrap();
-    let err = Store::open(&file, SecretKey::generate()).unwrap_err();
+    let err = b.try_open(&SecretKey::generate()).unwrap_err();
     assert!(matches!(err, Error::WrongMasterKey), "{err}");
-    assert!(Store::open(&file, key).is_ok());
+    assert!(b.try_open(&key).is_ok());
 }
 
-fn tamper(file: &Path, f: impl FnOnce(&mut redb::Table<(&str, &str), &[u8]>)) {
-    let db = redb::Database::open(file).unwrap();
-    let tx = db.begin_write().unwrap();
-    {
-        let mut t = tx.open_table(CONTACTS).unwrap();
-        f(&mut t);
-    }
-    tx.commit().unwrap();
-}
-
-fn raw(file: &Path, tenant: &str, id: &str) -> Vec<u8> {
-    let db = redb::Database::open(file).unwrap();
-    let tx = db.begin_read().unwrap();
-    let t = tx.open_table(CONTACTS).unwrap();
-    t.get((tenant, id)).unwrap().unwrap().value().to_vec()
-}
-
-#[test]
-fn tampered_and_moved_values_fail_to_open_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("q.redb");
+fn tampered_and_moved_values_fail_to_open_clearly(b: &Backend) {
     let key = SecretKey::generate();
     {
-        let engine = engine_on(&file, &key);
+        let engine = engine_on(b, &key);
         say(&engine, "default", "alice", &hit("450k in Plano"));
         say(&engine, "default", "bob", &hit("hello"));
         say(&engine, "points", "carol", &hit("hello"));
     }
-    let alice = raw(&file, "default", "alice");
+    let alice = b.raw_contact("default", "alice");
     // A flipped ciphertext byte.
     let mut flipped = alice.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0x01;
-    tamper(&file, |t| {
-        t.insert(("default", "alice"), flipped.as_slice()).unwrap();
-    });
-    let engine = engine_on(&file, &key);
+    b.put_raw_contact("default", "alice", &flipped);
+    let engine = engine_on(b, &key);
     let err = engine
         .contacts()
         .get(&tid("default"), &cid("alice"))
@@ -242,11 +208,9 @@ fn tampered_and_moved_values_fail_to_open_clearly() {
     assert!(err.to_string().contains("\"alice\""), "{err}");
     drop(engine);
     // A value copied to another contact's key, and to another tenant's.
-    tamper(&file, |t| {
-        t.insert(("default", "bob"), alice.as_slice()).unwrap();
-        t.insert(("points", "carol"), alice.as_slice()).unwrap();
-    });
-    let engine = engine_on(&file, &key);
+    b.put_raw_contact("default", "bob", &alice);
+    b.put_raw_contact("points", "carol", &alice);
+    let engine = engine_on(b, &key);
     assert!(matches!(
         engine.contacts().get(&tid("default"), &cid("bob")),
         Err(Error::Unseal { .. })
@@ -264,10 +228,7 @@ fn tampered_and_moved_values_fail_to_open_clearly() {
         .is_ok());
 }
 
-#[test]
-fn nothing_readable_in_the_database_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("q.redb");
+fn nothing_readable_in_the_database_file(b: &Backend) {
     let key = SecretKey::generate();
     let secrets = [
         "Marguerite",
@@ -278,7 +239,7 @@ fn nothing_readable_in_the_database_file() {
         "relocating",
     ];
     {
-        let engine = engine_on(&file, &key);
+        let engine = engine_on(b, &key);
         let msg = Inbound {
             name: Some("Marguerite".into()),
             ..hit("I'm relocating, want 450k in Bishop Arts. Call 214-555-0199 or marguerite.dupont@example.com")
@@ -288,21 +249,22 @@ fn nothing_readable_in_the_database_file() {
         assert_eq!(c.facts["name"], "Marguerite");
         assert_eq!(c.facts["location"], "Bishop Arts");
     }
-    let bytes = std::fs::read(&file).unwrap();
-    for s in secrets {
-        assert!(
-            !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
-            "{s:?} found in the file"
-        );
+    // The file's bytes, or pg_dump's text (which prints bytea as hex: look for both).
+    let bytes = b.dump();
+    assert!(bytes.len() > 1000, "the dump holds the data");
+    for s in secrets.iter().chain(&["450000"]) {
+        for needle in [s.as_bytes().to_vec(), hex(s).into_bytes()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "{s:?} found in the stored data"
+            );
+        }
     }
-    let plain_budget = b"450000";
-    assert!(!bytes.windows(plain_budget.len()).any(|w| w == plain_budget));
 }
 
-#[test]
-fn redacted_history_keeps_nothing_raw_but_extraction_saw_it() {
+fn redacted_history_keeps_nothing_raw_but_extraction_saw_it(b: &Backend) {
     let engine = Engine::builder()
-        .store(Store::in_memory(SecretKey::generate()).unwrap())
+        .store(b.open(&SecretKey::generate()))
         .build()
         .unwrap();
     let r = say(
@@ -321,12 +283,9 @@ fn redacted_history_keeps_nothing_raw_but_extraction_saw_it() {
     assert!(c.history.iter().all(|m| !m.text.contains("4111")));
 }
 
-#[test]
-fn export_erase_and_crypto_shredding() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("q.redb");
+fn export_erase_and_crypto_shredding(b: &Backend) {
     let key = SecretKey::generate();
-    let engine = engine_on(&file, &key);
+    let engine = engine_on(b, &key);
     say(&engine, "default", "c1", &hit("buying in Allen"));
     say(&engine, "default", "c2", &hit("selling"));
     say(&engine, "points", "c1", &hit("hi"));
@@ -372,40 +331,32 @@ fn export_erase_and_crypto_shredding() {
     assert_eq!(stored(&engine, "default", "c2").history.len(), 2);
 }
 
-#[test]
-fn a_shredded_tenant_copy_cannot_be_opened() {
+fn a_shredded_tenant_copy_cannot_be_opened(b: &Backend) {
     // A record copied out before the erase (a backup) does not open afterwards.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("q.redb");
     let key = SecretKey::generate();
     {
-        let engine = engine_on(&file, &key);
+        let engine = engine_on(b, &key);
         say(&engine, "default", "c1", &hit("450k"));
     }
-    let backup = raw(&file, "default", "c1");
+    let backup = b.raw_contact("default", "c1");
     {
-        let engine = engine_on(&file, &key);
+        let engine = engine_on(b, &key);
         engine.accounts().erase_data(&tid("default")).unwrap();
         say(&engine, "default", "other", &hit("hi")); // new key version 1
     }
-    tamper(&file, |t| {
-        t.insert(("default", "c1"), backup.as_slice()).unwrap();
-    });
-    let engine = engine_on(&file, &key);
+    b.put_raw_contact("default", "c1", &backup);
+    let engine = engine_on(b, &key);
     assert!(matches!(
         engine.contacts().get(&tid("default"), &cid("c1")),
         Err(Error::Unseal { .. })
     ));
 }
 
-#[test]
-fn master_and_tenant_key_rotation() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("q.redb");
+fn master_and_tenant_key_rotation(b: &Backend) {
     let old = SecretKey::generate();
     let new = SecretKey::generate();
     {
-        let engine = engine_on(&file, &old);
+        let engine = engine_on(b, &old);
         say(&engine, "default", "c1", &hit("450k"));
         assert_eq!(
             engine.accounts().rotate_data_key(&tid("default")).unwrap(),
@@ -423,20 +374,16 @@ fn master_and_tenant_key_rotation() {
         // Still serving after rotation, no restart.
         assert_eq!(stored(&engine, "default", "c1").facts["budget"], 450_000);
     }
-    assert!(matches!(
-        Store::open(&file, old),
-        Err(Error::WrongMasterKey)
-    ));
-    let engine = engine_on(&file, &new);
+    assert!(matches!(b.try_open(&old), Err(Error::WrongMasterKey)));
+    let engine = engine_on(b, &new);
     assert_eq!(stored(&engine, "default", "c1").facts["budget"], 450_000);
     assert_eq!(stored(&engine, "default", "c2").facts["budget"], 300_000);
 }
 
-#[test]
-fn the_clock_is_an_argument() {
+fn the_clock_is_an_argument(b: &Backend) {
     let at = "2026-03-01T15:00:00Z".parse().unwrap();
     let engine = Engine::builder()
-        .store(Store::in_memory(SecretKey::generate()).unwrap())
+        .store(b.open(&SecretKey::generate()))
         .clock(ManualClock::new(at))
         .build()
         .unwrap();
@@ -444,6 +391,10 @@ fn the_clock_is_an_argument() {
     let c = stored(&engine, "default", "c");
     assert_eq!(c.last_inbound_at, Some(at));
     assert_eq!(c.created_at, at);
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
@@ -463,10 +414,9 @@ fn stateful_calls_without_a_store_are_a_clear_error() {
 }
 
 /// Issue 9, item 9: a key whose tenant part names another tenant is refused.
-#[test]
-fn a_key_must_name_its_own_tenant() {
+fn a_key_must_name_its_own_tenant(b: &Backend) {
     let engine = Engine::builder()
-        .store(Store::in_memory(SecretKey::generate()).unwrap())
+        .store(b.open(&SecretKey::generate()))
         .build()
         .unwrap();
     let key = engine
@@ -484,3 +434,19 @@ fn a_key_must_name_its_own_tenant() {
         Err(Error::Unauthorized)
     ));
 }
+
+backend_tests!(
+    a_conversation_accumulates_and_survives_reopening,
+    an_unsure_answer_to_the_stored_question_is_recorded_not_counted,
+    history_keeps_the_last_n_messages,
+    tenants_are_isolated,
+    the_wrong_master_key_is_refused,
+    tampered_and_moved_values_fail_to_open_clearly,
+    nothing_readable_in_the_database_file,
+    redacted_history_keeps_nothing_raw_but_extraction_saw_it,
+    export_erase_and_crypto_shredding,
+    a_shredded_tenant_copy_cannot_be_opened,
+    master_and_tenant_key_rotation,
+    the_clock_is_an_argument,
+    a_key_must_name_its_own_tenant,
+);

@@ -131,6 +131,10 @@ pub fn open_store(
 ) -> Result<(Store, KeySource)> {
     let (data, key_file) = (args.data.as_path(), args.key_file.as_deref());
     let cache = args.cache_mib.saturating_mul(1 << 20);
+    if let Some(url) = &args.database {
+        let (key, source) = shared_master_key(key_file, warn)?;
+        return Ok((Store::open_postgres(url, key)?, source));
+    }
     let (key, source) = master_key(data, key_file, warn)?;
     create_data_dir(data)?;
     let file = data.join("qualify.redb");
@@ -168,10 +172,29 @@ pub fn open_store(
     }
 }
 
+/// The master key of a store shared by replicas: given by `--key-file` or the
+/// environment, never a dev key (each machine would generate its own).
+fn shared_master_key(
+    key_file: Option<&Path>,
+    warn: &mut impl Write,
+) -> Result<(SecretKey, KeySource)> {
+    if key_file.is_none() && std::env::var_os(KEY_ENV).is_none() {
+        bail!(
+            "a PostgreSQL store needs the deployment's master key: give --key-file or \
+             {KEY_ENV} (every replica the same one; no dev key is generated)"
+        );
+    }
+    master_key(Path::new(""), key_file, warn)
+}
+
 /// Opens the existing store in `args.data` read-only (`qualify replay`): nothing in the
 /// data folder is created or changed, so no dev key is generated either. A missing store
 /// or key is an error saying which.
 pub fn open_store_read_only(args: &crate::cli::StoreArgs, warn: &mut impl Write) -> Result<Store> {
+    if let Some(url) = &args.database {
+        let (key, _) = shared_master_key(args.key_file.as_deref(), warn)?;
+        return Ok(Store::open_postgres_read_only(url, key)?);
+    }
     let data = args.data.as_path();
     let file = data.join("qualify.redb");
     if !file.is_file() {

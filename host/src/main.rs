@@ -5,8 +5,8 @@
 
 use clap::Parser;
 use host::cli::{
-    analytics, audit, bench, conversation, experiment, replay, rules, score, serve, shadow, tenant,
-    text, transcripts, Cli, Command,
+    analytics, audit, bench, conversation, experiment, replay, rules, score, serve, shadow, store,
+    tenant, text, transcripts, Cli, Command,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +40,8 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::SmsInfo(args) => text::sms_info(args, out),
         Command::Redact(args) => text::redact(args, out),
         Command::Audit(args) => audit::run(args, out),
+        Command::Migrate(args) => store::migrate(args, out).map(|()| ExitCode::SUCCESS),
+        Command::Store { action } => store::run(action, out).map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -63,6 +63,7 @@ pub(crate) fn begin(
         }
     }
     stored.in_flight = true;
+    stored.claimed_ms = millis(now);
     tx.put_action(&stored)?;
     Ok(Begin::Go(stored))
 }

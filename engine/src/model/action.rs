@@ -93,4 +93,9 @@ pub struct Action {
     /// a crash may or may not have been received, and is never resent blindly.
     #[serde(default)]
     pub in_flight: bool,
+    /// When it was set in flight (ms since the epoch; 0 when never). In a store shared by
+    /// replicas, an action in flight is another replica's delivery until this is older
+    /// than the lease (`Outbox::recover`).
+    #[serde(default)]
+    pub claimed_ms: u64,
 }

@@ -7,12 +7,11 @@
 //! (there is nothing to brute-force the way there is with passwords).
 
 use super::tables::TENANTS;
-use super::{db, ReadTx, SecretKey, Store, WriteTx};
+use super::{ReadTx, SecretKey, Store, WriteTx};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::model::{TenantInfo, Tier};
 use jiff::Timestamp;
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -39,11 +38,21 @@ pub(crate) struct TenantRecord {
 }
 
 /// In-memory view of registrations, so authenticating a request never touches disk.
+/// In a shared store (PostgreSQL, several replicas) another replica may register a tenant
+/// or revoke a key: the view is then re-read when older than [`SHARED_REGISTRY_AGE`], and
+/// at once (at most every [`SHARED_MISS_AGE`]) when a key is not found.
 #[derive(Default)]
 pub(super) struct Registry {
     tiers: HashMap<TenantId, Tier>,
     keys: HashMap<[u8; 32], TenantId>,
+    loaded: Option<std::time::Instant>,
 }
+
+/// How stale a shared store's registry may be: how long a key revoked through one replica
+/// may still open another.
+pub(super) const SHARED_REGISTRY_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often an unknown key may make a replica re-read the registry.
+const SHARED_MISS_AGE: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -64,8 +73,8 @@ pub(crate) fn api_key_from(tenant: &TenantId, secret: &SecretKey) -> (Zeroizing<
 impl ReadTx<'_> {
     /// True when the tenant has a GoHighLevel token.
     pub(super) fn ghl_connected(&self, tenant: &TenantId) -> Result<bool> {
-        let tenants = self.tx.open_table(TENANTS).map_err(db)?;
-        let Some(sealed) = tenants.get(tenant.as_str()).map_err(db)? else {
+        let tenants = self.tx.open_table(TENANTS)?;
+        let Some(sealed) = tenants.get(tenant.as_str())? else {
             return Ok(false);
         };
         let record: TenantRecord =
@@ -75,10 +84,10 @@ impl ReadTx<'_> {
 
     /// Every tenant record, by id (ids that are not valid tenant ids are skipped).
     fn tenant_records(&self) -> Result<Vec<(TenantId, TenantRecord)>> {
-        let tenants = self.tx.open_table(TENANTS).map_err(db)?;
+        let tenants = self.tx.open_table(TENANTS)?;
         let mut out = Vec::new();
-        for row in tenants.iter().map_err(db)? {
-            let (k, v) = row.map_err(db)?;
+        for row in tenants.iter()? {
+            let (k, v) = row?;
             let Ok(id) = TenantId::new(k.value()) else {
                 continue;
             };
@@ -111,11 +120,32 @@ impl Store {
         }
         #[cfg(test)]
         tests::between_read_and_swap();
+        reg.loaded = Some(std::time::Instant::now());
         *slot = reg;
         Ok(())
     }
 
+    /// Re-reads a shared store's registry when it is older than `age`; true when it did.
+    fn refresh_if_older(&self, age: std::time::Duration) -> bool {
+        if !self.is_shared() {
+            return false;
+        }
+        let stale = self
+            .registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .loaded
+            .is_none_or(|at| at.elapsed() >= age);
+        if stale {
+            if let Err(e) = self.refresh_registry() {
+                tracing::warn!("re-reading the tenant registry: {e}");
+            }
+        }
+        stale
+    }
+
     fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.refresh_if_older(SHARED_REGISTRY_AGE);
         self.registry.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -142,11 +172,16 @@ impl Store {
             .ok_or(Error::Unauthorized)?;
         let hash = hash_secret(secret);
         // The map lookup compares hashes of a random secret: timing reveals nothing usable.
-        self.registry()
-            .keys
-            .get(&hash)
-            .filter(|tenant| tenant.as_str() == named)
-            .cloned()
+        let find = || {
+            self.registry()
+                .keys
+                .get(&hash)
+                .filter(|tenant| tenant.as_str() == named)
+                .cloned()
+        };
+        // A key issued through another replica may be newer than this one's view.
+        find()
+            .or_else(|| self.refresh_if_older(SHARED_MISS_AGE).then(find).flatten())
             .ok_or(Error::Unauthorized)
     }
 
@@ -172,8 +207,8 @@ impl Store {
     /// The tenant's GoHighLevel token, if one is stored.
     pub(crate) fn ghl_token(&self, tenant: &TenantId) -> Result<Option<Zeroizing<String>>> {
         let record = self.read(|r| {
-            let tenants = r.tx.open_table(TENANTS).map_err(db)?;
-            let Some(sealed) = tenants.get(tenant.as_str()).map_err(db)? else {
+            let tenants = r.tx.open_table(TENANTS)?;
+            let Some(sealed) = tenants.get(tenant.as_str())? else {
                 return Ok(None);
             };
             r.open_value::<TenantRecord>(
@@ -240,10 +275,8 @@ impl WriteTx<'_> {
     fn tenant_record(&mut self, tenant: &TenantId) -> Result<Option<TenantRecord>> {
         let sealed = self
             .tx
-            .open_table(TENANTS)
-            .map_err(db)?
-            .get(tenant.as_str())
-            .map_err(db)?
+            .open_table(TENANTS)?
+            .get(tenant.as_str())?
             .map(|v| v.value().to_vec());
         let Some(sealed) = sealed else {
             return Ok(None);
@@ -256,11 +289,7 @@ impl WriteTx<'_> {
     fn put_tenant_record(&mut self, tenant: &TenantId, record: &TenantRecord) -> Result<()> {
         let t = tenant.as_str();
         let sealed = self.seal_json("tenants", t, t, record)?;
-        self.tx
-            .open_table(TENANTS)
-            .map_err(db)?
-            .insert(t, sealed.as_slice())
-            .map_err(db)?;
+        self.tx.open_table(TENANTS)?.insert(t, sealed.as_slice())?;
         Ok(())
     }
 

@@ -3,11 +3,10 @@
 //! a read takes a range of days.
 
 use super::tables::ANALYTICS;
-use super::{db, Store, WriteTx};
+use super::{Store, WriteTx};
 use crate::error::Result;
 use crate::ids::TenantId;
 use crate::model::DayStats;
-use redb::ReadableTable;
 
 impl WriteTx<'_> {
     /// Counts `stats` for `tenant` on `day`, written when the transaction commits.
@@ -27,10 +26,8 @@ impl WriteTx<'_> {
             let key = day.to_string();
             let sealed = self
                 .tx
-                .open_table(ANALYTICS)
-                .map_err(db)?
-                .get((tenant.as_str(), day))
-                .map_err(db)?
+                .open_table(ANALYTICS)?
+                .get((tenant.as_str(), day))?
                 .map(|v| v.value().to_vec());
             let mut row: DayStats = match sealed {
                 // A row that does not open is replaced rather than blocking every
@@ -43,10 +40,8 @@ impl WriteTx<'_> {
             row.add(&stats);
             let sealed = self.seal_json("analytics", &tenant, &key, &row)?;
             self.tx
-                .open_table(ANALYTICS)
-                .map_err(db)?
-                .insert((tenant.as_str(), day), sealed.as_slice())
-                .map_err(db)?;
+                .open_table(ANALYTICS)?
+                .insert((tenant.as_str(), day), sealed.as_slice())?;
         }
         Ok(())
     }
@@ -55,10 +50,8 @@ impl WriteTx<'_> {
     pub(super) fn erase_analytics_of(&mut self, tenant: &TenantId) -> Result<()> {
         let t = tenant.as_str();
         self.tx
-            .open_table(ANALYTICS)
-            .map_err(db)?
-            .retain_in((t, 0)..=(t, u32::MAX), |_, _| false)
-            .map_err(db)?;
+            .open_table(ANALYTICS)?
+            .remove_range((t, 0)..=(t, u32::MAX))?;
         Ok(())
     }
 }
@@ -74,10 +67,10 @@ impl Store {
     ) -> Result<(Vec<(u32, DayStats)>, usize)> {
         self.read(|r| {
             let t = tenant.as_str();
-            let table = r.tx.open_table(ANALYTICS).map_err(db)?;
+            let table = r.tx.open_table(ANALYTICS)?;
             let (mut rows, mut unreadable) = (Vec::new(), 0);
-            for row in table.range((t, first)..=(t, last)).map_err(db)? {
-                let (k, v) = row.map_err(db)?;
+            for row in table.range((t, first)..=(t, last))? {
+                let (k, v) = row?;
                 let day = k.value().1;
                 match r.open_value::<DayStats>("analytics", t, &day.to_string(), v.value()) {
                     Ok(stats) => rows.push((day, stats)),

@@ -1,11 +1,10 @@
 //! Contacts: one sealed record per (tenant, contact id).
 
 use super::tables::{CONTACTS, CONTACT_VERSIONS};
-use super::{db, ReadTx, Store, WriteTx};
+use super::{ReadTx, Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
 use crate::model::Contact;
-use redb::ReadableTable;
 
 impl Store {
     /// Reads one contact (a read snapshot; never blocks writers).
@@ -23,20 +22,17 @@ impl Store {
         use std::ops::Bound;
         self.read(|r| {
             // The contacts table itself: older contacts may have no version row.
-            let contacts = r.tx.open_table(CONTACTS).map_err(db)?;
+            let contacts = r.tx.open_table(CONTACTS)?;
             let start = match after {
                 Some((t, c)) => Bound::Excluded((t.as_str(), c.as_str())),
                 None => Bound::Unbounded,
             };
             let mut ids = Vec::new();
-            for row in contacts
-                .range::<(&str, &str)>((start, Bound::Unbounded))
-                .map_err(db)?
-            {
+            for row in contacts.range::<(&str, &str)>((start, Bound::Unbounded))? {
                 if ids.len() == limit {
                     break;
                 }
-                let (key, _) = row.map_err(db)?;
+                let (key, _) = row?;
                 let (t, c) = key.value();
                 if let (Ok(t), Ok(c)) = (TenantId::new(t), ContactId::new(c)) {
                     ids.push((t, c));
@@ -51,11 +47,11 @@ impl Store {
     /// Every contact id of one tenant, in id order: keys only, nothing is opened.
     pub(crate) fn contact_ids_of(&self, tenant: &TenantId) -> Result<Vec<ContactId>> {
         self.read(|r| {
-            let contacts = r.tx.open_table(CONTACTS).map_err(db)?;
+            let contacts = r.tx.open_table(CONTACTS)?;
             let t = tenant.as_str();
             let mut ids = Vec::new();
-            for row in contacts.range((t, "")..).map_err(db)? {
-                let (key, _) = row.map_err(db)?;
+            for row in contacts.range((t, "")..)? {
+                let (key, _) = row?;
                 let (kt, c) = key.value();
                 if kt != t {
                     break;
@@ -71,8 +67,8 @@ impl Store {
 
 impl ReadTx<'_> {
     pub(super) fn contact(&self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
-        let contacts = self.tx.open_table(CONTACTS).map_err(db)?;
-        let Some(sealed) = contacts.get((tenant.as_str(), id.as_str())).map_err(db)? else {
+        let contacts = self.tx.open_table(CONTACTS)?;
+        let Some(sealed) = contacts.get((tenant.as_str(), id.as_str()))? else {
             return Ok(None);
         };
         self.open_value("contacts", tenant.as_str(), id.as_str(), sealed.value())
@@ -85,10 +81,8 @@ impl WriteTx<'_> {
     pub fn contact(&mut self, tenant: &TenantId, id: &ContactId) -> Result<Option<Contact>> {
         let sealed = self
             .tx
-            .open_table(CONTACTS)
-            .map_err(db)?
-            .get((tenant.as_str(), id.as_str()))
-            .map_err(db)?
+            .open_table(CONTACTS)?
+            .get((tenant.as_str(), id.as_str()))?
             .map(|v| v.value().to_vec());
         let Some(sealed) = sealed else {
             return Ok(None);
@@ -102,17 +96,13 @@ impl WriteTx<'_> {
     pub fn put_contact(&mut self, tenant: &TenantId, contact: &mut Contact) -> Result<()> {
         contact.version += 1;
         self.tx
-            .open_table(CONTACT_VERSIONS)
-            .map_err(db)?
-            .insert((tenant.as_str(), contact.id.as_str()), contact.version)
-            .map_err(db)?;
+            .open_table(CONTACT_VERSIONS)?
+            .insert((tenant.as_str(), contact.id.as_str()), contact.version)?;
         let (t, id) = (tenant.as_str(), contact.id.as_str());
         let sealed = self.seal_json("contacts", t, id, contact)?;
         self.tx
-            .open_table(CONTACTS)
-            .map_err(db)?
-            .insert((t, id), sealed.as_slice())
-            .map_err(db)?;
+            .open_table(CONTACTS)?
+            .insert((t, id), sealed.as_slice())?;
         Ok(())
     }
 
@@ -121,10 +111,8 @@ impl WriteTx<'_> {
         let key = (tenant.as_str(), id.as_str());
         let known = self
             .tx
-            .open_table(CONTACT_VERSIONS)
-            .map_err(db)?
-            .get(key)
-            .map_err(db)?
+            .open_table(CONTACT_VERSIONS)?
+            .get(key)?
             .map(|v| v.value());
         match known {
             Some(v) => Ok(Some(v)),
@@ -136,37 +124,29 @@ impl WriteTx<'_> {
     /// Deletes a contact; true when it existed.
     pub fn delete_contact(&mut self, tenant: &TenantId, id: &ContactId) -> Result<bool> {
         self.tx
-            .open_table(CONTACT_VERSIONS)
-            .map_err(db)?
-            .remove((tenant.as_str(), id.as_str()))
-            .map_err(db)?;
-        let mut contacts = self.tx.open_table(CONTACTS).map_err(db)?;
-        let existed = contacts
-            .remove((tenant.as_str(), id.as_str()))
-            .map_err(db)?
-            .is_some();
+            .open_table(CONTACT_VERSIONS)?
+            .remove((tenant.as_str(), id.as_str()))?;
+        let mut contacts = self.tx.open_table(CONTACTS)?;
+        let existed = contacts.remove((tenant.as_str(), id.as_str()))?.is_some();
         Ok(existed)
     }
 
     /// Deletes every contact of a tenant; returns how many there were.
     pub(super) fn delete_contacts_of(&mut self, tenant: &TenantId) -> Result<usize> {
         let t = tenant.as_str();
-        let mut contacts = self.tx.open_table(CONTACTS).map_err(db)?;
+        let mut contacts = self.tx.open_table(CONTACTS)?;
         let ids: Vec<String> = contacts
-            .range((t, "")..)
-            .map_err(db)?
+            .range((t, "")..)?
             .filter_map(|r| r.ok())
             .take_while(|(k, _)| k.value().0 == t)
             .map(|(k, _)| k.value().1.to_string())
             .collect();
         for id in &ids {
-            contacts.remove((t, id.as_str())).map_err(db)?;
+            contacts.remove((t, id.as_str()))?;
         }
         self.tx
-            .open_table(CONTACT_VERSIONS)
-            .map_err(db)?
-            .retain_in((t, "")..=(t, "\u{10FFFF}"), |_, _| false)
-            .map_err(db)?;
+            .open_table(CONTACT_VERSIONS)?
+            .remove_range((t, "")..=(t, "\u{10FFFF}"))?;
         Ok(ids.len())
     }
 }

@@ -2,7 +2,7 @@
 //! what is due and nothing else.
 
 use super::tables::DUE;
-use super::{db, Store, WriteTx};
+use super::{Store, WriteTx};
 use crate::error::{Error, Result};
 use crate::ids::{ContactId, TenantId};
 
@@ -18,13 +18,10 @@ impl Store {
     /// Follow-up index entries due at `now_ms` (oldest first), at most `limit`.
     pub(crate) fn due_followups(&self, now_ms: u64, limit: usize) -> Result<Vec<DueEntry>> {
         self.read(|r| {
-            let due = r.tx.open_table(DUE).map_err(db)?;
+            let due = r.tx.open_table(DUE)?;
             let mut out = Vec::new();
-            for row in due
-                .range((0u64, "", "")..(now_ms.saturating_add(1), "", ""))
-                .map_err(db)?
-            {
-                let (k, _) = row.map_err(db)?;
+            for row in due.range((0u64, "", "")..(now_ms.saturating_add(1), "", ""))? {
+                let (k, _) = row?;
                 let (at, tenant, contact) = k.value();
                 if at > now_ms {
                     break;
@@ -48,10 +45,8 @@ impl WriteTx<'_> {
     /// Adds a follow-up index entry.
     pub fn schedule(&mut self, due_ms: u64, tenant: &TenantId, contact: &ContactId) -> Result<()> {
         self.tx
-            .open_table(DUE)
-            .map_err(db)?
-            .insert((due_ms, tenant.as_str(), contact.as_str()), ())
-            .map_err(db)?;
+            .open_table(DUE)?
+            .insert((due_ms, tenant.as_str(), contact.as_str()), ())?;
         Ok(())
     }
 
@@ -63,10 +58,8 @@ impl WriteTx<'_> {
         contact: &ContactId,
     ) -> Result<()> {
         self.tx
-            .open_table(DUE)
-            .map_err(db)?
-            .remove((due_ms, tenant.as_str(), contact.as_str()))
-            .map_err(db)?;
+            .open_table(DUE)?
+            .remove((due_ms, tenant.as_str(), contact.as_str()))?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use super::tables::{
     DEAD_LETTERS, DUE, OUTBOX, PENDING, QUARANTINE, TENANTS, TENANT_KEYS, WEBHOOKS, WEBHOOK_EXPIRY,
 };
-use super::{db, Store, WriteTx};
+use super::{Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
 
@@ -27,23 +27,15 @@ impl WriteTx<'_> {
     /// time, so these are scans: erasure is rare).
     fn erase_indexed(&mut self, scope: Scope<'_>) -> Result<()> {
         self.tx
-            .open_table(DUE)
-            .map_err(db)?
-            .retain(|(_, t, c), _| !scope.names(t, c))
-            .map_err(db)?;
+            .open_table(DUE)?
+            .retain(|(_, t, c), _| !scope.names(t, c))?;
         self.tx
-            .open_table(WEBHOOK_EXPIRY)
-            .map_err(db)?
-            .retain(|(_, t, c, _), _| !scope.names(t, c))
-            .map_err(db)?;
-        self.tx
-            .open_table(WEBHOOKS)
-            .map_err(db)?
-            .retain_in(
-                (scope.tenant, "", "")..=(scope.tenant, "\u{10FFFF}", "\u{10FFFF}"),
-                |(t, c, _), _| !scope.names(t, c),
-            )
-            .map_err(db)?;
+            .open_table(WEBHOOK_EXPIRY)?
+            .retain(|(_, t, c, _), _| !scope.names(t, c))?;
+        self.tx.open_table(WEBHOOKS)?.retain_in(
+            (scope.tenant, "", "")..=(scope.tenant, "\u{10FFFF}", "\u{10FFFF}"),
+            |(t, c, _), _| !scope.names(t, c),
+        )?;
         Ok(())
     }
 
@@ -58,10 +50,8 @@ impl WriteTx<'_> {
         self.drop_actions_of(tenant, contact, |_| true)?;
         self.drop_dead_letters_of(tenant, contact)?;
         self.tx
-            .open_table(PENDING)
-            .map_err(db)?
-            .remove((tenant.as_str(), contact.as_str()))
-            .map_err(db)?;
+            .open_table(PENDING)?
+            .remove((tenant.as_str(), contact.as_str()))?;
         self.erase_experiment_rows(tenant, contact)?;
         Ok(existed)
     }
@@ -77,31 +67,19 @@ impl Store {
             contact: None,
         };
         let removed = self.write(|w| {
-            let mut keys = w.tx.open_table(TENANT_KEYS).map_err(db)?;
-            keys.retain_in((t, 0)..=(t, u32::MAX), |_, _| false)
-                .map_err(db)?;
+            let mut keys = w.tx.open_table(TENANT_KEYS)?;
+            keys.remove_range((t, 0)..=(t, u32::MAX))?;
             let removed = w.delete_contacts_of(tenant)?;
-            w.tx.open_table(TENANTS)
-                .map_err(db)?
-                .remove(t)
-                .map_err(db)?;
+            w.tx.open_table(TENANTS)?.remove(t)?;
             w.erase_indexed(scope)?;
-            w.tx.open_table(OUTBOX)
-                .map_err(db)?
-                .retain_in((t, 0, 0)..=(t, u64::MAX, u64::MAX), |_, _| false)
-                .map_err(db)?;
-            w.tx.open_table(DEAD_LETTERS)
-                .map_err(db)?
-                .retain_in((t, 0)..=(t, u64::MAX), |_, _| false)
-                .map_err(db)?;
-            w.tx.open_table(PENDING)
-                .map_err(db)?
-                .retain_in((t, "")..=(t, "\u{10FFFF}"), |_, _| false)
-                .map_err(db)?;
-            w.tx.open_table(QUARANTINE)
-                .map_err(db)?
-                .retain(|(_, qt, _), _| qt != t)
-                .map_err(db)?;
+            w.tx.open_table(OUTBOX)?
+                .remove_range((t, 0, 0)..=(t, u64::MAX, u64::MAX))?;
+            w.tx.open_table(DEAD_LETTERS)?
+                .remove_range((t, 0)..=(t, u64::MAX))?;
+            w.tx.open_table(PENDING)?
+                .remove_range((t, "")..=(t, "\u{10FFFF}"))?;
+            w.tx.open_table(QUARANTINE)?
+                .retain(|(_, qt, _), _| qt != t)?;
             w.erase_experiments_of(tenant)?;
             w.erase_analytics_of(tenant)?;
             w.erase_transcripts_of(tenant)?;

@@ -5,10 +5,9 @@
 //! never replaced, so a weight change or a repeated event changes nothing.
 
 use super::tables::{EXPERIMENT_STOPS, EXPOSURES, OUTCOMES};
-use super::{db, ReadTx, Store, WriteTx};
+use super::{ReadTx, Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -67,14 +66,7 @@ impl WriteTx<'_> {
         at_ms: u64,
     ) -> Result<bool> {
         let row = (tenant.as_str(), key, contact.as_str());
-        if self
-            .tx
-            .open_table(EXPOSURES)
-            .map_err(db)?
-            .get(row)
-            .map_err(db)?
-            .is_some()
-        {
+        if self.tx.open_table(EXPOSURES)?.get(row)?.is_some() {
             return Ok(false);
         }
         let sealed = self.seal_json(
@@ -87,10 +79,8 @@ impl WriteTx<'_> {
             },
         )?;
         self.tx
-            .open_table(EXPOSURES)
-            .map_err(db)?
-            .insert(row, sealed.as_slice())
-            .map_err(db)?;
+            .open_table(EXPOSURES)?
+            .insert(row, sealed.as_slice())?;
         Ok(true)
     }
 
@@ -103,10 +93,8 @@ impl WriteTx<'_> {
     ) -> Result<Option<String>> {
         let sealed = self
             .tx
-            .open_table(EXPOSURES)
-            .map_err(db)?
-            .get((tenant.as_str(), key, contact.as_str()))
-            .map_err(db)?
+            .open_table(EXPOSURES)?
+            .get((tenant.as_str(), key, contact.as_str()))?
             .map(|v| v.value().to_vec());
         let Some(sealed) = sealed else {
             return Ok(None);
@@ -132,14 +120,7 @@ impl WriteTx<'_> {
         at_ms: u64,
     ) -> Result<bool> {
         let row = (tenant.as_str(), key, metric, contact.as_str());
-        if self
-            .tx
-            .open_table(OUTCOMES)
-            .map_err(db)?
-            .get(row)
-            .map_err(db)?
-            .is_some()
-        {
+        if self.tx.open_table(OUTCOMES)?.get(row)?.is_some() {
             return Ok(false);
         }
         let sealed = self.seal_json(
@@ -149,10 +130,8 @@ impl WriteTx<'_> {
             &Outcome { value, at_ms },
         )?;
         self.tx
-            .open_table(OUTCOMES)
-            .map_err(db)?
-            .insert(row, sealed.as_slice())
-            .map_err(db)?;
+            .open_table(OUTCOMES)?
+            .insert(row, sealed.as_slice())?;
         Ok(true)
     }
 
@@ -160,22 +139,13 @@ impl WriteTx<'_> {
     /// stop's time is kept).
     pub fn stop_experiment(&mut self, tenant: &TenantId, key: &str, at_ms: u64) -> Result<bool> {
         let row = (tenant.as_str(), key);
-        if self
-            .tx
-            .open_table(EXPERIMENT_STOPS)
-            .map_err(db)?
-            .get(row)
-            .map_err(db)?
-            .is_some()
-        {
+        if self.tx.open_table(EXPERIMENT_STOPS)?.get(row)?.is_some() {
             return Ok(false);
         }
         let sealed = self.seal_json("experiment_stops", tenant.as_str(), key, &Stop { at_ms })?;
         self.tx
-            .open_table(EXPERIMENT_STOPS)
-            .map_err(db)?
-            .insert(row, sealed.as_slice())
-            .map_err(db)?;
+            .open_table(EXPERIMENT_STOPS)?
+            .insert(row, sealed.as_slice())?;
         Ok(true)
     }
 
@@ -183,10 +153,8 @@ impl WriteTx<'_> {
     pub fn experiment_stop(&mut self, tenant: &TenantId, key: &str) -> Result<Option<Stop>> {
         let sealed = self
             .tx
-            .open_table(EXPERIMENT_STOPS)
-            .map_err(db)?
-            .get((tenant.as_str(), key))
-            .map_err(db)?
+            .open_table(EXPERIMENT_STOPS)?
+            .get((tenant.as_str(), key))?
             .map(|v| v.value().to_vec());
         match sealed {
             Some(s) => self
@@ -199,10 +167,10 @@ impl WriteTx<'_> {
     /// Keys of the tenant's stopped experiments.
     pub fn stopped_experiments(&mut self, tenant: &TenantId) -> Result<Vec<String>> {
         let t = tenant.as_str();
-        let table = self.tx.open_table(EXPERIMENT_STOPS).map_err(db)?;
+        let table = self.tx.open_table(EXPERIMENT_STOPS)?;
         let mut out = Vec::new();
-        for row in table.range((t, "")..=(t, MAX)).map_err(db)? {
-            out.push(row.map_err(db)?.0.value().1.to_string());
+        for row in table.range((t, "")..=(t, MAX))? {
+            out.push(row?.0.value().1.to_string());
         }
         Ok(out)
     }
@@ -216,17 +184,13 @@ impl WriteTx<'_> {
     ) -> Result<()> {
         let (t, c) = (tenant.as_str(), contact.as_str());
         self.tx
-            .open_table(EXPOSURES)
-            .map_err(db)?
-            .retain_in((t, "", "")..=(t, MAX, MAX), |(_, _, ec), _| ec != c)
-            .map_err(db)?;
+            .open_table(EXPOSURES)?
+            .retain_in((t, "", "")..=(t, MAX, MAX), |(_, _, ec), _| ec != c)?;
         self.tx
-            .open_table(OUTCOMES)
-            .map_err(db)?
+            .open_table(OUTCOMES)?
             .retain_in((t, "", "", "")..=(t, MAX, MAX, MAX), |(_, _, _, oc), _| {
                 oc != c
-            })
-            .map_err(db)?;
+            })?;
         Ok(())
     }
 
@@ -234,20 +198,14 @@ impl WriteTx<'_> {
     pub(super) fn erase_experiments_of(&mut self, tenant: &TenantId) -> Result<()> {
         let t = tenant.as_str();
         self.tx
-            .open_table(EXPOSURES)
-            .map_err(db)?
-            .retain_in((t, "", "")..=(t, MAX, MAX), |_, _| false)
-            .map_err(db)?;
+            .open_table(EXPOSURES)?
+            .remove_range((t, "", "")..=(t, MAX, MAX))?;
         self.tx
-            .open_table(OUTCOMES)
-            .map_err(db)?
-            .retain_in((t, "", "", "")..=(t, MAX, MAX, MAX), |_, _| false)
-            .map_err(db)?;
+            .open_table(OUTCOMES)?
+            .remove_range((t, "", "", "")..=(t, MAX, MAX, MAX))?;
         self.tx
-            .open_table(EXPERIMENT_STOPS)
-            .map_err(db)?
-            .retain_in((t, "")..=(t, MAX), |_, _| false)
-            .map_err(db)?;
+            .open_table(EXPERIMENT_STOPS)?
+            .remove_range((t, "")..=(t, MAX))?;
         Ok(())
     }
 }
@@ -255,10 +213,10 @@ impl WriteTx<'_> {
 impl ReadTx<'_> {
     fn exposures(&self, tenant: &TenantId, key: &str) -> Result<(Vec<ExposureRow>, usize)> {
         let t = tenant.as_str();
-        let table = self.tx.open_table(EXPOSURES).map_err(db)?;
+        let table = self.tx.open_table(EXPOSURES)?;
         let (mut rows, mut unreadable) = (Vec::new(), 0);
-        for row in table.range((t, key, "")..=(t, key, MAX)).map_err(db)? {
-            let (k, v) = row.map_err(db)?;
+        for row in table.range((t, key, "")..=(t, key, MAX))? {
+            let (k, v) = row?;
             let contact = k.value().2.to_string();
             match self.open_value::<Exposed>(
                 "exposures",
@@ -284,13 +242,10 @@ impl ReadTx<'_> {
         metric: &str,
     ) -> Result<(HashMap<String, f64>, usize)> {
         let t = tenant.as_str();
-        let table = self.tx.open_table(OUTCOMES).map_err(db)?;
+        let table = self.tx.open_table(OUTCOMES)?;
         let (mut values, mut unreadable) = (HashMap::new(), 0);
-        for row in table
-            .range((t, key, metric, "")..=(t, key, metric, MAX))
-            .map_err(db)?
-        {
-            let (k, v) = row.map_err(db)?;
+        for row in table.range((t, key, metric, "")..=(t, key, metric, MAX))? {
+            let (k, v) = row?;
             let contact = k.value().3.to_string();
             match self.open_value::<Outcome>(
                 "outcomes",
@@ -362,17 +317,17 @@ impl ReadTx<'_> {
     /// Keys of the tenant's stopped experiments (the keys say it; nothing is opened).
     pub(super) fn stopped_experiments(&self, tenant: &TenantId) -> Result<Vec<String>> {
         let t = tenant.as_str();
-        let table = self.tx.open_table(EXPERIMENT_STOPS).map_err(db)?;
+        let table = self.tx.open_table(EXPERIMENT_STOPS)?;
         let mut out = Vec::new();
-        for row in table.range((t, "")..=(t, MAX)).map_err(db)? {
-            out.push(row.map_err(db)?.0.value().1.to_string());
+        for row in table.range((t, "")..=(t, MAX))? {
+            out.push(row?.0.value().1.to_string());
         }
         Ok(out)
     }
 
     fn stop(&self, tenant: &TenantId, key: &str) -> Result<Option<Stop>> {
-        let table = self.tx.open_table(EXPERIMENT_STOPS).map_err(db)?;
-        let Some(v) = table.get((tenant.as_str(), key)).map_err(db)? else {
+        let table = self.tx.open_table(EXPERIMENT_STOPS)?;
+        let Some(v) = table.get((tenant.as_str(), key))? else {
             return Ok(None);
         };
         self.open_value("experiment_stops", tenant.as_str(), key, v.value())

@@ -9,12 +9,15 @@ mod accounts;
 mod analytics;
 mod change;
 mod contacts;
+mod copy;
 mod crypto;
 mod due;
 mod erase;
 mod experiments;
+mod kv;
 mod outbox;
 mod pending;
+mod pg;
 mod tables;
 mod transcripts;
 mod webhooks;
@@ -22,6 +25,7 @@ mod webhooks;
 pub(crate) use accounts::{api_key_from, new_api_key};
 pub use change::CommitStats;
 pub(crate) use change::{ContactChange, ContactView};
+pub use copy::CopyReport;
 pub use crypto::SecretKey;
 pub(crate) use due::DueEntry;
 pub use experiments::{ExperimentRows, ExposureRow, Stop};
@@ -30,7 +34,8 @@ pub(crate) use webhooks::Delivery;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use accounts::Registry;
-use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
+use kv::db;
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,15 +47,6 @@ use tables::{
 };
 
 const CANARY: &[u8] = b"qualify master key check";
-
-fn db(e: impl Into<redb::Error>) -> Error {
-    match e.into() {
-        // redb refuses every operation after an I/O error: only a restart recovers.
-        e @ redb::Error::PreviousIo => Error::StoreBroken(e.to_string()),
-        redb::Error::Io(io) => Error::StoreBroken(io.to_string()),
-        e => Error::Store(e.to_string()),
-    }
-}
 
 /// Associated data binding a sealed value to its place.
 fn aad(table: &str, tenant: &str, key: &str, version: u32) -> Vec<u8> {
@@ -90,27 +86,39 @@ fn unseal_json<T: DeserializeOwned>(
         .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
 }
 
-/// The redb handle: writable, or opened read-only ([`Store::open_read_only`]), where
-/// every write is refused before redb is asked.
+/// The backend: a redb file, writable or opened read-only ([`Store::open_read_only`]),
+/// where every write is refused before redb is asked; or a PostgreSQL database.
 enum Db {
     Writable(Database),
     ReadOnly(ReadOnlyDatabase),
+    Postgres(pg::Pool),
 }
 
 impl Db {
-    fn begin_read(&self) -> Result<redb::ReadTransaction> {
-        match self {
-            Db::Writable(d) => d.begin_read().map_err(db),
-            Db::ReadOnly(d) => d.begin_read().map_err(db),
-        }
+    fn begin_read(&self) -> Result<kv::ReadTxn> {
+        Ok(match self {
+            Db::Writable(d) => kv::ReadTxn::Redb(d.begin_read().map_err(db)?),
+            Db::ReadOnly(d) => kv::ReadTxn::Redb(d.begin_read().map_err(db)?),
+            Db::Postgres(p) => kv::ReadTxn::Pg(p.begin_read()?),
+        })
     }
 
-    fn begin_write(&self) -> Result<redb::WriteTransaction> {
+    /// A write transaction; redb's commits durably in two phases (stored values derive
+    /// from untrusted input).
+    fn begin_write(&self) -> Result<kv::WriteTxn> {
         match self {
-            Db::Writable(d) => d.begin_write().map_err(db),
+            Db::Writable(d) => {
+                let mut tx = d.begin_write().map_err(db)?;
+                tx.set_two_phase_commit(true);
+                Ok(kv::WriteTxn::Redb(tx))
+            }
             Db::ReadOnly(_) => Err(Error::Store(
                 "this store was opened read-only: nothing may be written to it".into(),
             )),
+            Db::Postgres(p) if p.is_read_only() => Err(Error::Store(
+                "this store was opened read-only: nothing may be written to it".into(),
+            )),
+            Db::Postgres(p) => Ok(kv::WriteTxn::Pg(p.begin_write()?)),
         }
     }
 }
@@ -186,6 +194,55 @@ impl Store {
         Ok(store)
     }
 
+    /// Connections a PostgreSQL store opens at most ([`Store::open_postgres`]).
+    pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
+
+    /// Opens the store in a PostgreSQL database (`postgres://user:password@host/db`;
+    /// `?sslmode=require` for TLS), bringing its schema up to date first (under a lock,
+    /// so replicas starting together migrate once). Several processes may open the same
+    /// database: each is a replica of one deployment, and all must use the same master
+    /// key ([`Error::WrongMasterKey`] otherwise).
+    pub fn open_postgres(url: &str, master: SecretKey) -> Result<Self> {
+        let pool = pg::Pool::connect(url, Self::DEFAULT_POSTGRES_CONNECTIONS)?;
+        pool.migrate()?;
+        Self::start(Db::Postgres(pool), master, None)
+    }
+
+    /// Opens the store in a PostgreSQL database read-only (what `qualify replay` reads):
+    /// every write is refused, and the schema is not migrated (an out-of-date one is an
+    /// error).
+    pub fn open_postgres_read_only(url: &str, master: SecretKey) -> Result<Self> {
+        let pool = pg::Pool::connect(url, 4)?.read_only();
+        let store = Self::new(Db::Postgres(pool), master, None);
+        store.check()?;
+        store.check_master()?;
+        store.refresh_registry()?;
+        Ok(store)
+    }
+
+    /// Brings a PostgreSQL database's schema up to date (what `qualify migrate` runs;
+    /// [`Store::open_postgres`] does it too). Returns the migrations applied, none when
+    /// the schema was current.
+    pub fn migrate_postgres(url: &str) -> Result<Vec<String>> {
+        pg::Pool::connect(url, 2)?.migrate()
+    }
+
+    /// Where this store lives, for messages: the file, or the database URL without its
+    /// password.
+    pub fn location(&self) -> String {
+        match (&*self.database(), &self.path) {
+            (Db::Postgres(p), _) => p.shown.clone(),
+            (_, Some(path)) => path.display().to_string(),
+            (_, None) => "memory".to_string(),
+        }
+    }
+
+    /// True when the store is shared with other processes (PostgreSQL): what it caches
+    /// in memory must then be re-read now and then.
+    pub fn is_shared(&self) -> bool {
+        matches!(&*self.database(), Db::Postgres(_))
+    }
+
     /// A store in memory (tests, benchmarks): nothing touches the disk.
     pub fn in_memory(master: SecretKey) -> Result<Self> {
         Self::with_backend(redb::backends::InMemoryBackend::new(), master)
@@ -211,10 +268,10 @@ impl Store {
             return Err(Error::StoreBroken(why));
         }
         self.read(|r| {
-            let meta = r.tx.open_table(META).map_err(db)?;
-            meta.get("canary")
-                .map_err(db)?
-                .map(|_| ())
+            let meta = r.tx.open_table(META)?;
+            let found = meta.get("canary")?.is_some();
+            found
+                .then_some(())
                 .ok_or_else(|| Error::Store("the master-key check value is missing".into()))
         })
     }
@@ -229,8 +286,10 @@ impl Store {
     }
 
     fn init(database: Database, master: SecretKey, path: Option<PathBuf>) -> Result<Self> {
+        // redb creates a table when a write transaction first opens it.
         let tx = database.begin_write().map_err(db)?;
         {
+            tx.open_table(META).map_err(db)?;
             tx.open_table(TENANT_KEYS).map_err(db)?;
             tx.open_table(TENANTS).map_err(db)?;
             tx.open_table(CONTACTS).map_err(db)?;
@@ -247,26 +306,29 @@ impl Store {
             tx.open_table(EXPERIMENT_STOPS).map_err(db)?;
             tx.open_table(ANALYTICS).map_err(db)?;
             tx.open_table(TRANSCRIPTS).map_err(db)?;
-            let mut meta = tx.open_table(META).map_err(db)?;
-            let canary_aad = aad("meta", "", "canary", 0);
-            let existing = meta.get("canary").map_err(db)?.map(|v| v.value().to_vec());
-            match existing {
-                Some(sealed) => {
-                    if crypto::open(&master, &canary_aad, &sealed).is_err() {
-                        return Err(Error::WrongMasterKey);
-                    }
-                }
-                None => {
-                    meta.insert(
-                        "canary",
-                        crypto::seal(&master, 0, &canary_aad, CANARY).as_slice(),
-                    )
-                    .map_err(db)?;
-                }
-            }
         }
         tx.commit().map_err(db)?;
-        let store = Self::new(Db::Writable(database), master, path);
+        Self::start(Db::Writable(database), master, path)
+    }
+
+    /// Checks the master key against the store's check value (writing it into a new
+    /// store), then loads the tenant registry.
+    fn start(database: Db, master: SecretKey, path: Option<PathBuf>) -> Result<Self> {
+        let store = Self::new(database, master.clone(), path);
+        store.write(|w| {
+            let mut meta = w.tx.open_table(META)?;
+            let canary_aad = aad("meta", "", "canary", 0);
+            let existing = meta.get("canary")?.map(|v| v.value().to_vec());
+            match existing {
+                Some(sealed) => crypto::open(&master, &canary_aad, &sealed)
+                    .map(|_| ())
+                    .map_err(|_| Error::WrongMasterKey),
+                None => meta.insert(
+                    "canary",
+                    crypto::seal(&master, 0, &canary_aad, CANARY).as_slice(),
+                ),
+            }
+        })?;
         store.refresh_registry()?;
         Ok(store)
     }
@@ -287,10 +349,9 @@ impl Store {
     fn check_master(&self) -> Result<()> {
         let master = self.master();
         self.read(|r| {
-            let meta = r.tx.open_table(META).map_err(db)?;
+            let meta = r.tx.open_table(META)?;
             let sealed = meta
-                .get("canary")
-                .map_err(db)?
+                .get("canary")?
                 .ok_or_else(|| Error::Store("the master-key check value is missing".into()))?;
             crypto::open(&master, &aad("meta", "", "canary", 0), sealed.value())
                 .map(|_| ())
@@ -329,7 +390,7 @@ impl Store {
     /// A tenant's data key of a given version, from the cache or the key table.
     fn dek(
         &self,
-        table: &impl ReadableTable<(&'static str, u32), &'static [u8]>,
+        table: &kv::Table<'_, (&'static str, u32), &'static [u8]>,
         tenant: &str,
         version: u32,
     ) -> Result<Option<SecretKey>> {
@@ -342,7 +403,7 @@ impl Store {
         if let Some(k) = cached {
             return Ok(Some(k));
         }
-        let Some(wrapped) = table.get((tenant, version)).map_err(db)? else {
+        let Some(wrapped) = table.get((tenant, version))? else {
             return Ok(None);
         };
         let key = self.unwrap_dek(tenant, version, wrapped.value())?;
@@ -358,7 +419,7 @@ impl Store {
         self.note((|| {
             let database = self.database();
             let tx = database.begin_read()?;
-            let keys = tx.open_table(TENANT_KEYS).map_err(db)?;
+            let keys = tx.open_table(TENANT_KEYS)?;
             f(&ReadTx {
                 store: self,
                 tx: &tx,
@@ -375,8 +436,7 @@ impl Store {
 
     fn write_once<T>(&self, f: impl FnOnce(&mut WriteTx<'_>) -> Result<T>) -> Result<T> {
         let database = self.database();
-        let mut tx = database.begin_write()?;
-        tx.set_two_phase_commit(true);
+        let tx = database.begin_write()?;
         let mut w = WriteTx {
             store: self,
             tx: &tx,
@@ -388,7 +448,7 @@ impl Store {
         let new_deks = std::mem::take(&mut w.new_deks);
         drop(w);
         let started = std::time::Instant::now();
-        tx.commit().map_err(db)?;
+        tx.commit()?;
         metrics::histogram!("qualify_store_commit_seconds").record(started.elapsed().as_secs_f64());
         // Only now are new data keys real: cache them.
         let mut cache = self.deks.lock().unwrap_or_else(|e| e.into_inner());
@@ -410,7 +470,7 @@ impl Store {
         };
         let out = f(&mut w);
         drop(w);
-        tx.abort().map_err(db)?;
+        tx.abort()?;
         out
     }
 
@@ -422,6 +482,8 @@ impl Store {
             Db::ReadOnly(_) => Err(Error::Store(
                 "this store was opened read-only: it cannot be compacted".into(),
             )),
+            // PostgreSQL reclaims space itself (autovacuum).
+            Db::Postgres(_) => Ok(()),
         }
     }
 
@@ -440,10 +502,9 @@ impl Store {
     pub fn rotate_master_key(&self, new: SecretKey) -> Result<usize> {
         let old = self.master();
         let count = self.write(|w| {
-            let mut keys = w.tx.open_table(TENANT_KEYS).map_err(db)?;
+            let mut keys = w.tx.open_table(TENANT_KEYS)?;
             let all: Vec<(String, u32, Vec<u8>)> = keys
-                .iter()
-                .map_err(db)?
+                .iter()?
                 .filter_map(|r| r.ok())
                 .map(|(k, v)| (k.value().0.to_string(), k.value().1, v.value().to_vec()))
                 .collect();
@@ -454,15 +515,13 @@ impl Store {
                 keys.insert(
                     (tenant.as_str(), *version),
                     crypto::seal(&new, *version, &a, &plain).as_slice(),
-                )
-                .map_err(db)?;
+                )?;
             }
-            let mut meta = w.tx.open_table(META).map_err(db)?;
+            let mut meta = w.tx.open_table(META)?;
             meta.insert(
                 "canary",
                 crypto::seal(&new, 0, &aad("meta", "", "canary", 0), CANARY).as_slice(),
-            )
-            .map_err(db)?;
+            )?;
             Ok(all.len())
         })?;
         *self.master.write().unwrap_or_else(|e| e.into_inner()) = new;
@@ -473,8 +532,8 @@ impl Store {
 /// One read snapshot: sealed reads of any tenant's records.
 pub(crate) struct ReadTx<'s> {
     store: &'s Store,
-    tx: &'s redb::ReadTransaction,
-    keys: &'s redb::ReadOnlyTable<(&'static str, u32), &'static [u8]>,
+    tx: &'s kv::ReadTxn,
+    keys: &'s kv::Table<'s, (&'static str, u32), &'static [u8]>,
 }
 
 impl ReadTx<'_> {
@@ -498,7 +557,7 @@ impl ReadTx<'_> {
 /// One write transaction: sealed reads and writes of a tenant's records.
 pub(crate) struct WriteTx<'s> {
     store: &'s Store,
-    tx: &'s redb::WriteTransaction,
+    tx: &'s kv::WriteTxn,
     new_deks: Vec<(String, u32, SecretKey)>,
     /// Analytics counted in this transaction, by (tenant, day): written once, at commit.
     tallies: std::collections::BTreeMap<(String, u32), crate::model::DayStats>,
@@ -506,13 +565,9 @@ pub(crate) struct WriteTx<'s> {
 
 impl WriteTx<'_> {
     fn current_version(&self, tenant: &str) -> Result<Option<u32>> {
-        let keys = self.tx.open_table(TENANT_KEYS).map_err(db)?;
+        let keys = self.tx.open_table(TENANT_KEYS)?;
         let last = keys
-            .range((tenant, 0)..=(tenant, u32::MAX))
-            .map_err(db)?
-            .next_back()
-            .transpose()
-            .map_err(db)?
+            .last_in((tenant, 0)..=(tenant, u32::MAX))?
             .map(|(k, _)| k.value().1);
         Ok(last)
     }
@@ -526,10 +581,8 @@ impl WriteTx<'_> {
             key.bytes(),
         );
         self.tx
-            .open_table(TENANT_KEYS)
-            .map_err(db)?
-            .insert((tenant, version), wrapped.as_slice())
-            .map_err(db)?;
+            .open_table(TENANT_KEYS)?
+            .insert((tenant, version), wrapped.as_slice())?;
         self.new_deks
             .push((tenant.to_string(), version, key.clone()));
         Ok(key)
@@ -556,10 +609,8 @@ impl WriteTx<'_> {
             &serde_json::to_vec(&serde_json::json!({"created_at": now})).unwrap_or_default(),
         );
         self.tx
-            .open_table(TENANTS)
-            .map_err(db)?
-            .insert(tenant, record.as_slice())
-            .map_err(db)?;
+            .open_table(TENANTS)?
+            .insert(tenant, record.as_slice())?;
         Ok((1, key))
     }
 
@@ -573,7 +624,7 @@ impl WriteTx<'_> {
         {
             return Ok(Some(k.clone()));
         }
-        let keys = self.tx.open_table(TENANT_KEYS).map_err(db)?;
+        let keys = self.tx.open_table(TENANT_KEYS)?;
         self.store.dek(&keys, tenant, version)
     }
 

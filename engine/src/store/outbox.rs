@@ -3,11 +3,10 @@
 //! be delivered move to the dead letters; rows that cannot be opened to the quarantine.
 
 use super::tables::{DEAD_LETTERS, OUTBOX, QUARANTINE};
-use super::{crypto, db, ReadTx, Store, WriteTx};
+use super::{crypto, ReadTx, Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
 use crate::model::{Action, ActionKind, Origin};
-use redb::{ReadableTable, ReadableTableMetadata};
 
 /// An outbox row that could not be opened: set aside, never blocking the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,13 +34,10 @@ fn record_key(due_ms: u64, id: u64) -> String {
 impl ReadTx<'_> {
     /// One tenant's due rows, oldest first, at most `limit` not in flight.
     fn due_of(&self, tenant: &str, now_ms: u64, limit: usize, out: &mut DueActions) -> Result<()> {
-        let outbox = self.tx.open_table(OUTBOX).map_err(db)?;
+        let outbox = self.tx.open_table(OUTBOX)?;
         let mut taken = 0;
-        for row in outbox
-            .range((tenant, 0, 0)..=(tenant, now_ms, u64::MAX))
-            .map_err(db)?
-        {
-            let (k, v) = row.map_err(db)?;
+        for row in outbox.range((tenant, 0, 0)..=(tenant, now_ms, u64::MAX))? {
+            let (k, v) = row?;
             let (_, due, id) = k.value();
             match self.open_value::<Action>("outbox", tenant, &record_key(due, id), v.value()) {
                 Ok(mut action) => {
@@ -71,17 +67,13 @@ impl ReadTx<'_> {
 
     /// The tenants with rows in the outbox, in key order.
     fn outbox_tenants(&self) -> Result<Vec<String>> {
-        let outbox = self.tx.open_table(OUTBOX).map_err(db)?;
+        let outbox = self.tx.open_table(OUTBOX)?;
         let mut tenants = Vec::new();
-        let mut next = outbox
-            .first()
-            .map_err(db)?
-            .map(|(k, _)| k.value().0.to_string());
+        let mut next = outbox.first()?.map(|(k, _)| k.value().0.to_string());
         while let Some(t) = next {
             // The first row after every row of `t`.
             next = outbox
-                .range((t.as_str(), u64::MAX, u64::MAX)..)
-                .map_err(db)?
+                .range((t.as_str(), u64::MAX, u64::MAX)..)?
                 .filter_map(|r| r.ok())
                 .map(|(k, _)| k.value().0.to_string())
                 .find(|other| *other != t);
@@ -107,21 +99,20 @@ impl Store {
 
     /// Actions waiting in the outbox, all tenants (in flight or not, readable or not).
     pub(crate) fn outbox_len(&self) -> Result<usize> {
-        self.read(|r| Ok(r.tx.open_table(OUTBOX).map_err(db)?.len().map_err(db)? as usize))
+        self.read(|r| Ok(r.tx.open_table(OUTBOX)?.len()? as usize))
     }
 
     /// Actions moved to the dead letters (of one tenant, or all), oldest id order.
     pub(crate) fn dead_letters(&self, tenant: Option<&TenantId>) -> Result<Vec<Action>> {
         self.read(|r| {
-            let table = r.tx.open_table(DEAD_LETTERS).map_err(db)?;
+            let table = r.tx.open_table(DEAD_LETTERS)?;
             let rows = match tenant {
                 Some(t) => table.range((t.as_str(), 0)..=(t.as_str(), u64::MAX)),
                 None => table.range::<(&str, u64)>(..),
-            }
-            .map_err(db)?;
+            }?;
             let mut out = Vec::new();
             for row in rows {
-                let (k, v) = row.map_err(db)?;
+                let (k, v) = row?;
                 let (t, id) = k.value();
                 match r.open_value("dead_letters", t, &id.to_string(), v.value()) {
                     Ok(action) => out.push(action),
@@ -138,18 +129,16 @@ impl Store {
             return Ok(());
         }
         self.write(|w| {
-            let mut outbox = w.tx.open_table(OUTBOX).map_err(db)?;
-            let mut quarantine = w.tx.open_table(QUARANTINE).map_err(db)?;
+            let mut outbox = w.tx.open_table(OUTBOX)?;
+            let mut quarantine = w.tx.open_table(QUARANTINE)?;
             for r in rows {
                 let raw = outbox
-                    .remove((r.tenant.as_str(), r.due_ms, r.id))
-                    .map_err(db)?
+                    .remove((r.tenant.as_str(), r.due_ms, r.id))?
                     .map(|v| v.value().to_vec());
                 if let Some(raw) = raw {
                     let key = record_key(r.due_ms, r.id);
                     quarantine
-                        .insert(("outbox", r.tenant.as_str(), key.as_str()), raw.as_slice())
-                        .map_err(db)?;
+                        .insert(("outbox", r.tenant.as_str(), key.as_str()), raw.as_slice())?;
                 }
             }
             Ok(())
@@ -177,6 +166,7 @@ impl WriteTx<'_> {
             due_ms,
             origin,
             in_flight: false,
+            claimed_ms: 0,
         };
         self.put_action(&action)
     }
@@ -186,10 +176,8 @@ impl WriteTx<'_> {
         let t = action.tenant.as_str();
         let sealed = self.seal_json("outbox", t, &record_key(action.due_ms, action.id), action)?;
         self.tx
-            .open_table(OUTBOX)
-            .map_err(db)?
-            .insert((t, action.due_ms, action.id), sealed.as_slice())
-            .map_err(db)?;
+            .open_table(OUTBOX)?
+            .insert((t, action.due_ms, action.id), sealed.as_slice())?;
         Ok(())
     }
 
@@ -198,10 +186,8 @@ impl WriteTx<'_> {
         let t = action.tenant.as_str();
         let sealed = self
             .tx
-            .open_table(OUTBOX)
-            .map_err(db)?
-            .get((t, action.due_ms, action.id))
-            .map_err(db)?
+            .open_table(OUTBOX)?
+            .get((t, action.due_ms, action.id))?
             .map(|v| v.value().to_vec());
         let Some(sealed) = sealed else {
             return Ok(None);
@@ -216,10 +202,8 @@ impl WriteTx<'_> {
     pub fn dequeue(&mut self, action: &Action) -> Result<bool> {
         Ok(self
             .tx
-            .open_table(OUTBOX)
-            .map_err(db)?
-            .remove((action.tenant.as_str(), action.due_ms, action.id))
-            .map_err(db)?
+            .open_table(OUTBOX)?
+            .remove((action.tenant.as_str(), action.due_ms, action.id))?
             .is_some())
     }
 
@@ -232,10 +216,8 @@ impl WriteTx<'_> {
         let t = dead.tenant.as_str();
         let sealed = self.seal_json("dead_letters", t, &dead.id.to_string(), &dead)?;
         self.tx
-            .open_table(DEAD_LETTERS)
-            .map_err(db)?
-            .insert((t, dead.id), sealed.as_slice())
-            .map_err(db)?;
+            .open_table(DEAD_LETTERS)?
+            .insert((t, dead.id), sealed.as_slice())?;
         Ok(())
     }
 
@@ -250,10 +232,8 @@ impl WriteTx<'_> {
         let t = tenant.as_str();
         let rows: Vec<(u64, u64, Vec<u8>)> = self
             .tx
-            .open_table(OUTBOX)
-            .map_err(db)?
-            .range((t, 0, 0)..=(t, u64::MAX, u64::MAX))
-            .map_err(db)?
+            .open_table(OUTBOX)?
+            .range((t, 0, 0)..=(t, u64::MAX, u64::MAX))?
             .filter_map(|r| r.ok())
             .map(|(k, v)| (k.value().1, k.value().2, v.value().to_vec()))
             .collect();
@@ -264,11 +244,7 @@ impl WriteTx<'_> {
                 continue;
             };
             if action.contact == *contact && drop(&action) {
-                self.tx
-                    .open_table(OUTBOX)
-                    .map_err(db)?
-                    .remove((t, due, id))
-                    .map_err(db)?;
+                self.tx.open_table(OUTBOX)?.remove((t, due, id))?;
                 dropped += 1;
             }
         }
@@ -284,10 +260,8 @@ impl WriteTx<'_> {
         let t = tenant.as_str();
         let rows: Vec<(u64, Vec<u8>)> = self
             .tx
-            .open_table(DEAD_LETTERS)
-            .map_err(db)?
-            .range((t, 0)..=(t, u64::MAX))
-            .map_err(db)?
+            .open_table(DEAD_LETTERS)?
+            .range((t, 0)..=(t, u64::MAX))?
             .filter_map(|r| r.ok())
             .map(|(k, v)| (k.value().1, v.value().to_vec()))
             .collect();
@@ -296,11 +270,7 @@ impl WriteTx<'_> {
                 .open_sealed::<Action>("dead_letters", t, &id.to_string(), &sealed)
                 .is_ok_and(|a| a.contact == *contact);
             if named {
-                self.tx
-                    .open_table(DEAD_LETTERS)
-                    .map_err(db)?
-                    .remove((t, id))
-                    .map_err(db)?;
+                self.tx.open_table(DEAD_LETTERS)?.remove((t, id))?;
             }
         }
         Ok(())

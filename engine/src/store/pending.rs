@@ -3,10 +3,9 @@
 //! after the rules are fixed decides them.
 
 use super::tables::PENDING;
-use super::{db, Store, WriteTx};
+use super::{Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
-use redb::ReadableTable;
 
 impl WriteTx<'_> {
     /// Marks (or clears) a contact as waiting for a decision.
@@ -16,12 +15,12 @@ impl WriteTx<'_> {
         contact: &ContactId,
         pending: bool,
     ) -> Result<()> {
-        let mut table = self.tx.open_table(PENDING).map_err(db)?;
+        let mut table = self.tx.open_table(PENDING)?;
         let key = (tenant.as_str(), contact.as_str());
         if pending {
-            table.insert(key, ()).map_err(db)?;
+            table.insert(key, ())?;
         } else {
-            table.remove(key).map_err(db)?;
+            table.remove(key)?;
         }
         Ok(())
     }
@@ -31,10 +30,10 @@ impl Store {
     /// Contacts waiting for a decision, at most `limit`.
     pub(crate) fn pending(&self, limit: usize) -> Result<Vec<(TenantId, ContactId)>> {
         self.read(|r| {
-            let table = r.tx.open_table(PENDING).map_err(db)?;
+            let table = r.tx.open_table(PENDING)?;
             let mut out = Vec::new();
-            for row in table.iter().map_err(db)?.take(limit) {
-                let (k, _) = row.map_err(db)?;
+            for row in table.iter()?.take(limit) {
+                let (k, _) = row?;
                 let (t, c) = k.value();
                 if let (Ok(t), Ok(c)) = (TenantId::new(t), ContactId::new(c)) {
                     out.push((t, c));

@@ -81,3 +81,25 @@ pub(super) const ANALYTICS: TableDefinition<(&str, u32), &[u8]> = TableDefinitio
 /// Imported transcripts' metrics (sealed `ConversationMetrics`). Key: (tenant, transcript id).
 pub(super) const TRANSCRIPTS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("transcripts");
+
+/// Every table's name: the PostgreSQL backend's tables (`qualify.<name>`, created by
+/// `engine/migrations`), and the only names it puts into SQL.
+pub(super) const NAMES: [&str; 17] = [
+    "meta",
+    "tenant_keys",
+    "tenants",
+    "contacts",
+    "contact_versions",
+    "due",
+    "outbox",
+    "dead_letters",
+    "webhooks",
+    "webhook_expiry",
+    "pending",
+    "quarantine",
+    "exposures",
+    "outcomes",
+    "experiment_stops",
+    "analytics",
+    "transcripts",
+];

@@ -1,17 +1,16 @@
 //! Imported transcripts' metrics (sealed), one row per transcript, for the metrics export.
 
 use super::tables::TRANSCRIPTS;
-use super::{db, Store, WriteTx};
+use super::{Store, WriteTx};
 use crate::error::Result;
 use crate::ids::TenantId;
 use crate::transcript::ConversationMetrics;
-use redb::ReadableTable;
 
 impl WriteTx<'_> {
     /// True when a transcript with this id was imported into the tenant.
     pub fn has_transcript(&mut self, tenant: &TenantId, id: &str) -> Result<bool> {
-        let table = self.tx.open_table(TRANSCRIPTS).map_err(db)?;
-        let found = table.get((tenant.as_str(), id)).map_err(db)?.is_some();
+        let table = self.tx.open_table(TRANSCRIPTS)?;
+        let found = table.get((tenant.as_str(), id))?.is_some();
         Ok(found)
     }
 
@@ -20,10 +19,8 @@ impl WriteTx<'_> {
         let (t, id) = (tenant.as_str(), m.transcript_id.as_str());
         let sealed = self.seal_json("transcripts", t, id, m)?;
         self.tx
-            .open_table(TRANSCRIPTS)
-            .map_err(db)?
-            .insert((t, id), sealed.as_slice())
-            .map_err(db)?;
+            .open_table(TRANSCRIPTS)?
+            .insert((t, id), sealed.as_slice())?;
         Ok(())
     }
 
@@ -31,10 +28,8 @@ impl WriteTx<'_> {
     pub(super) fn erase_transcripts_of(&mut self, tenant: &TenantId) -> Result<()> {
         let t = tenant.as_str();
         self.tx
-            .open_table(TRANSCRIPTS)
-            .map_err(db)?
-            .retain_in((t, "")..=(t, "\u{10FFFF}"), |_, _| false)
-            .map_err(db)?;
+            .open_table(TRANSCRIPTS)?
+            .remove_range((t, "")..=(t, "\u{10FFFF}"))?;
         Ok(())
     }
 }
@@ -48,10 +43,10 @@ impl Store {
     ) -> Result<(Vec<ConversationMetrics>, usize)> {
         self.read(|r| {
             let t = tenant.as_str();
-            let table = r.tx.open_table(TRANSCRIPTS).map_err(db)?;
+            let table = r.tx.open_table(TRANSCRIPTS)?;
             let (mut rows, mut unreadable) = (Vec::new(), 0);
-            for row in table.range((t, "")..=(t, "\u{10FFFF}")).map_err(db)? {
-                let (k, v) = row.map_err(db)?;
+            for row in table.range((t, "")..=(t, "\u{10FFFF}"))? {
+                let (k, v) = row?;
                 match r.open_value::<ConversationMetrics>("transcripts", t, k.value().1, v.value())
                 {
                     Ok(m) => rows.push(m),

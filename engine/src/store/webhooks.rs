@@ -4,10 +4,9 @@
 //! under a seen id is refused; a retry after a failed decision decides again.
 
 use super::tables::{WEBHOOKS, WEBHOOK_EXPIRY};
-use super::{db, ReadTx, Store, WriteTx};
+use super::{ReadTx, Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 /// One remembered delivery (sealed).
@@ -32,10 +31,8 @@ impl WriteTx<'_> {
         let key = (tenant.as_str(), contact.as_str(), webhook_id);
         let sealed = self
             .tx
-            .open_table(WEBHOOKS)
-            .map_err(db)?
-            .get(key)
-            .map_err(db)?
+            .open_table(WEBHOOKS)?
+            .get(key)?
             .map(|v| v.value().to_vec());
         match sealed {
             Some(s) => self
@@ -61,22 +58,16 @@ impl WriteTx<'_> {
         let (t, c) = (tenant.as_str(), contact.as_str());
         if let Some(old) = self.delivery(tenant, contact, webhook_id)? {
             self.tx
-                .open_table(WEBHOOK_EXPIRY)
-                .map_err(db)?
-                .remove((old.expires_ms, t, c, webhook_id))
-                .map_err(db)?;
+                .open_table(WEBHOOK_EXPIRY)?
+                .remove((old.expires_ms, t, c, webhook_id))?;
         }
         let sealed = self.seal_json("webhooks", t, &record(contact, webhook_id), delivery)?;
         self.tx
-            .open_table(WEBHOOKS)
-            .map_err(db)?
-            .insert((t, c, webhook_id), sealed.as_slice())
-            .map_err(db)?;
+            .open_table(WEBHOOKS)?
+            .insert((t, c, webhook_id), sealed.as_slice())?;
         self.tx
-            .open_table(WEBHOOK_EXPIRY)
-            .map_err(db)?
-            .insert((delivery.expires_ms, t, c, webhook_id), ())
-            .map_err(db)?;
+            .open_table(WEBHOOK_EXPIRY)?
+            .insert((delivery.expires_ms, t, c, webhook_id), ())?;
         Ok(())
     }
 }
@@ -89,11 +80,8 @@ impl ReadTx<'_> {
         contact: &ContactId,
         webhook_id: &str,
     ) -> Result<Option<Delivery>> {
-        let table = self.tx.open_table(WEBHOOKS).map_err(db)?;
-        let Some(sealed) = table
-            .get((tenant.as_str(), contact.as_str(), webhook_id))
-            .map_err(db)?
-        else {
+        let table = self.tx.open_table(WEBHOOKS)?;
+        let Some(sealed) = table.get((tenant.as_str(), contact.as_str(), webhook_id))? else {
             return Ok(None);
         };
         self.open_value(
@@ -114,24 +102,19 @@ impl Store {
     /// Forgets deliveries whose replay window has passed; returns how many.
     pub(crate) fn forget_expired_deliveries(&self, now_ms: u64) -> Result<usize> {
         self.write(|w| {
-            let mut expiry = w.tx.open_table(WEBHOOK_EXPIRY).map_err(db)?;
+            let mut expiry = w.tx.open_table(WEBHOOK_EXPIRY)?;
             let expired: Vec<(u64, String, String, String)> = expiry
-                .range((0u64, "", "", "")..(now_ms, "", "", ""))
-                .map_err(db)?
+                .range((0u64, "", "", "")..(now_ms, "", "", ""))?
                 .filter_map(|r| r.ok())
                 .map(|(k, _)| {
                     let (e, t, c, id) = k.value();
                     (e, t.to_string(), c.to_string(), id.to_string())
                 })
                 .collect();
-            let mut hooks = w.tx.open_table(WEBHOOKS).map_err(db)?;
+            let mut hooks = w.tx.open_table(WEBHOOKS)?;
             for (e, t, c, id) in &expired {
-                expiry
-                    .remove((*e, t.as_str(), c.as_str(), id.as_str()))
-                    .map_err(db)?;
-                hooks
-                    .remove((t.as_str(), c.as_str(), id.as_str()))
-                    .map_err(db)?;
+                expiry.remove((*e, t.as_str(), c.as_str(), id.as_str()))?;
+                hooks.remove((t.as_str(), c.as_str(), id.as_str()))?;
             }
             Ok(expired.len())
         })

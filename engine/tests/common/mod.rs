@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 #![allow(dead_code)]
 
+pub mod backend;
+
 use std::path::{Path, PathBuf};
 
 /// The repository's root folder (the workspace).

@@ -13,6 +13,7 @@ pub mod rules;
 pub mod score;
 pub mod serve;
 pub mod shadow;
+pub mod store;
 pub mod tenant;
 pub mod text;
 pub mod transcripts;
@@ -114,6 +115,14 @@ pub enum Command {
     SmsInfo(text::TextArg),
     /// Redact PII from a text: prints {"text", "findings": [{"entity", "start", "end"}]}.
     Redact(text::TextArg),
+    /// Bring a PostgreSQL store's schema up to date (`serve` does it too, under a lock).
+    Migrate(store::MigrateArgs),
+    /// Move a whole store between a data folder and PostgreSQL (either way), checked.
+    Store {
+        /// What to do.
+        #[command(subcommand)]
+        action: store::StoreAction,
+    },
     /// Check a deployment (keys, permissions, plaintext in the database file, webhook
     /// verification, rules); one finding per line; exit status 2 when any is high.
     Audit(audit::AuditArgs),
@@ -134,6 +143,16 @@ pub struct StoreArgs {
     /// Data folder holding the store (qualify.redb) and, in dev mode, master.key.
     #[arg(long, value_name = "DIR", default_value = "data")]
     pub data: PathBuf,
+    /// Keep the store in PostgreSQL instead of the data folder's file
+    /// (postgres://user:password@host:port/database; add ?sslmode=require for TLS).
+    /// Replicas given the same database and master key share one state.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "QUALIFY_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
     /// File with the master key (64 hex characters). Else QUALIFY_MASTER_KEY, else a
     /// generated dev key in the data folder.
     #[arg(long, value_name = "FILE")]

@@ -866,6 +866,9 @@ pub async fn serve(
     result
 }
 
+/// How often a replica of a shared store looks for actions left in flight past their lease.
+const RECOVER_EVERY: Duration = Duration::from_secs(60);
+
 /// The work beside the requests, one round per tick until `stop`; on stop it waits for
 /// the delivery lanes still running (each call has a timeout).
 async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -874,12 +877,28 @@ async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
     // Contacts whose rules failed are decided at the start and after rules change (not
     // every tick: rules that still fail would fail again).
     let mut rules_changed = true;
+    // Replicas sharing a store: actions a dead replica left in flight are looked for now
+    // and then (the lease is minutes; `serve` checks once at start besides).
+    let mut last_recover = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = stop.changed() => break,
         }
         while lanes.try_join_next().is_some() {}
+        let shared = state.0.engine.store().is_ok_and(|s| s.is_shared());
+        if shared && last_recover.elapsed() >= RECOVER_EVERY {
+            last_recover = std::time::Instant::now();
+            let e = state.0.engine.clone();
+            match tokio::task::spawn_blocking(move || e.outbox().recover()).await {
+                Ok(Ok(n)) if n > 0 => tracing::warn!(
+                    "{n} outbox action(s) left in flight past their lease (a replica died \
+                     mid-delivery) moved to the dead letters"
+                ),
+                Ok(Err(err)) => state.saw(&err),
+                _ => {}
+            }
+        }
         // The recorder keeps every histogram sample until upkeep folds it into the
         // buckets: without this, memory grew with every request until `/metrics` was
         // scraped (the soak's growth).
