@@ -925,12 +925,31 @@ impl Accounts<'_> {
         self.0.store().map(|s| s.tier(tenant)).unwrap_or_default()
     }
 
-    /// The tenant an API key belongs to, or [`Error::Unauthorized`].
+    /// The tenant an API key belongs to, or [`Error::Unauthorized`]. Reads memory only
+    /// (the registry of tenants and key hashes), never the store: fit for an async task.
     pub fn authenticate(&self, api_key: &str) -> Result<TenantId> {
         self.0
             .store()
             .map_err(|_| Error::Unauthorized)?
             .authenticate(api_key)
+    }
+
+    /// Like [`Self::authenticate`], but in a store shared by replicas
+    /// ([`Store::is_shared`]) a key not in memory is looked up in the record of the
+    /// tenant it names: a key issued through another replica a moment ago opens this one
+    /// too. Reads the store: call it where blocking is allowed.
+    pub fn authenticate_in_store(&self, api_key: &str) -> Result<TenantId> {
+        self.0
+            .store()
+            .map_err(|_| Error::Unauthorized)?
+            .authenticate_in_store(api_key)
+    }
+
+    /// Re-reads the registry of tenants and key hashes from the store. In a store
+    /// shared by replicas, call it now and then (the server does every tick): another
+    /// replica may have registered a tenant or rotated a key.
+    pub fn refresh(&self) -> Result<()> {
+        self.0.store()?.refresh_registry()
     }
 
     /// Registers a tenant and returns its first API key: shown once, stored only as a

@@ -27,6 +27,12 @@ pub fn postgres_admin_url() -> Option<String> {
     }
 }
 
+/// Runs `f` on a thread of its own: the synchronous `postgres` client may not run on a
+/// thread that drives an async runtime (as in a `#[tokio::test]`).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("the fixture's thread"))
+}
+
 /// A database of its own for one test, dropped (with its connections) when this is.
 pub struct ScratchDatabase {
     /// The database's URL.
@@ -49,17 +55,19 @@ impl ScratchDatabase {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("connecting to {admin}: {e}"));
-        // Two statements: CREATE DATABASE may not run inside a (multi-statement) block.
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name}"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            client
-                .batch_execute(&sql)
-                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-        }
+        off_runtime(|| {
+            let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+                .unwrap_or_else(|e| panic!("connecting to {admin}: {e}"));
+            // Two statements: CREATE DATABASE may not run inside a (multi-statement) block.
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name}"),
+                format!("CREATE DATABASE {name}"),
+            ] {
+                client
+                    .batch_execute(&sql)
+                    .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            }
+        });
         // postgres://user@host:port/database: the same server, another database.
         let base = admin
             .rsplit_once('/')
@@ -75,12 +83,12 @@ impl ScratchDatabase {
 
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
+        off_runtime(|| {
+            if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+                let _ = client.batch_execute(&sql);
+            }
+        });
     }
 }
 

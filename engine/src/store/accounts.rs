@@ -39,20 +39,23 @@ pub(crate) struct TenantRecord {
 
 /// In-memory view of registrations, so authenticating a request never touches disk.
 /// In a shared store (PostgreSQL, several replicas) another replica may register a tenant
-/// or revoke a key: the view is then re-read when older than [`SHARED_REGISTRY_AGE`], and
-/// at once (at most every [`SHARED_MISS_AGE`]) when a key is not found.
+/// or revoke a key: the host re-reads the view every tick (`Accounts::refresh`),
+/// and a key it does not hold can be looked up in the record of the tenant it names
+/// ([`Store::authenticate_in_store`]).
 #[derive(Default)]
 pub(super) struct Registry {
     tiers: HashMap<TenantId, Tier>,
     keys: HashMap<[u8; 32], TenantId>,
-    loaded: Option<std::time::Instant>,
 }
 
-/// How stale a shared store's registry may be: how long a key revoked through one replica
-/// may still open another.
-pub(super) const SHARED_REGISTRY_AGE: std::time::Duration = std::time::Duration::from_secs(1);
-/// How often an unknown key may make a replica re-read the registry.
-const SHARED_MISS_AGE: std::time::Duration = std::time::Duration::from_millis(100);
+/// The tenant an API key names, and the hash of its secret.
+fn split_key(api_key: &str) -> Result<(&str, [u8; 32])> {
+    let (named, secret) = api_key
+        .strip_prefix("qfy_")
+        .and_then(|rest| rest.split_once('.'))
+        .ok_or(Error::Unauthorized)?;
+    Ok((named, hash_secret(secret)))
+}
 
 fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
@@ -80,6 +83,16 @@ impl ReadTx<'_> {
         let record: TenantRecord =
             self.open_value("tenants", tenant.as_str(), tenant.as_str(), sealed.value())?;
         Ok(record.ghl_token.is_some())
+    }
+
+    /// One tenant's record.
+    fn tenant_record_of(&self, tenant: &TenantId) -> Result<Option<TenantRecord>> {
+        let tenants = self.tx.open_table(TENANTS)?;
+        let Some(sealed) = tenants.get(tenant.as_str())? else {
+            return Ok(None);
+        };
+        self.open_value("tenants", tenant.as_str(), tenant.as_str(), sealed.value())
+            .map(Some)
     }
 
     /// Every tenant record, by id (ids that are not valid tenant ids are skipped).
@@ -120,32 +133,11 @@ impl Store {
         }
         #[cfg(test)]
         tests::between_read_and_swap();
-        reg.loaded = Some(std::time::Instant::now());
         *slot = reg;
         Ok(())
     }
 
-    /// Re-reads a shared store's registry when it is older than `age`; true when it did.
-    fn refresh_if_older(&self, age: std::time::Duration) -> bool {
-        if !self.is_shared() {
-            return false;
-        }
-        let stale = self
-            .registry
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .loaded
-            .is_none_or(|at| at.elapsed() >= age);
-        if stale {
-            if let Err(e) = self.refresh_registry() {
-                tracing::warn!("re-reading the tenant registry: {e}");
-            }
-        }
-        stale
-    }
-
     fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
-        self.refresh_if_older(SHARED_REGISTRY_AGE);
         self.registry.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -166,23 +158,43 @@ impl Store {
     /// The tenant an API key belongs to, or [`Error::Unauthorized`]. The key's tenant
     /// part must name the tenant whose secret it carries.
     pub(crate) fn authenticate(&self, api_key: &str) -> Result<TenantId> {
-        let (named, secret) = api_key
-            .strip_prefix("qfy_")
-            .and_then(|rest| rest.split_once('.'))
-            .ok_or(Error::Unauthorized)?;
-        let hash = hash_secret(secret);
+        let (named, hash) = split_key(api_key)?;
         // The map lookup compares hashes of a random secret: timing reveals nothing usable.
-        let find = || {
-            self.registry()
-                .keys
-                .get(&hash)
-                .filter(|tenant| tenant.as_str() == named)
-                .cloned()
-        };
-        // A key issued through another replica may be newer than this one's view.
-        find()
-            .or_else(|| self.refresh_if_older(SHARED_MISS_AGE).then(find).flatten())
+        self.registry()
+            .keys
+            .get(&hash)
+            .filter(|tenant| tenant.as_str() == named)
+            .cloned()
             .ok_or(Error::Unauthorized)
+    }
+
+    /// [`Store::authenticate`], and in a shared store, for a key not in memory, the
+    /// record of the tenant the key names: a key issued through another replica since
+    /// this one's registry was read. Reads the store.
+    pub(crate) fn authenticate_in_store(&self, api_key: &str) -> Result<TenantId> {
+        let (named, hash) = split_key(api_key)?;
+        self.authenticate(api_key)
+            .or_else(|e| self.issued_elsewhere(named, &hash).ok_or(e))
+    }
+
+    /// In a shared store: the tenant of a key issued through another replica since this
+    /// one's registry was read. One record read (the tenant the key names, which an
+    /// unknown key cannot make bigger); the registry is re-read when the key is there.
+    fn issued_elsewhere(&self, named: &str, hash: &[u8; 32]) -> Option<TenantId> {
+        if !self.is_shared() {
+            return None;
+        }
+        let tenant = TenantId::new(named).ok()?;
+        let record = self.read(|r| r.tenant_record_of(&tenant)).ok()??;
+        let hash = hex::encode(hash);
+        let known = record.registered && record.api_key_hashes.contains(&hash);
+        if !known {
+            return None;
+        }
+        if let Err(e) = self.refresh_registry() {
+            tracing::warn!("re-reading the tenant registry: {e}");
+        }
+        Some(tenant)
     }
 
     /// Registered tenants, sorted by id.

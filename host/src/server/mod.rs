@@ -244,6 +244,11 @@ struct TenantGate {
 }
 
 impl AppState {
+    /// True when the store is shared with other replicas (PostgreSQL).
+    fn shared_store(&self) -> bool {
+        self.0.engine.store().is_ok_and(|s| s.is_shared())
+    }
+
     fn gate(&self, tenant: &TenantId) -> Arc<TenantGate> {
         let mut gates = self.0.gates.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(gate) = gates.get(tenant) {
@@ -380,7 +385,16 @@ impl FromRequestParts<AppState> for TenantAuth {
         let key = bearer(parts)
             .ok_or_else(|| ApiError::unauthorized("missing API key (Authorization: Bearer ...)"))?;
         let accounts = state.0.engine.accounts();
-        let tenant = accounts.authenticate(key).map_err(ApiError::from)?;
+        let tenant = match accounts.authenticate(key) {
+            Ok(tenant) => tenant,
+            // Replicas sharing a store: a key issued through another one a moment ago is
+            // looked up in the store (off the async threads).
+            Err(qualify_engine::Error::Unauthorized) if state.shared_store() => {
+                let key = key.to_string();
+                blocking(state, move |e| e.accounts().authenticate_in_store(&key)).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         telemetry::attribute(&tenant);
         let tier = accounts.tier(&tenant);
         if !state.0.config.rate_limit {
@@ -886,7 +900,15 @@ async fn background(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
             _ = stop.changed() => break,
         }
         while lanes.try_join_next().is_some() {}
-        let shared = state.0.engine.store().is_ok_and(|s| s.is_shared());
+        let shared = state.shared_store();
+        if shared {
+            // Tenants registered and keys rotated through other replicas.
+            let e = state.0.engine.clone();
+            if let Ok(Err(err)) = tokio::task::spawn_blocking(move || e.accounts().refresh()).await
+            {
+                tracing::warn!("re-reading the tenant registry: {err}");
+            }
+        }
         if shared && last_recover.elapsed() >= RECOVER_EVERY {
             last_recover = std::time::Instant::now();
             let e = state.0.engine.clone();
