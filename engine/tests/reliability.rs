@@ -379,6 +379,44 @@ fn an_action_left_in_flight_is_never_resent() {
         .contains("at most once"));
 }
 
+/// Replicas on one PostgreSQL store: an action in flight may be another replica's
+/// delivery, so `recover` (run by every replica at start and every minute) leaves it until
+/// its lease has passed, then moves it to the dead letters, once.
+#[test]
+fn a_replica_leaves_another_replicas_delivery_alone_until_its_lease_passes() {
+    let Some(db) = qualify_testkit::ScratchDatabase::create() else {
+        return;
+    };
+    let key = SecretKey::generate();
+    let a = setup_with(Store::open_postgres(&db.url, key.clone()).unwrap(), |_| {});
+    let b = setup_with(Store::open_postgres(&db.url, key).unwrap(), |_| {});
+    say(&a.engine, "default", "c1", &hit("buying in Plano"));
+    let action = a.due().into_iter().next().unwrap();
+    assert!(matches!(
+        a.engine.outbox().begin(&action).unwrap(),
+        Begin::Go(_)
+    ));
+    // B starts (or its minute comes) while A is calling GoHighLevel.
+    assert_eq!(b.engine.outbox().recover().unwrap(), 0);
+    b.clock
+        .advance_secs(qualify_engine::engine::Outbox::IN_FLIGHT_LEASE.as_secs() as i64 - 1);
+    assert_eq!(
+        b.engine.outbox().recover().unwrap(),
+        0,
+        "still within the lease"
+    );
+    assert!(b.engine.outbox().dead_letters(None).unwrap().is_empty());
+    // A died: past the lease, one replica moves it, once.
+    b.clock.advance_secs(1);
+    a.clock
+        .advance_secs(qualify_engine::engine::Outbox::IN_FLIGHT_LEASE.as_secs() as i64);
+    assert_eq!(b.engine.outbox().recover().unwrap(), 1);
+    assert_eq!(a.engine.outbox().recover().unwrap(), 0);
+    let dead = a.engine.outbox().dead_letters(None).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, action.id);
+}
+
 /// Item 4: a follow-up whose hook fails is tried again later, further out each time, not
 /// every second.
 #[test]

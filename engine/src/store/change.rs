@@ -129,7 +129,7 @@ impl Store {
             let outcome = self.write(|tx| {
                 Ok(changes
                     .iter_mut()
-                    .map(|c| tx.apply(c))
+                    .map(|c| tx.apply_isolated(c))
                     .collect::<Vec<Result<bool>>>())
             });
             match outcome {
@@ -232,6 +232,22 @@ impl WriteTx<'_> {
             self.tally(tenant, *day, stats);
         }
         Ok(true)
+    }
+
+    /// [`WriteTx::apply`], so that a change that fails part-way leaves nothing in the
+    /// batch and its batch-mates commit (a savepoint per change in PostgreSQL).
+    fn apply_isolated(&mut self, change: &mut ContactChange) -> Result<bool> {
+        let tx = self.tx;
+        if !tx.has_savepoints() {
+            return self.apply(change);
+        }
+        let (keys, tallies) = (self.new_deks.len(), self.tallies.clone());
+        let out = tx.isolated(|| self.apply(change));
+        if out.is_err() {
+            self.new_deks.truncate(keys);
+            self.tallies = tallies;
+        }
+        out
     }
 
     /// The same snapshot as [`Store::view`], inside this transaction.

@@ -224,6 +224,29 @@ impl WriteTxn {
         }
     }
 
+    /// True when [`WriteTxn::isolated`] can undo part of a transaction (PostgreSQL).
+    pub fn has_savepoints(&self) -> bool {
+        matches!(self, WriteTxn::Pg(_))
+    }
+
+    /// Runs `f` so that, when it fails, nothing it wrote stays in the transaction and the
+    /// transaction goes on (a PostgreSQL savepoint). redb writes nothing that can fail
+    /// part-way but an I/O error, after which the store refuses everything anyway.
+    pub fn isolated<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        match self {
+            WriteTxn::Redb(_) => f(),
+            WriteTxn::Pg(tx) => {
+                tx.savepoint()?;
+                let out = f();
+                match &out {
+                    Ok(_) => tx.release()?,
+                    Err(_) => tx.rollback_to()?,
+                }
+                out
+            }
+        }
+    }
+
     pub fn abort(self) -> Result<()> {
         match self {
             WriteTxn::Redb(tx) => tx.abort().map_err(db),

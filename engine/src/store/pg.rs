@@ -236,6 +236,10 @@ impl Pool {
 /// One open transaction on one pooled connection. Dropped without `commit`, it rolls back.
 pub(crate) struct PgTx {
     conn: Mutex<Option<r2d2::PooledConnection<Manager>>>,
+    /// Set when a statement failed: PostgreSQL has then aborted the transaction (until a
+    /// rollback to a savepoint), and a COMMIT would quietly roll it back, so `commit`
+    /// refuses instead.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 /// The SQL conditions for a key range, and its parameters.
@@ -266,6 +270,7 @@ impl PgTx {
     fn new(conn: r2d2::PooledConnection<Manager>) -> Self {
         PgTx {
             conn: Mutex::new(Some(conn)),
+            failed: Default::default(),
         }
     }
 
@@ -274,7 +279,12 @@ impl PgTx {
         let conn = guard
             .as_mut()
             .ok_or_else(|| Error::Store("postgres: the transaction has ended".into()))?;
-        f(conn)
+        let out = f(conn);
+        if out.is_err() {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        out
     }
 
     fn end(&self, sql: &str) -> Result<()> {
@@ -286,7 +296,39 @@ impl PgTx {
     }
 
     pub fn commit(self) -> Result<()> {
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.end("ROLLBACK")?;
+            return Err(Error::Store(
+                "postgres: a statement failed, so the transaction was rolled back".into(),
+            ));
+        }
         self.end("COMMIT")
+    }
+
+    /// Marks a point the transaction can return to ([`PgTx::rollback_to`]).
+    pub fn savepoint(&self) -> Result<()> {
+        self.with(|c| c.client.batch_execute("SAVEPOINT change").map_err(pg))
+    }
+
+    /// Forgets the last savepoint, keeping what was written since.
+    pub fn release(&self) -> Result<()> {
+        self.with(|c| {
+            c.client
+                .batch_execute("RELEASE SAVEPOINT change")
+                .map_err(pg)
+        })
+    }
+
+    /// Undoes everything since the last savepoint (and a failed statement's abort).
+    pub fn rollback_to(&self) -> Result<()> {
+        self.with(|c| {
+            c.client
+                .batch_execute("ROLLBACK TO SAVEPOINT change; RELEASE SAVEPOINT change")
+                .map_err(pg)
+        })?;
+        self.failed
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn rollback(self) -> Result<()> {
@@ -378,5 +420,59 @@ impl Drop for PgTx {
             // it (`has_broken`).
             let _ = c.client.batch_execute("ROLLBACK");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn pool() -> Option<(qualify_testkit::ScratchDatabase, Pool)> {
+        let db = qualify_testkit::ScratchDatabase::create()?;
+        let pool = Pool::connect(&db.url, 2).unwrap();
+        pool.migrate().unwrap();
+        Some((db, pool))
+    }
+
+    fn rows(pool: &Pool) -> u64 {
+        pool.begin_read().unwrap().count("meta").unwrap()
+    }
+
+    /// A failed statement aborts a PostgreSQL transaction, after which COMMIT quietly
+    /// rolls back: commit must say so instead of reporting success.
+    #[test]
+    fn a_transaction_with_a_failed_statement_does_not_report_a_commit() {
+        let Some((_db, pool)) = pool() else { return };
+        let tx = pool.begin_write().unwrap();
+        tx.put("meta", b"a", b"1").unwrap();
+        assert!(tx.put("no_such_table", b"b", b"2").is_err());
+        assert!(tx.commit().is_err());
+        assert_eq!(rows(&pool), 0, "nothing was written");
+    }
+
+    /// What a savepoint undoes is only the failed part: the rest commits.
+    #[test]
+    fn a_failure_rolled_back_to_its_savepoint_leaves_the_rest_to_commit() {
+        let Some((_db, pool)) = pool() else { return };
+        let tx = pool.begin_write().unwrap();
+        tx.put("meta", b"a", b"1").unwrap();
+        tx.savepoint().unwrap();
+        tx.put("meta", b"b", b"2").unwrap();
+        assert!(tx.put("no_such_table", b"c", b"3").is_err());
+        tx.rollback_to().unwrap();
+        tx.savepoint().unwrap();
+        tx.put("meta", b"d", b"4").unwrap();
+        tx.release().unwrap();
+        tx.commit().unwrap();
+        let read = pool.begin_read().unwrap();
+        assert_eq!(read.get("meta", b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(
+            read.get("meta", b"b").unwrap(),
+            None,
+            "written after the savepoint: undone"
+        );
+        assert_eq!(read.get("meta", b"d").unwrap(), Some(b"4".to_vec()));
     }
 }
