@@ -1,5 +1,7 @@
 //! Criterion benchmarks of the stateful hot paths: a durable ingest on a real file, a
-//! contact read, and redaction of a message. Results: BENCHMARKS.md.
+//! contact read, and redaction of a message; the same ingest on PostgreSQL, by one store
+//! and by two (two replicas) when `QUALIFY_TEST_DATABASE_URL` names a server (`.ci/pg
+//! start`). Results: BENCHMARKS.md.
 //!
 //! Run with `cargo bench --bench store`.
 
@@ -18,6 +20,14 @@ const SMS: &str = "Hi! We're relocating for work and want to buy a 3 bed 2 bath 
 
 fn engine(file: &Path) -> Engine {
     let store = Store::open(file, SecretKey::generate()).expect("store opens");
+    Engine::builder()
+        .rules_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"))
+        .store(store)
+        .build()
+        .expect("engine builds")
+}
+
+fn engine_over(store: Store) -> Engine {
     Engine::builder()
         .rules_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"))
         .store(store)
@@ -77,29 +87,53 @@ fn bench_ingest_concurrent(c: &mut Criterion) {
         tags: Some(vec!["Hit List".into()]),
         ..Inbound::text(SMS)
     };
-    let tenant = tid("default");
-    let contacts: Vec<ContactId> = (0..THREADS).map(|i| cid(&format!("k{i}"))).collect();
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);
     g.bench_function("ingest_concurrent", |b| {
-        b.iter_custom(|iters| {
-            let per_thread = iters.div_ceil(THREADS);
-            let start = std::time::Instant::now();
-            std::thread::scope(|s| {
-                for contact in &contacts {
-                    let (engine, msg, tenant) = (&engine, &msg, &tenant);
-                    s.spawn(move || {
-                        for _ in 0..per_thread {
-                            engine.ingest(tenant, contact, msg).expect("ingest");
-                        }
-                    });
+        b.iter_custom(|iters| ingest_from(&[&engine], THREADS, &msg, iters))
+    });
+    // The same on PostgreSQL: one store, then two stores on one database (two replicas
+    // in one process, 32 threads each), each with its own group commit; every write
+    // transaction of either takes the database's write lock.
+    if let Some(db) = qualify_testkit::ScratchDatabase::create() {
+        let key = SecretKey::generate();
+        let open = || engine_over(Store::open_postgres(&db.url, key.clone()).expect("postgres"));
+        let (a, b) = (open(), open());
+        g.bench_function("ingest_concurrent_postgres", |bench| {
+            bench.iter_custom(|iters| ingest_from(&[&a], THREADS, &msg, iters))
+        });
+        g.bench_function("ingest_concurrent_postgres_2_replicas", |bench| {
+            bench.iter_custom(|iters| ingest_from(&[&a, &b], THREADS, &msg, iters))
+        });
+    }
+    g.finish();
+}
+
+/// `threads` threads (spread over `engines`, each its own contact) ingesting `iters`
+/// messages in all; the time per message.
+fn ingest_from(
+    engines: &[&Engine],
+    threads: u64,
+    msg: &Inbound,
+    iters: u64,
+) -> std::time::Duration {
+    let tenant = tid("default");
+    let per_thread = iters.div_ceil(threads);
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let engine = engines[t as usize % engines.len()];
+            let (msg, tenant) = (msg, &tenant);
+            s.spawn(move || {
+                let contact = cid(&format!("k{t}"));
+                for _ in 0..per_thread {
+                    engine.ingest(tenant, &contact, msg).expect("ingest");
                 }
             });
-            start.elapsed() * iters as u32 / (per_thread * THREADS) as u32
-        })
+        }
     });
-    g.finish();
+    start.elapsed() * iters as u32 / (per_thread * threads) as u32
 }
 
 criterion_group!(

@@ -1,11 +1,13 @@
 //! Nothing lost, nothing sent that should not be: the holes of issue 9 in the store, the
 //! outbox, follow-ups and ingest, each proved through the public API. Every test here
-//! failed before its fix; RELIABILITY.md lists them by failure mode.
+//! failed before its fix; RELIABILITY.md lists them by failure mode. The outbox and ingest
+//! tests run over both store backends (`common::backend`).
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 mod common;
 
+use common::backend::Backend;
 use common::{cid, rules_copy, say, stored, tid, write};
 use qualify_engine::clock::ManualClock;
 use qualify_engine::conversation::{Begin, FollowUpOptions, Outcome};
@@ -51,8 +53,9 @@ fn setup_with(store: Store, edit: impl FnOnce(&Path)) -> Setup {
     }
 }
 
-fn setup() -> Setup {
-    setup_with(Store::in_memory(SecretKey::generate()).unwrap(), |_| {})
+/// [`setup_with`] over a backend of the shared suite (redb or PostgreSQL).
+fn setup_on(b: &Backend) -> Setup {
+    setup_with(b.open(&SecretKey::generate()), |_| {})
 }
 
 fn hit(text: &str) -> Inbound {
@@ -87,9 +90,8 @@ impl Setup {
 
 /// Item 1: STOP drops the contact's queued texts in the same transaction; only the
 /// confirmation is left to go out.
-#[test]
-fn stop_drops_the_queued_texts_of_that_contact() {
-    let s = setup();
+fn stop_drops_the_queued_texts_of_that_contact(b: &Backend) {
+    let s = setup_on(b);
     say(&s.engine, "default", "c1", &hit("buying in Plano"));
     say(&s.engine, "default", "c2", &hit("buying in Plano"));
     s.advance_hours(24);
@@ -117,9 +119,8 @@ fn stop_drops_the_queued_texts_of_that_contact() {
 }
 
 /// Item 1: erasing a contact drops every action queued for it.
-#[test]
-fn erasure_drops_every_queued_action_of_the_contact() {
-    let s = setup();
+fn erasure_drops_every_queued_action_of_the_contact(b: &Backend) {
+    let s = setup_on(b);
     say(&s.engine, "default", "c1", &hit("buying in Plano"));
     say(&s.engine, "default", "c2", &hit("buying in Plano"));
     assert!(s
@@ -133,9 +134,8 @@ fn erasure_drops_every_queued_action_of_the_contact() {
 
 /// Item 1: just before a send, delivery re-checks: an action whose contact was erased or
 /// opted out meanwhile is dropped; a text the bot starts waits for the contact's window.
-#[test]
-fn delivery_rechecks_erasure_opt_out_and_the_window() {
-    let s = setup();
+fn delivery_rechecks_erasure_opt_out_and_the_window(b: &Backend) {
+    let s = setup_on(b);
     say(&s.engine, "default", "gone", &hit("buying in Plano"));
     let queued = s.due();
     s.engine
@@ -173,9 +173,8 @@ fn delivery_rechecks_erasure_opt_out_and_the_window() {
 
 /// Item 1: an action that keeps failing moves to the dead letters after the tenant's
 /// number of attempts.
-#[test]
-fn an_action_that_keeps_failing_moves_to_the_dead_letters() {
-    let s = setup();
+fn an_action_that_keeps_failing_moves_to_the_dead_letters(b: &Backend) {
+    let s = setup_on(b);
     say(&s.engine, "default", "c1", &hit("buying in Plano"));
     let before = s.engine.outbox().len().unwrap();
     let mut moved = false;
@@ -503,9 +502,8 @@ fn a_message_is_kept_when_the_rules_fail_and_decided_once_they_work() {
 
 /// Item 11: facts over the tenant's limits are refused with the limit named, and nothing
 /// is written.
-#[test]
-fn facts_over_the_limits_are_refused_and_nothing_is_written() {
-    let s = setup();
+fn facts_over_the_limits_are_refused_and_nothing_is_written(b: &Backend) {
+    let s = setup_on(b);
     let (t, c) = (tid("default"), cid("c1"));
     let many: serde_json::Map<_, _> = (0..33).map(|i| (format!("f{i}"), json!(i))).collect();
     let cases = [
@@ -628,9 +626,8 @@ fn followups_wait_for_rules_that_are_unavailable() {
 
 /// Item 16: what cannot be right is refused: an `at` in the future or days in the past,
 /// an unknown time zone, an empty text. Nothing is written.
-#[test]
-fn implausible_messages_are_refused() {
-    let s = setup();
+fn implausible_messages_are_refused(b: &Backend) {
+    let s = setup_on(b);
     let (t, c) = (tid("default"), cid("c1"));
     let at = |ts: &str| Inbound {
         at: Some(ts.parse().unwrap()),
@@ -692,10 +689,9 @@ fn bot_texts_keep_the_minimum_gap() {
 
 /// Item 8: a delivery's id is remembered while a replay could arrive, then forgotten (the
 /// table does not grow without bound); a retry within that time gets the first result.
-#[test]
-fn webhook_ids_are_remembered_for_their_window_then_forgotten() {
+fn webhook_ids_are_remembered_for_their_window_then_forgotten(b: &Backend) {
     use qualify_engine::conversation::{Delivered, WebhookDelivery};
-    let s = setup();
+    let s = setup_on(b);
     let delivery = WebhookDelivery {
         id: "wh-1".into(),
         body_sha256: "ab".repeat(32),
@@ -725,3 +721,13 @@ fn webhook_ids_are_remembered_for_their_window_then_forgotten() {
     s.clock.advance_secs(601);
     assert_eq!(forget(), 1, "forgotten after it");
 }
+
+backend_tests!(
+    stop_drops_the_queued_texts_of_that_contact,
+    erasure_drops_every_queued_action_of_the_contact,
+    delivery_rechecks_erasure_opt_out_and_the_window,
+    an_action_that_keeps_failing_moves_to_the_dead_letters,
+    facts_over_the_limits_are_refused_and_nothing_is_written,
+    implausible_messages_are_refused,
+    webhook_ids_are_remembered_for_their_window_then_forgotten,
+);

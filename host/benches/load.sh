@@ -6,6 +6,9 @@
 #
 #   cargo build --release -p qualify && host/benches/load.sh [SECONDS] [CONNECTIONS]
 #
+# DATABASE_URL=postgres://… keeps the store in that (empty) PostgreSQL database instead of
+# a data folder; REPLICAS=2 (with DATABASE_URL) starts two servers on it and splits the
+# connections between them (two wrk at once; requests/s summed, the worse p50/p99).
 # Client and server share the machine's cores: compare scenarios of one run, not runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,20 +17,28 @@ NO_RATE_LIMIT=${NO_RATE_LIMIT---no-rate-limit}
 CONNS=${2:-64}
 BIN=${BIN:-target/release/qualify}
 WORK=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+REPLICAS=${REPLICAS:-1}
+SERVERS=()
+trap 'kill "${SERVERS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/master.key"
 echo load-admin > "$WORK/admin.key"
 mkdir -p "$WORK/rules/hog"
 cp -r rules/default "$WORK/rules/"
 printf 'fn score(lead, cfg) { let n = 0; loop { n += 1; } }\n' > "$WORK/rules/hog/zz.rhai"
-PORT=$((20000 + RANDOM % 20000))
-$BIN serve --addr 127.0.0.1:$PORT --data "$WORK/data" --rules "$WORK/rules" \
-  --key-file "$WORK/master.key" --admin-key-file "$WORK/admin.key" $NO_RATE_LIMIT \
-  --tenant-concurrency "${TENANT_CONCURRENCY:-2}" \
-  > "$WORK/serve.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+if [ -n "${DATABASE_URL:-}" ]; then STORE=(--database "$DATABASE_URL"); else STORE=(--data "$WORK/data"); fi
+PORTS=()
+for r in $(seq "$REPLICAS"); do
+  P=$((20000 + RANDOM % 20000))
+  $BIN serve --addr 127.0.0.1:$P "${STORE[@]}" --rules "$WORK/rules" \
+    --key-file "$WORK/master.key" --admin-key-file "$WORK/admin.key" $NO_RATE_LIMIT \
+    --tenant-concurrency "${TENANT_CONCURRENCY:-2}" \
+    > "$WORK/serve-$r.log" 2>&1 &
+  SERVERS+=($!)
+  PORTS+=($P)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$P/healthz" >/dev/null && break; sleep 0.1; done
+done
+PORT=${PORTS[0]}
 key() {
   curl -sf -XPOST -H 'Authorization: Bearer load-admin' -H 'Content-Type: application/json' -d "{\"tenant\":\"$1\",\"tier\":\"enterprise\"}" \
     "http://127.0.0.1:$PORT/admin/tenants" | sed 's/.*"api_key":"\([^"]*\)".*/\1/'
@@ -69,8 +80,28 @@ report() { # $1 scenario, wrk output on stdin
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     END { printf "{\"scenario\":\"%s\",\"requests_per_s\":%s,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"errors\":%d}\n", name, rps, ms(p50), ms(p99), errors + 0 }'
 }
-run() { # $1 scenario, $2 lua
-  wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency -s "$2" "http://127.0.0.1:$PORT" | report "$1"
+run() { # $1 scenario, $2 lua: the connections split over the replicas
+  if [ "$REPLICAS" -eq 1 ]; then
+    wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency -s "$2" "http://127.0.0.1:$PORT" | report "$1"
+    return
+  fi
+  local n=0 pids=()
+  for P in "${PORTS[@]}"; do
+    n=$((n + 1))
+    wrk -t1 -c"$((CONNS / REPLICAS))" -d"${SECONDS_EACH}s" --latency -s "$2" "http://127.0.0.1:$P" \
+      | report "$1" > "$WORK/part-$n.json" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  python3 - "$WORK"/part-*.json <<'PY'
+import json, sys
+parts = [json.load(open(f)) for f in sys.argv[1:]]
+print(json.dumps({"scenario": parts[0]["scenario"], "replicas": len(parts),
+                  "requests_per_s": round(sum(p["requests_per_s"] for p in parts), 2),
+                  "p50_ms": max(p["p50_ms"] for p in parts), "p99_ms": max(p["p99_ms"] for p in parts),
+                  "errors": sum(p["errors"] for p in parts)}, separators=(",", ":")))
+PY
+  rm -f "$WORK"/part-*.json
 }
 run score "$WORK/score.lua"
 run messages "$WORK/messages.lua"
