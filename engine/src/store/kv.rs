@@ -393,7 +393,7 @@ impl<'t, K: OrdKey, V: Value + 'static> Table<'t, K, V> {
             Inner::Pg(tx, name) => {
                 let (from, to) = ord_bounds::<K, KR>(&range);
                 let mut doomed = Vec::new();
-                for row in PgRange::<K, V>::raw(tx, name, from, to) {
+                for row in PgRange::<K, V>::new(tx, name, from, to) {
                     let (k, v) = row?;
                     let key = K::redb_bytes(&k)?;
                     if !keep(K::from_bytes(&key), V::from_bytes(&v)) {
@@ -471,10 +471,6 @@ impl<'a, K, V> PgRange<'a, K, V> {
     const PAGE: i64 = 512;
 
     fn new(tx: &'a PgTx, table: &'static str, from: Bound<Vec<u8>>, to: Bound<Vec<u8>>) -> Self {
-        Self::raw(tx, table, from, to)
-    }
-
-    fn raw(tx: &'a PgTx, table: &'static str, from: Bound<Vec<u8>>, to: Bound<Vec<u8>>) -> Self {
         PgRange {
             tx,
             table,

@@ -441,6 +441,7 @@ impl Store {
             store: self,
             tx: &tx,
             new_deks: Vec::new(),
+            write_keys: Vec::new(),
             tallies: Default::default(),
         };
         let out = f(&mut w)?;
@@ -466,6 +467,7 @@ impl Store {
             store: self,
             tx: &tx,
             new_deks: Vec::new(),
+            write_keys: Vec::new(),
             tallies: Default::default(),
         };
         let out = f(&mut w);
@@ -559,6 +561,9 @@ pub(crate) struct WriteTx<'s> {
     store: &'s Store,
     tx: &'s kv::WriteTxn,
     new_deks: Vec<(String, u32, SecretKey)>,
+    /// Each tenant's current committed key, found once per transaction (a query each time
+    /// would be a round trip per sealed value in PostgreSQL).
+    write_keys: Vec<(String, u32, SecretKey)>,
     /// Analytics counted in this transaction, by (tenant, day): written once, at commit.
     tallies: std::collections::BTreeMap<(String, u32), crate::model::DayStats>,
 }
@@ -594,10 +599,14 @@ impl WriteTx<'_> {
         if let Some((_, v, k)) = self.new_deks.iter().rev().find(|(t, _, _)| t == tenant) {
             return Ok((*v, k.clone()));
         }
+        if let Some((_, v, k)) = self.write_keys.iter().find(|(t, _, _)| t == tenant) {
+            return Ok((*v, k.clone()));
+        }
         if let Some(v) = self.current_version(tenant)? {
             let key = self
                 .key_for(tenant, v)?
                 .ok_or_else(|| unseal_error(tenant, "tenant_keys", &format!("v{v}")))?;
+            self.write_keys.push((tenant.to_string(), v, key.clone()));
             return Ok((v, key));
         }
         let key = self.create_dek(tenant, 1)?;
