@@ -222,23 +222,26 @@ async fn a_tenant_created_through_one_replica_is_usable_through_the_other() {
     assert!(refused, "the rotated key still opens the other replica");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_storm_through_both_replicas_lands_every_message_in_order() {
-    let Some(d) = sync(|| Deployment::new(support::common::shipped_rules())) else {
-        return;
-    };
+/// A deployment on the shipped rules, two replicas, and the key of a tenant `storm`
+/// registered through the first (`None`: no PostgreSQL server).
+async fn storm() -> Option<(Deployment, [Replica; 2], String)> {
+    let d = sync(|| Deployment::new(support::common::shipped_rules()))?;
     let replicas = [
         d.replica("http://127.0.0.1:9"),
         d.replica("http://127.0.0.1:9"),
     ];
+    let body = json!({"tenant": "storm", "tier": "enterprise"});
+    let key = add_tenant(&reqwest::Client::new(), &replicas[0].base, body).await;
+    Some((d, replicas, key))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_through_both_replicas_lands_every_message_in_order() {
+    let Some((d, replicas, key)) = storm().await else {
+        return;
+    };
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
     let http = reqwest::Client::new();
-    let key = add_tenant(
-        &http,
-        &bases[0],
-        json!({"tenant": "storm", "tier": "enterprise"}),
-    )
-    .await;
     // 50 contacts × 20 messages = 1,000, each contact's messages one after the other,
     // taking turns between the replicas; all contacts at once.
     let mut clients = Vec::new();
@@ -268,21 +271,11 @@ async fn a_storm_through_both_replicas_lands_every_message_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_replica_mid_storm_loses_no_acknowledged_message() {
-    let Some(d) = sync(|| Deployment::new(support::common::shipped_rules())) else {
+    let Some((d, mut replicas, key)) = storm().await else {
         return;
     };
-    let mut replicas = [
-        d.replica("http://127.0.0.1:9"),
-        d.replica("http://127.0.0.1:9"),
-    ];
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
     let http = reqwest::Client::new();
-    let key = add_tenant(
-        &http,
-        &bases[0],
-        json!({"tenant": "storm", "tier": "enterprise"}),
-    )
-    .await;
     // 32 clients per replica, each its own contact, sending until its replica fails it.
     let acked: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; 64]));
     let mut clients = Vec::new();
