@@ -450,3 +450,24 @@ backend_tests!(
     the_clock_is_an_argument,
     a_key_must_name_its_own_tenant,
 );
+
+/// `?sslmode=require` makes the connection TLS (rustls) or nothing: against a server
+/// without TLS the store does not open, and says why, naming the server without its
+/// password.
+#[test]
+fn a_url_asking_for_tls_never_falls_back_to_plaintext() {
+    let Some(db) = qualify_testkit::ScratchDatabase::create() else {
+        return;
+    };
+    let url = format!(
+        "{}?sslmode=require",
+        db.url.replacen("postgres@", "postgres:hunter2@", 1)
+    );
+    let err = qualify_engine::Store::open_postgres(&url, SecretKey::generate()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.to_lowercase().contains("tls"), "{msg}");
+    assert!(
+        !msg.contains("hunter2") && msg.contains("postgres:***@"),
+        "{msg}"
+    );
+}

@@ -163,11 +163,23 @@ impl Pool {
             postgres::config::SslMode::Require => Tls::Rustls(tls_config()?),
             _ => Tls::Off,
         };
+        let manager = Manager { config, tls };
+        // One connection first, so a wrong address, password or TLS setting is reported
+        // at once and with its cause (the pool would retry for its whole timeout).
+        if let Err(e) = Manager::connect(&manager) {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                why = format!("{why}: {cause}");
+                source = cause.source();
+            }
+            return Err(Error::Store(format!("{shown}: {why}")));
+        }
         let pool = r2d2::Pool::builder()
             .max_size(size.max(2))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(Manager { config, tls })
+            .build(manager)
             .map_err(|e| Error::Store(format!("{shown}: {e}")))?;
         Ok(Pool {
             pool,
