@@ -286,7 +286,12 @@ impl Catalog {
         let candidate = Folder::read_as(candidate, label).map_err(|e| vec![e])?;
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let layers: Vec<&Folder> = own.into_iter().chain([&candidate]).collect();
-        compile(&self.sandbox, &self.scripts, id, base, &layers)
+        // Compiled apart from the serving version, not from the shared cache: a compiled
+        // function's body and string constants are reference-counted, and a shadow thread
+        // running the same ones as a request thread makes both write the same cache lines
+        // on every call (measured: shadowing cost the request 26 % with them shared, 14 %
+        // apart; BENCHMARKS.md).
+        compile(&self.sandbox, &ScriptCache::default(), id, base, &layers)
     }
 
     /// Tenant `id`'s own rules folder, read; `None` for the default tenant or a tenant
