@@ -31,6 +31,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (tenant, candidate) in [
         ("plain", None),
+        ("twin", None),
         (
             "shadowed",
             Some("questions: {buyer: {timeline: \"When would you like to move in?\"}}\n"),
@@ -55,7 +56,15 @@ fn main() {
     }))
     .expect("valid lead");
     let tenant = |t: &str| TenantId::new(t).expect("tenant id");
-    let variants = [tenant("plain"), tenant("shadowed"), tenant("sampled")];
+    // `twin` is `plain` again under another name: its ratio to `off` is the harness's
+    // own (another compiled rule set, its place in the rotation), the baseline that the
+    // other ratios are read against.
+    let variants = [
+        tenant("plain"),
+        tenant("shadowed"),
+        tenant("sampled"),
+        tenant("twin"),
+    ];
     let run = |t: &TenantId| {
         let start = Instant::now();
         for _ in 0..block {
@@ -86,11 +95,11 @@ fn main() {
     variants.iter().for_each(|t| {
         run(t);
     });
-    let mut times: [Vec<f64>; 3] = Default::default();
+    let mut times: [Vec<f64>; 4] = Default::default();
     for r in 0..rounds {
-        // Each round runs the three in a rotated order, so none always follows another.
-        for k in 0..3 {
-            let v = (r + k) % 3;
+        // Each round runs the variants in a rotated order, so none always follows another.
+        for k in 0..variants.len() {
+            let v = (r + k) % variants.len();
             times[v].push(run(&variants[v]));
         }
     }
@@ -106,10 +115,17 @@ fn main() {
         q1 / 1e3,
         q3 / 1e3
     );
-    for (name, v) in [("on", 1), ("sampled_10pct", 2)] {
+    for (name, v) in [("twin", 3), ("on", 1), ("sampled_10pct", 2)] {
         let ratios: Vec<f64> = times[v].iter().zip(off).map(|(a, b)| a / b).collect();
         let (q1, m, q3) = median(ratios);
         let (_, abs, _) = median(times[v].clone());
+        if name == "twin" {
+            println!(
+                "twin (no candidate, the harness's baseline): median {:.2} µs; paired ratio to off: median {m:.3} (quartiles {q1:.3} – {q3:.3})",
+                abs / 1e3
+            );
+            continue;
+        }
         let report = engine.rules().shadow(&variants[v]).expect("a report");
         println!(
             "{name}: median {:.2} µs; paired ratio to off: median {m:.3} (quartiles {q1:.3} – {q3:.3}); {} decisions, {} compared, {} dropped, {} skipped by the sample",

@@ -23,12 +23,21 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// Decisions waiting for the shadow threads, at most, per thread; past it new work is
 /// dropped (and counted).
 const QUEUE_PER_THREAD: usize = 512;
+
+/// How long an idle shadow thread sleeps before it looks at its queue again: from the
+/// first to the second, doubling while the queue stays empty. A job waits at most this
+/// long to start (its outcome is only counted, so nobody waits on it), and an idle
+/// engine wakes a shadow thread ~20 times a second. A queue a quarter full wakes them
+/// at once.
+const NAP_MIN: Duration = Duration::from_millis(1);
+const NAP_MAX: Duration = Duration::from_millis(50);
 
 /// What the candidate decides again.
 pub(crate) enum Work {
@@ -130,6 +139,8 @@ struct Queue {
     capacity: usize,
     /// Jobs sent and not yet taken (read before a job is built, to drop it cheaply).
     queued: Arc<AtomicUsize>,
+    /// The shadow threads, to wake when the queue fills while they nap.
+    threads: Vec<std::thread::Thread>,
 }
 
 /// What shadow mode found for a tenant: its live decisions made again under its
@@ -230,7 +241,10 @@ impl Shadow {
             stopped: stopped.to_vec(),
             now,
         };
-        queue.queued.fetch_add(1, Ordering::Relaxed);
+        let queued = queue.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        if queued * 4 >= queue.capacity {
+            queue.threads.iter().for_each(std::thread::Thread::unpark);
+        }
         if queue.tx.try_send(job).is_err() {
             queue.queued.fetch_sub(1, Ordering::Relaxed);
             self.count(tenant, versions, now, |c| c.dropped += 1);
@@ -278,19 +292,22 @@ impl Shadow {
             let (tx, rx) = sync_channel(capacity);
             let rx = Arc::new(Mutex::new(rx));
             let queued = Arc::new(AtomicUsize::new(0));
+            let mut handles = Vec::with_capacity(threads);
             for i in 0..threads {
                 let (rx, counts, queued) = (rx.clone(), self.counts.clone(), queued.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("qualify-shadow-{i}"))
                     .spawn(move || work(&rx, &queued, &counts));
-                if let Err(e) = spawned {
-                    tracing::error!("shadow mode: cannot start a thread: {e}");
+                match spawned {
+                    Ok(handle) => handles.push(handle.thread().clone()),
+                    Err(e) => tracing::error!("shadow mode: cannot start a thread: {e}"),
                 }
             }
             Queue {
                 tx,
                 capacity,
                 queued,
+                threads: handles,
             }
         })
     }
@@ -372,16 +389,32 @@ fn idle_priority() {
 }
 
 /// A shadow thread: takes jobs until the engine is dropped.
+///
+/// It polls the queue, sleeping between polls while it is empty, rather than blocking on
+/// it: a thread blocked on a channel has to be woken by the sender, and that wake-up (a
+/// system call, on a virtual machine an interrupt sent to the other core) is paid by the
+/// live request. Measured (`examples/shadow_pair.rs`): a candidate sampling a tenth of
+/// the decisions cost the request ~7 % that way, ~1 % when it was sampling none. A
+/// sender wakes the threads only when the queue is a quarter full (a burst after a
+/// long nap), so a nap never costs dropped work.
 fn work(rx: &Mutex<Receiver<Job>>, queued: &AtomicUsize, counts: &Table) {
     idle_priority();
     // Waiting for a core is not the candidate's fault: its hooks' time limit counts the
     // CPU time they use.
     crate::rules::count_cpu_time();
+    let mut nap = NAP_MIN;
     loop {
-        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok(job) = next else {
-            return; // the engine is gone
+        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).try_recv();
+        let job = match next {
+            Ok(job) => job,
+            Err(TryRecvError::Empty) => {
+                std::thread::park_timeout(nap);
+                nap = (nap * 2).min(NAP_MAX);
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => return, // the engine is gone
         };
+        nap = NAP_MIN;
         queued.fetch_sub(1, Ordering::Relaxed);
         let decided = match catch_unwind(AssertUnwindSafe(|| job.decide())) {
             Ok(decided) => decided.map_err(|e| e.to_string()),
