@@ -61,6 +61,51 @@ fn concurrent_ingests_share_commits_and_all_land(b: &Backend) {
     assert!(stats.batches < 400, "commits were shared: {stats:?}");
 }
 
+/// No caller is held while others keep ingesting: 16 threads each ingest until every one
+/// of them has 20 messages stored (or it has 400). A caller that leads a commit is
+/// answered with its batch; before, it kept committing for the others as long as they
+/// kept queueing, and in a storm one caller waited for all of it (the others reached
+/// 400 while it was stuck at a handful). A fairness bound, not a timing one: at most
+/// 10× the slowest thread's count, plus slack.
+fn a_caller_that_leads_a_commit_is_not_held_by_the_others(b: &Backend) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const THREADS: usize = 16;
+    const EACH: usize = 20;
+    const CAP: usize = 400;
+    let store = Arc::new(b.open(&SecretKey::generate()));
+    let engine = Engine::builder()
+        .rules_dir(common::shipped_rules())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let reached = AtomicUsize::new(0); // threads with EACH messages stored
+    let counts: Vec<usize> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (engine, reached) = (&engine, &reached);
+                s.spawn(move || {
+                    let mut n = 0;
+                    while n < CAP && reached.load(Ordering::SeqCst) < THREADS {
+                        let msg = hit(&format!("message {n} from thread {t}"));
+                        engine
+                            .ingest(&tid("default"), &cid(&format!("c{t}")), &msg)
+                            .unwrap();
+                        n += 1;
+                        if n == EACH {
+                            reached.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let (least, most) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+    assert!(*least >= EACH, "a caller was held: {counts:?}");
+    assert!(*most <= 10 * least + 50, "a caller was held: {counts:?}");
+}
+
 /// Two threads write to the same contact at once, its hooks slow enough that decisions
 /// overlap: both threads' messages all land, in each thread's order, and the final
 /// decision reflects facts from both.
@@ -199,5 +244,6 @@ fn a_hook_past_its_time_limit_is_stopped() {
 
 backend_tests!(
     concurrent_ingests_share_commits_and_all_land,
+    a_caller_that_leads_a_commit_is_not_held_by_the_others,
     racing_messages_for_one_contact_both_land_in_order,
 );
