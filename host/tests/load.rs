@@ -103,7 +103,7 @@ async fn over_the_in_flight_limit_requests_are_shed_and_nothing_is_half_written(
 /// A tenant whose hook spins until its limit, hammered by more clients than the server
 /// takes requests at once, alongside other tenants: every request of the others
 /// succeeds (without the per-tenant turns, the hog's requests would fill the server and
-/// the others would be shed).
+/// the others would be shed), and the hog's decisions run at low CPU priority.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_tenant_slows_only_itself() {
     let cfg = Config {
@@ -176,6 +176,38 @@ async fn a_slow_tenant_slows_only_itself() {
         statuses.iter().all(|s| *s == StatusCode::OK),
         "{statuses:?}"
     );
+    // The hog's decisions (each spinning to its limit) moved to the low-priority pool,
+    // whose threads run at nice 19: on busy cores the kernel gives them a sliver.
+    let metrics = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let moved: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("qualify_low_priority_decisions_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(moved > 0.0, "no decision ran at low priority:\n{metrics}");
+    #[cfg(target_os = "linux")]
+    {
+        let nice: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| {
+                let t = t.ok()?.path();
+                let comm = std::fs::read_to_string(t.join("comm")).ok()?;
+                comm.starts_with("qualify-low").then(|| {
+                    // Field 19 of stat is the nice value; fields after the `(comm)`.
+                    let stat = std::fs::read_to_string(t.join("stat")).unwrap();
+                    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+                    rest.split(' ').nth(16).unwrap().to_string()
+                })
+            })
+            .collect();
+        assert!(!nice.is_empty(), "no low-priority thread");
+        assert!(nice.iter().all(|n| n == "19"), "nice values: {nice:?}");
+    }
     server.stop().await;
 }
 

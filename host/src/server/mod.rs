@@ -12,6 +12,7 @@ mod experiments;
 mod health;
 mod listen;
 pub mod monitor;
+mod priority;
 mod shadow;
 pub mod telemetry;
 pub mod webhook;
@@ -159,6 +160,8 @@ struct Shared {
     limiters: Limiters,
     delivery: Delivery,
     gates: std::sync::Mutex<std::collections::HashMap<TenantId, Arc<TenantGate>>>,
+    /// Where heavy tenants' decisions run.
+    low_priority: priority::LowPriority,
     /// Set once the store is unusable (an I/O error): the server stops and `serve`
     /// returns the error, so a supervisor restarts the process.
     broken: tokio::sync::watch::Sender<Option<String>>,
@@ -182,6 +185,7 @@ impl AppState {
             limiters: Limiters::new(),
             delivery,
             gates: Default::default(),
+            low_priority: Default::default(),
             broken: tokio::sync::watch::channel(None).0,
         }))
     }
@@ -241,6 +245,8 @@ async fn blocking<T: Send + 'static>(
 struct TenantGate {
     turns: Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
+    /// The CPU its decisions use (heavy ones run at low priority).
+    weight: priority::Weight,
 }
 
 impl AppState {
@@ -262,6 +268,7 @@ impl AppState {
                         self.0.config.tenant_concurrency.max(1),
                     )),
                     waiting: Default::default(),
+                    weight: Default::default(),
                 })
             })
             .clone()
@@ -322,7 +329,10 @@ async fn tenant_call<T: Send + 'static>(
 
 /// A decision within the tenant's share, on the blocking pool like [`tenant_call`], for
 /// calls that compute only (scoring): `f` also writes the answer (JSON bytes), so the
-/// async threads only move bytes; it maps engine errors with [`AppState::fail`].
+/// async threads only move bytes; it maps engine errors with [`AppState::fail`]. With
+/// `weigh`, the call's CPU time counts toward the tenant's weight, and a tenant whose
+/// decisions are heavy has them run at low priority ([`priority`]); a batch (decided on
+/// rayon's threads, not this one) is not weighed.
 ///
 /// Measured against a pool of one thread per core (rayon's, with a oneshot back): its
 /// hand-off was not measurably cheaper on two cores, and a tenant whose hook spins to
@@ -332,17 +342,38 @@ async fn tenant_call<T: Send + 'static>(
 async fn tenant_decide<T: Send + 'static>(
     state: &AppState,
     tenant: TenantId,
+    weigh: bool,
     f: impl FnOnce(&AppState, &TenantId) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let turn = tenant_turn(state, &tenant).await?;
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let result = f(&state, &tenant);
+    let gate = state.gate(&tenant);
+    let heavy = weigh && gate.weight.heavy();
+    let s = state.clone();
+    let job = move || {
+        let result = if weigh {
+            priority::weighed(&gate.weight, || f(&s, &tenant))
+        } else {
+            f(&s, &tenant)
+        };
         drop(turn);
+        if weigh && !heavy && gate.weight.heavy() {
+            tracing::warn!(
+                tenant = %tenant,
+                "decisions use {:?} of CPU each on average: they run at low priority until they get cheaper",
+                gate.weight.average()
+            );
+        }
         result
-    })
-    .await
-    .map_err(ApiError::internal)?
+    };
+    if heavy {
+        metrics::counter!("qualify_low_priority_decisions_total").increment(1);
+        (state.0.low_priority.run(job).await)
+            .ok_or_else(|| ApiError::internal("a decision panicked"))?
+    } else {
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(ApiError::internal)?
+    }
 }
 
 /// A 200 answer whose body is JSON already written.
@@ -561,7 +592,7 @@ async fn score(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let body = tenant_decide(&s, tenant, move |s, t| {
+    let body = tenant_decide(&s, tenant, true, move |s, t| {
         let d = (s.0.engine)
             .score_with(t, &lead, &options)
             .map_err(|e| s.fail(e))?;
@@ -594,7 +625,7 @@ async fn score_batch(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let body = tenant_decide(&s, tenant, move |s, t| {
+    let body = tenant_decide(&s, tenant, false, move |s, t| {
         let results = (s.0.engine)
             .score_batch(t, &batch.leads, &options)
             .map_err(|e| s.fail(e))?;

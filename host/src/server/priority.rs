@@ -1,0 +1,134 @@
+//! Who gets the cores when they are busy: the CPU each tenant's decisions use, and a pool
+//! of low-priority threads for the tenants whose decisions use far more than a decision
+//! should (a hook that spins to its operation limit, a script doing heavy work).
+//!
+//! The per-tenant turns ([`super::TenantGate`]) bound how many of a tenant's calls run at
+//! once, but two spinning calls still take two threads' share of the cores, and on a
+//! small machine that is half of it. So a tenant whose stateless decisions average more
+//! than [`HEAVY`] of CPU each has them run on threads at the lowest CPU priority (nice 19):
+//! while other work wants the cores the kernel gives them a sliver, and when the cores are
+//! idle they run at full speed. The average is of CPU time, not wall time, so running
+//! slowly at low priority does not keep a tenant there: once its decisions get cheap
+//! again (a fixed script) they return to the normal pool.
+//!
+//! Only stateless decisions move (`/v1/score`): an ingest may lead a group commit for
+//! everyone, and a low-priority thread doing that would hold up every tenant's commit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// A tenant whose decisions average more CPU than this each runs them at low priority:
+/// ~25–50× a default decision on this project's 2-core reference machine, well under a
+/// hook's operation limit (~1–2 ms of spinning).
+pub const HEAVY: Duration = Duration::from_micros(500);
+
+/// The CPU a tenant's decisions use: an exponentially weighted average over its calls
+/// (each call weighs an eighth).
+#[derive(Default)]
+pub(crate) struct Weight {
+    cpu_ns: AtomicU64,
+}
+
+impl Weight {
+    /// True when the tenant's decisions are heavy enough to run at low priority.
+    pub fn heavy(&self) -> bool {
+        self.cpu_ns.load(Ordering::Relaxed) > HEAVY.as_nanos() as u64
+    }
+
+    /// Counts one call's CPU time. Concurrent calls may lose an update to each other,
+    /// which an average over many calls does not notice.
+    pub fn record(&self, cpu: Duration) {
+        let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        let old = self.cpu_ns.load(Ordering::Relaxed);
+        self.cpu_ns.store(old - old / 8 + ns / 8, Ordering::Relaxed);
+    }
+
+    /// The average, for logs.
+    pub fn average(&self) -> Duration {
+        Duration::from_nanos(self.cpu_ns.load(Ordering::Relaxed))
+    }
+}
+
+/// Runs `f` on this thread and counts its CPU time in `weight`.
+pub(crate) fn weighed<T>(weight: &Weight, f: impl FnOnce() -> T) -> T {
+    let start = cpu_time::ThreadTime::now();
+    let out = f();
+    weight.record(start.elapsed());
+    out
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads at the lowest CPU priority, one per core, started on first use.
+#[derive(Default)]
+pub(crate) struct LowPriority {
+    queue: OnceLock<Mutex<Sender<Job>>>,
+}
+
+impl LowPriority {
+    /// Runs `f` on a low-priority thread; its result, or `None` when it panicked.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(out.ok());
+        });
+        let sent = self
+            .queue()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job);
+        match sent {
+            Ok(()) => rx.await.ok().flatten(),
+            // No thread could be started: run it on the blocking pool.
+            Err(std::sync::mpsc::SendError(job)) => {
+                tokio::task::spawn_blocking(job).await.ok()?;
+                rx.await.ok().flatten()
+            }
+        }
+    }
+
+    fn queue(&self) -> &Mutex<Sender<Job>> {
+        self.queue.get_or_init(|| {
+            let (tx, rx) = channel::<Job>();
+            let rx = std::sync::Arc::new(Mutex::new(rx));
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            for i in 0..threads {
+                let rx = rx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("qualify-low-{i}"))
+                    .spawn(move || {
+                        lowest_priority();
+                        loop {
+                            let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                            match job {
+                                Ok(job) => job(),
+                                Err(_) => return, // the server is gone
+                            }
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::error!("cannot start a low-priority thread: {e}");
+                }
+            }
+            Mutex::new(tx)
+        })
+    }
+}
+
+/// Lowers the calling thread to nice 19 (it never needs to go back: these threads do
+/// nothing else, and an unprivileged process could not raise it again).
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{set_current_thread_priority, ThreadPriority};
+        if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+            tracing::warn!("cannot lower the low-priority pool's threads ({e:?}): heavy tenants compete with the others");
+        }
+    }
+}
