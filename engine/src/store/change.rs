@@ -117,6 +117,24 @@ impl Store {
     /// caller held for the whole of a 10 s storm). Waiters block until they are
     /// answered or handed the lead; nobody polls.
     fn lead(&self) {
+        /// If the batch panics (a bug), the lead is not lost with it: the oldest waiter
+        /// gets it, or nobody holds it. (The panicking batch's callers hear that their
+        /// commit was abandoned.)
+        struct Unwinding<'a>(&'a Store);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let group = &self.0.group;
+                    let queue = group.queue.lock().unwrap_or_else(|e| e.into_inner());
+                    let next = queue.first().map(|(_, reply)| reply.clone());
+                    drop(queue);
+                    if next.is_none_or(|reply| reply.try_send(Reply::Lead).is_err()) {
+                        group.leading.store(false, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+        let _unwinding = Unwinding(self);
         loop {
             let batch: Vec<_> = {
                 let mut queue = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
