@@ -215,18 +215,39 @@ impl Engine {
         options: &ScoreOptions,
     ) -> Result<Vec<Result<Decision>>> {
         use rayon::prelude::*;
+        let each = self.batch_decider(tenant, options)?;
+        Ok(leads.par_iter().map(each).collect())
+    }
+
+    /// [`Engine::score_batch`] on the calling thread, one lead after another: for a
+    /// caller that chooses the thread (a server running a tenant's work at low priority,
+    /// or measuring the CPU time it takes).
+    pub fn score_each(
+        &self,
+        tenant: &TenantId,
+        leads: &[Lead],
+        options: &ScoreOptions,
+    ) -> Result<Vec<Result<Decision>>> {
+        let each = self.batch_decider(tenant, options)?;
+        Ok(leads.iter().map(each).collect())
+    }
+
+    /// What a batch needs once (the rules, the stopped experiments, the time) and the
+    /// decision of one of its leads.
+    fn batch_decider<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        options: &'a ScoreOptions,
+    ) -> Result<impl Fn(&Lead) -> Result<Decision> + Sync + 'a> {
         let rules = self.rule_set(tenant)?;
         let (stopped, now) = (self.stopped_experiments(tenant, &rules)?, self.now());
         let shadow = &self.inner.shadow;
-        Ok(leads
-            .par_iter()
-            .map(|lead| {
-                let decision = decide::decide(tenant, &rules, lead, options, &stopped, now)?;
-                let work = || ShadowWork::Lead(Box::new(lead.clone()));
-                shadow.submit(tenant, &rules, &decision, &stopped, now, work);
-                Ok(decision)
-            })
-            .collect())
+        Ok(move |lead: &Lead| {
+            let decision = decide::decide(tenant, &rules, lead, options, &stopped, now)?;
+            let work = || ShadowWork::Lead(Box::new(lead.clone()));
+            shadow.submit(tenant, &rules, &decision, &stopped, now, work);
+            Ok(decision)
+        })
     }
 
     /// Only the next question (or hand-off line) for a lead; `None` when nothing should be

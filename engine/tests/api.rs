@@ -354,3 +354,41 @@ fn the_engine_is_shared_across_threads() {
         }
     });
 }
+
+/// `score_each` (one lead after another on the calling thread) and `score_batch` (every
+/// core) decide a batch alike: the same decisions in the leads' order, a lead that
+/// cannot be decided as its own entry, and an unknown tenant as the call's error.
+#[test]
+fn score_each_decides_a_batch_as_score_batch_does() {
+    let engine = Engine::open(shipped_rules()).unwrap();
+    let mut leads: Vec<Lead> = [
+        "We want to buy in Plano, around 450k, pre-approved, asap",
+        "just looking",
+        "selling our 3 bed in Frisco next month",
+    ]
+    .iter()
+    .map(|text| lead(json!({"tags": ["Hit List"], "messages": [{"from": "lead", "text": text}]})))
+    .collect();
+    // A lead far over the sandbox's data limits fails alone.
+    leads.insert(1, lead(json!({"facts": {"notes": "x".repeat(2_000_000)}})));
+    let options = Default::default();
+    let each = engine
+        .score_each(&tid("default"), &leads, &options)
+        .unwrap();
+    let batch = engine
+        .score_batch(&tid("default"), &leads, &options)
+        .unwrap();
+    assert_eq!(each.len(), 4);
+    assert!(each[1].is_err() && batch[1].is_err());
+    for (e, b) in each.iter().zip(&batch).filter(|(e, _)| e.is_ok()) {
+        let (e, b) = (e.as_ref().unwrap(), b.as_ref().unwrap());
+        assert_eq!((e.score, e.class, &e.tags), (b.score, b.class, &b.tags));
+        assert_eq!(e.next_question, b.next_question);
+    }
+    assert_eq!(each[0].as_ref().unwrap().class.as_str(), "hot");
+    let unknown = TenantId::new("nobody").unwrap();
+    assert!(matches!(
+        engine.score_each(&unknown, &leads, &options),
+        Err(Error::UnknownTenant(_))
+    ));
+}

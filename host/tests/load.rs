@@ -178,18 +178,39 @@ async fn a_slow_tenant_slows_only_itself() {
     );
     // The hog's decisions (each spinning to its limit) moved to the low-priority pool,
     // whose threads run at nice 19: on busy cores the kernel gives them a sliver.
-    let metrics = reqwest::get(format!("{}/metrics", api.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let moved: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("qualify_low_priority_decisions_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
-    assert!(moved > 0.0, "no decision ran at low priority:\n{metrics}");
+    let moved = || async {
+        let metrics = reqwest::get(format!("{}/metrics", api.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("qualify_low_priority_decisions_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = moved().await;
+    assert!(before > 0.0, "no decision ran at low priority");
+    // Its batches too, decided there one lead after another, each lead's error its own.
+    let r = api
+        .post("/v1/score/batch", &hog, json!({"leads": [{}, {}]}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let decisions = body["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 2);
+    assert!(
+        decisions
+            .iter()
+            .all(|d| d["error"]["type"] == "rules_error"),
+        "{body}"
+    );
+    assert!(
+        moved().await > before,
+        "the batch did not run at low priority"
+    );
     #[cfg(target_os = "linux")]
     {
         let nice: Vec<String> = std::fs::read_dir("/proc/self/task")

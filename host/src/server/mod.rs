@@ -329,10 +329,10 @@ async fn tenant_call<T: Send + 'static>(
 
 /// A decision within the tenant's share, on the blocking pool like [`tenant_call`], for
 /// calls that compute only (scoring): `f` also writes the answer (JSON bytes), so the
-/// async threads only move bytes; it maps engine errors with [`AppState::fail`]. With
-/// `weigh`, the call's CPU time counts toward the tenant's weight, and a tenant whose
-/// decisions are heavy has them run at low priority ([`priority`]); a batch (decided on
-/// rayon's threads, not this one) is not weighed.
+/// async threads only move bytes; it maps engine errors with [`AppState::fail`]. `f`
+/// counts the CPU time of the decisions it makes on its thread with the
+/// [`priority::Weigher`] it gets; a tenant whose decisions are heavy has the call run
+/// on the low-priority pool ([`priority`]).
 ///
 /// Measured against a pool of one thread per core (rayon's, with a oneshot back): its
 /// hand-off was not measurably cheaper on two cores, and a tenant whose hook spins to
@@ -342,21 +342,16 @@ async fn tenant_call<T: Send + 'static>(
 async fn tenant_decide<T: Send + 'static>(
     state: &AppState,
     tenant: TenantId,
-    weigh: bool,
-    f: impl FnOnce(&AppState, &TenantId) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&AppState, &TenantId, &priority::Weigher) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let turn = tenant_turn(state, &tenant).await?;
     let gate = state.gate(&tenant);
-    let heavy = weigh && gate.weight.heavy();
+    let heavy = gate.weight.heavy();
     let s = state.clone();
     let job = move || {
-        let result = if weigh {
-            priority::weighed(&gate.weight, || f(&s, &tenant))
-        } else {
-            f(&s, &tenant)
-        };
+        let result = f(&s, &tenant, &priority::Weigher::new(&gate.weight, heavy));
         drop(turn);
-        if weigh && !heavy && gate.weight.heavy() {
+        if !heavy && gate.weight.heavy() {
             tracing::warn!(
                 tenant = %tenant,
                 "decisions use {:?} of CPU each on average: they run at low priority until they get cheaper",
@@ -592,9 +587,9 @@ async fn score(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let body = tenant_decide(&s, tenant, true, move |s, t| {
-        let d = (s.0.engine)
-            .score_with(t, &lead, &options)
+    let body = tenant_decide(&s, tenant, move |s, t, w| {
+        let d = w
+            .weigh(1, || s.0.engine.score_with(t, &lead, &options))
             .map_err(|e| s.fail(e))?;
         to_json(&d)
     })
@@ -625,10 +620,24 @@ async fn score_batch(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let body = tenant_decide(&s, tenant, false, move |s, t| {
-        let results = (s.0.engine)
-            .score_batch(t, &batch.leads, &options)
-            .map_err(|e| s.fail(e))?;
+    let body = tenant_decide(&s, tenant, move |s, t, w| {
+        let engine = &s.0.engine;
+        let leads = &batch.leads;
+        // A heavy tenant's leads one after another on its low-priority thread; anyone
+        // else's on every core, the first decided here to weigh the tenant's decisions
+        // (rayon's threads do the rest).
+        let results = if w.heavy {
+            w.weigh(leads.len(), || engine.score_each(t, leads, &options))
+        } else {
+            let split = leads.len().min(1);
+            let (first, rest) = leads.split_at(split);
+            w.weigh(first.len(), || engine.score_each(t, first, &options))
+                .and_then(|mut results| {
+                    results.extend(engine.score_batch(t, rest, &options)?);
+                    Ok(results)
+                })
+        }
+        .map_err(|e| s.fail(e))?;
         // Written straight to bytes (no `serde_json::Value` per decision in between).
         let mut out = Vec::with_capacity(64 + results.len() * 1024);
         out.extend_from_slice(b"{\"decisions\":[");

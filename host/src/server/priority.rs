@@ -11,8 +11,10 @@
 //! slowly at low priority does not keep a tenant there: once its decisions get cheap
 //! again (a fixed script) they return to the normal pool.
 //!
-//! Only stateless decisions move (`/v1/score`): an ingest may lead a group commit for
-//! everyone, and a low-priority thread doing that would hold up every tenant's commit.
+//! Only stateless decisions move (`/v1/score` and `/v1/score/batch`; a heavy tenant's
+//! batch is decided one lead after another on its low-priority thread, not on every
+//! core): an ingest may lead a group commit for everyone, and a low-priority thread doing
+//! that would hold up every tenant's commit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -51,12 +53,29 @@ impl Weight {
     }
 }
 
-/// Runs `f` on this thread and counts its CPU time in `weight`.
-pub(crate) fn weighed<T>(weight: &Weight, f: impl FnOnce() -> T) -> T {
-    let start = cpu_time::ThreadTime::now();
-    let out = f();
-    weight.record(start.elapsed());
-    out
+/// What a tenant's decision call knows of its weight: whether it runs at low priority,
+/// and a way to count the CPU time of decisions made on this thread.
+pub(crate) struct Weigher<'a> {
+    weight: &'a Weight,
+    /// The call runs on the low-priority pool (the tenant is heavy).
+    pub heavy: bool,
+}
+
+impl<'a> Weigher<'a> {
+    pub fn new(weight: &'a Weight, heavy: bool) -> Self {
+        Self { weight, heavy }
+    }
+
+    /// Runs `f`, `decisions` decisions made on this thread, and counts their CPU time
+    /// (each decision weighs its share; no decisions, nothing counted).
+    pub fn weigh<T>(&self, decisions: usize, f: impl FnOnce() -> T) -> T {
+        let start = cpu_time::ThreadTime::now();
+        let out = f();
+        if let Ok(n @ 1..) = u32::try_from(decisions) {
+            self.weight.record(start.elapsed() / n);
+        }
+        out
+    }
 }
 
 type Job = Box<dyn FnOnce() + Send>;
