@@ -21,15 +21,21 @@ fn hit(text: &str) -> Inbound {
     }
 }
 
-/// 16 threads × 25 messages, each thread its own contact, on a real file: every message
-/// is stored, and the commits were shared (fewer transactions than messages).
-fn concurrent_ingests_share_commits_and_all_land(b: &Backend) {
+/// The shipped rules over a fresh store of backend `b`.
+fn shipped_over(b: &Backend) -> (Arc<Store>, Engine) {
     let store = Arc::new(b.open(&SecretKey::generate()));
     let engine = Engine::builder()
         .rules_dir(common::shipped_rules())
         .store(store.clone())
         .build()
         .unwrap();
+    (store, engine)
+}
+
+/// 16 threads × 25 messages, each thread its own contact, on a real file: every message
+/// is stored, and the commits were shared (fewer transactions than messages).
+fn concurrent_ingests_share_commits_and_all_land(b: &Backend) {
+    let (store, engine) = shipped_over(b);
     std::thread::scope(|s| {
         for t in 0..16 {
             let engine = &engine;
@@ -72,12 +78,7 @@ fn a_caller_that_leads_a_commit_is_not_held_by_the_others(b: &Backend) {
     const THREADS: usize = 16;
     const EACH: usize = 20;
     const CAP: usize = 400;
-    let store = Arc::new(b.open(&SecretKey::generate()));
-    let engine = Engine::builder()
-        .rules_dir(common::shipped_rules())
-        .store(store.clone())
-        .build()
-        .unwrap();
+    let (_, engine) = shipped_over(b);
     let reached = AtomicUsize::new(0); // threads with EACH messages stored
     let counts: Vec<usize> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..THREADS)

@@ -136,12 +136,9 @@ impl Store {
         impl Drop for Unwinding<'_> {
             fn drop(&mut self) {
                 if std::thread::panicking() {
-                    let group = &self.0.group;
-                    let queue = group.queue.lock().unwrap_or_else(|e| e.into_inner());
-                    let next = queue.first().map(|(_, reply)| reply.clone());
-                    drop(queue);
+                    let next = self.0.oldest_waiter();
                     if next.is_none_or(|reply| reply.try_send(Reply::Lead).is_err()) {
-                        group.leading.store(false, Ordering::SeqCst);
+                        self.0.group.leading.store(false, Ordering::SeqCst);
                     }
                 }
             }
@@ -156,11 +153,7 @@ impl Store {
             if !batch.is_empty() {
                 self.commit_batch(batch);
             }
-            let next = {
-                let queue = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
-                queue.first().map(|(_, reply)| reply.clone())
-            };
-            match next {
+            match self.oldest_waiter() {
                 // The oldest waiter's change is still queued, so it still waits for an
                 // answer and its channel has room.
                 Some(reply) if reply.try_send(Reply::Lead).is_ok() => return,
@@ -179,6 +172,12 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// The channel of the caller whose change is oldest in the queue, if any.
+    fn oldest_waiter(&self) -> Option<SyncSender<Reply>> {
+        let queue = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.first().map(|(_, reply)| reply.clone())
     }
 
     /// Applies a batch of changes in one durable transaction and answers their callers.
