@@ -2,15 +2,24 @@
 //! `perf`): the same lead as `score/default_facts` (or, with `messages`, as
 //! `score/default_messages`); a third argument `quiet` leaves the explanation out.
 //!
+//! `QUALIFY_RULES=DIR` uses another rules folder.
+//!
 //! Run with `cargo run --release -p qualify-engine --example decide_loop -- [facts|messages] [N] [quiet]`.
 
 use qualify_engine::{Engine, Lead, TenantId};
+
+/// The allocator `qualify` and the benches use, so instruction counts match them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let kind = args.get(1).map_or("facts", String::as_str);
     let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
-    let engine = Engine::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules")).expect("rules");
+    // `QUALIFY_RULES=DIR` decides under another rules folder (to weigh a script change).
+    let rules = std::env::var("QUALIFY_RULES")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../rules").to_string());
+    let engine = Engine::open(rules).expect("rules");
     let lead = match kind {
         "messages" => {
             r#"{"tags": ["Hit List"], "messages": [{"from": "agent", "text": "Hey! Looking to buy or sell?"}, {"from": "lead", "text": "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Hoping to move in the next 2 months. Is that doable?? Thanks!!!"}]}"#

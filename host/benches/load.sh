@@ -9,6 +9,8 @@
 # DATABASE_URL=postgres://… keeps the store in that (empty) PostgreSQL database instead of
 # a data folder; REPLICAS=2 (with DATABASE_URL) starts two servers on it and splits the
 # connections between them (two wrk at once; requests/s summed, the worse p50/p99).
+# SCENARIOS="score batch_100" runs only those (default: all); PERF=FILE records the
+# (first) server with `perf record -g` into FILE while the scenarios run.
 # Client and server share the machine's cores: compare scenarios of one run, not runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -103,12 +105,21 @@ print(json.dumps({"scenario": parts[0]["scenario"], "replicas": len(parts),
 PY
   rm -f "$WORK"/part-*.json
 }
-run score "$WORK/score.lua"
-run messages "$WORK/messages.lua"
-run batch_100 "$WORK/batch.lua"
-# A tenant whose hook spins until its limit, alongside the others.
-wrk -t1 -c8 -d"$((SECONDS_EACH + 2))s" -s "$WORK/hog.lua" "http://127.0.0.1:$PORT" > /dev/null &
-HOGGER=$!
-sleep 1
-run score_beside_a_hog "$WORK/score.lua"
-wait $HOGGER || true
+SCENARIOS=${SCENARIOS:-score messages batch_100 score_beside_a_hog}
+wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+if [ -n "${PERF:-}" ]; then
+  perf record -g -o "$PERF" -p "${SERVERS[0]}" 2> "$WORK/perf.log" &
+  PERFER=$!
+fi
+if wanted score; then run score "$WORK/score.lua"; fi
+if wanted messages; then run messages "$WORK/messages.lua"; fi
+if wanted batch_100; then run batch_100 "$WORK/batch.lua"; fi
+if wanted score_beside_a_hog; then
+  # A tenant whose hook spins until its limit, alongside the others.
+  wrk -t1 -c8 -d"$((SECONDS_EACH + 2))s" -s "$WORK/hog.lua" "http://127.0.0.1:$PORT" > /dev/null &
+  HOGGER=$!
+  sleep 1
+  run score_beside_a_hog "$WORK/score.lua"
+  wait $HOGGER || true
+fi
+if [ -n "${PERF:-}" ]; then kill -INT "$PERFER"; wait "$PERFER" || true; fi

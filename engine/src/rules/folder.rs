@@ -28,6 +28,18 @@ const EMBEDDED: [(&str, &str); 4] = [
     ),
 ];
 
+/// The top-level keys of the embedded default `tenant.yaml`: the documented settings.
+pub(crate) fn default_setting_keys() -> Vec<String> {
+    let yaml = EMBEDDED[0].1;
+    serde_yaml::from_str::<serde_yaml::Mapping>(yaml)
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One file's path (for messages) and text.
 #[derive(Clone)]
 pub(crate) struct Source {

@@ -155,7 +155,7 @@ impl RuleSet {
     pub fn score(&self, lead: &HookLead) -> Result<Scored> {
         self.admit(lead)?;
         let raw = self.call("score", (lead.0.clone(), self.cfg()))?;
-        Scored::read(self.id.as_str(), &self.hook_at("score"), raw)
+        Scored::read(self.id.as_str(), &|| self.hook_at("score"), raw)
     }
 
     /// Refuses a lead that would use more than half of one of the sandbox's data limits
@@ -205,7 +205,7 @@ impl RuleSet {
     pub fn next_question(&self, lead: HookLead, scored: &mut Scored) -> Result<Option<Question>> {
         let raw = std::mem::take(&mut scored.raw);
         let q = self.call("next_question", (lead.0, raw, self.cfg()))?;
-        values::read_question(self.id.as_str(), &self.hook_at("next_question"), q)
+        values::read_question(self.id.as_str(), &|| self.hook_at("next_question"), q)
     }
 
     /// The names of the tenant's data points (`data_points` in `tenant.yaml`: a name, or
@@ -265,7 +265,7 @@ impl RuleSet {
             "followup",
             (lead.0.clone(), Dynamic::from(hours as INT), self.cfg()),
         )?;
-        values::read_followup(self.id.as_str(), &self.hook_at("followup"), out)
+        values::read_followup(self.id.as_str(), &|| self.hook_at("followup"), out)
     }
 
     /// Runs one hook in the sandbox with this thread's warm caches for this rule set; the

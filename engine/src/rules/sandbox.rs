@@ -2,7 +2,7 @@
 //! the packages rules need, every limit set, no module resolver, and the helper functions
 //! scripts may call. Also turns Rhai's errors into ours with file, line and column.
 
-use crate::text::{is_unsure_text, parse_money, sms};
+use crate::text::{is_unsure_text, money_in_text, sms};
 use regex::{Regex, RegexBuilder};
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Array, Dynamic, EvalAltResult, ImmutableString, Map, NativeCallContext, Position, INT};
@@ -235,6 +235,16 @@ fn build_engine(limits: &Limits) -> rhai::Engine {
     e.register_indexer_get(|c: &mut Cfg, key: &str| -> Dynamic {
         c.0.get(key).cloned().unwrap_or(Dynamic::UNIT)
     });
+    // `cfg.key` on a custom type looks for a getter first and, finding none, formats an
+    // error before it falls back to the indexer (about 1,200 instructions a read):
+    // getters for the documented settings skip that. A tenant's own keys still read
+    // through the indexer, with the same result.
+    for key in super::folder::default_setting_keys() {
+        let name = key.clone();
+        e.register_get(&name, move |c: &mut Cfg| -> Dynamic {
+            c.0.get(key.as_str()).cloned().unwrap_or(Dynamic::UNIT)
+        });
+    }
     register_helpers(&mut e);
     register_overrides(&mut e);
     e
@@ -434,17 +444,19 @@ fn step(value: &Dynamic, path: &[Dynamic]) -> Dynamic {
 }
 
 /// `money(v)`: whole dollars in a number or text ("$450k"), or `()`.
+/// Numbers as [`crate::text::parse_money`] reads them in JSON (a float that is not
+/// finite is no JSON number: no amount).
 fn money(v: Dynamic) -> Dynamic {
-    let json = if let Ok(i) = v.as_int() {
-        serde_json::json!(i)
+    let amount = if let Ok(i) = v.as_int() {
+        Some((i as f64).round() as i64)
     } else if let Ok(f) = v.as_float() {
-        serde_json::json!(f)
+        f.is_finite().then(|| f.round() as i64)
     } else if let Some(s) = v.read_lock::<ImmutableString>() {
-        serde_json::json!(s.as_str())
+        money_in_text(&s)
     } else {
-        return Dynamic::UNIT;
+        None
     };
-    parse_money(&json).map_or(Dynamic::UNIT, |n| Dynamic::from(n as INT))
+    amount.map_or(Dynamic::UNIT, |n| Dynamic::from(n as INT))
 }
 
 /// True when `tags` holds `tag`, ignoring case and surrounding spaces.

@@ -124,10 +124,13 @@ pub(crate) struct Scored {
     pub(super) raw: Dynamic,
 }
 
+/// Where a hook is defined (`file:line:column`), worked out only for an error.
+pub(super) type At<'a> = &'a dyn Fn() -> String;
+
 /// An error in a hook's result, naming the tenant, the hook and where it is defined.
-fn shape_error(tenant: &str, hook: &str, at: &str, message: String) -> Error {
+fn shape_error(tenant: &str, hook: &str, at: At<'_>, message: String) -> Error {
     Error::HookResult {
-        at: at.to_string(),
+        at: at(),
         tenant: tenant.to_string(),
         hook: hook.to_string(),
         message,
@@ -158,7 +161,7 @@ fn kind(v: &Dynamic) -> &'static str {
 impl Scored {
     /// Reads the `score` hook's map: `score` and `class` required, the rest optional and
     /// filled in with their defaults (so `next_question` always sees the whole result).
-    pub(super) fn read(tenant: &str, at: &str, mut raw: Dynamic) -> Result<Self> {
+    pub(super) fn read(tenant: &str, at: At<'_>, mut raw: Dynamic) -> Result<Self> {
         let err = |m: String| shape_error(tenant, "score", at, m);
         if !raw.is_map() {
             return Err(err(format!(
@@ -253,7 +256,7 @@ impl Scored {
 }
 
 /// Reads the `next_question` hook's result: `()` for none, or `#{id, text, reason}`.
-pub(super) fn read_question(tenant: &str, at: &str, q: Dynamic) -> Result<Option<Question>> {
+pub(super) fn read_question(tenant: &str, at: At<'_>, q: Dynamic) -> Result<Option<Question>> {
     if q.is_unit() {
         return Ok(None);
     }
@@ -279,7 +282,7 @@ pub(super) fn read_question(tenant: &str, at: &str, q: Dynamic) -> Result<Option
 }
 
 /// Reads the `followup` hook's result: `()` for no text, or a string.
-pub(super) fn read_followup(tenant: &str, at: &str, out: Dynamic) -> Result<Option<String>> {
+pub(super) fn read_followup(tenant: &str, at: At<'_>, out: Dynamic) -> Result<Option<String>> {
     if out.is_unit() {
         return Ok(None);
     }

@@ -38,7 +38,39 @@ fn emptyish(t: &str) -> bool {
 /// "unknown") and carries no figure that would make it an answer after all.
 pub fn is_unsure_text(text: &str) -> bool {
     let t = text.trim();
-    (!t.is_empty() && emptyish(t)) || (!t.bytes().any(|b| b.is_ascii_digit()) && UNSURE.is_match(t))
+    (!t.is_empty() && emptyish(t))
+        || (!t.bytes().any(|b| b.is_ascii_digit()) && may_say_unsure(t) && UNSURE.is_match(t))
+}
+
+/// False only when `t` cannot match [`UNSURE_PATTERN`]: an ASCII text holding none of
+/// the words every one of its phrases contains ("sure", "idea", "know", "dunno", "idk",
+/// "clue", "certain", "decided", "thought", or "no" and a space). Most values ("Plano",
+/// "2 months", "relocating for work") are told apart in one pass over their bytes instead
+/// of a run of the regex. A text that is not ASCII goes to the regex: under `(?i)` an
+/// ASCII letter also matches non-ASCII ones (the Kelvin sign is a `k`).
+fn may_say_unsure(t: &str) -> bool {
+    if !t.is_ascii() {
+        return true;
+    }
+    let b = t.as_bytes();
+    let at = |i: usize, word: &[u8]| {
+        b.get(i..i + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    };
+    (0..b.len()).any(|i| match b[i].to_ascii_lowercase() {
+        b's' => at(i, b"sure"),
+        b'i' => at(i, b"idea") || at(i, b"idk"),
+        b'k' => at(i, b"know"),
+        b'd' => at(i, b"dunno") || at(i, b"decided"),
+        b'c' => at(i, b"clue") || at(i, b"certain"),
+        b't' => at(i, b"thought"),
+        b'n' => {
+            at(i, b"no")
+                && b.get(i + 2)
+                    .is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b)
+        }
+        _ => false,
+    })
 }
 
 /// The counting rule: a value counts when it holds something. Not null, not an empty
@@ -116,28 +148,108 @@ pub(crate) fn money_mentions(text: &str) -> impl Iterator<Item = (f64, bool)> + 
 pub fn parse_money(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_f64().map(|f| f.round() as i64),
-        Value::String(s) => money_mentions(s)
-            .map(|(n, explicit)| {
-                if !explicit && n < 10_000.0 {
-                    n * 1_000.0
-                } else {
-                    n
-                }
-            })
-            .fold(None, |max: Option<f64>, n| {
-                Some(max.map_or(n, |m| m.max(n)))
-            })
-            .filter(|n| *n > 0.0)
-            .map(|n| n.round() as i64),
+        Value::String(s) => money_in_text(s),
         Value::Array(items) => items.iter().filter_map(parse_money).max(),
         _ => None,
     }
+}
+
+/// [`parse_money`] of a text: the largest amount it mentions.
+pub(crate) fn money_in_text(s: &str) -> Option<i64> {
+    money_mentions(s)
+        .map(|(n, explicit)| {
+            if !explicit && n < 10_000.0 {
+                n * 1_000.0
+            } else {
+                n
+            }
+        })
+        .fold(None, |max: Option<f64>, n| {
+            Some(max.map_or(n, |m| m.max(n)))
+        })
+        .filter(|n| *n > 0.0)
+        .map(|n| n.round() as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The quick check before the regex never turns away a text the regex matches:
+    /// every phrase in several cases and spacings, alone and inside text, and every
+    /// suffix of every message of the extraction dataset (so phrases start anywhere).
+    #[test]
+    fn the_check_before_the_unsure_regex_lets_every_match_through() {
+        let phrases = [
+            "not sure",
+            "not really sure",
+            "no idea",
+            "unsure",
+            "unknown",
+            "don't know",
+            "dont know",
+            "do not know",
+            "dunno",
+            "idk",
+            "no clue",
+            "not certain",
+            "undecided",
+            "haven't decided",
+            "havent decided",
+            "haven't thought",
+            "havent thought",
+            "no se",
+            "no sé",
+        ];
+        let mut texts: Vec<String> = Vec::new();
+        for p in phrases {
+            for spaced in [
+                p.to_string(),
+                p.replace(' ', "\t"),
+                p.replace(' ', "  "),
+                p.replace(' ', "\u{b}"),
+            ] {
+                for cased in [
+                    spaced.clone(),
+                    spaced.to_uppercase(),
+                    spaced.to_ascii_uppercase(),
+                ] {
+                    texts.push(format!("well, {cased} yet"));
+                    texts.push(cased);
+                }
+            }
+        }
+        let data = include_str!("../../../tests/data/extraction.jsonl");
+        for line in data.lines().filter(|l| !l.trim().is_empty()) {
+            let row: Value = serde_json::from_str(line).expect("a JSON line");
+            let text = row["text"].as_str().unwrap_or_default();
+            for (i, _) in text.char_indices() {
+                texts.push(text[i..].to_string());
+            }
+        }
+        let mut matched = 0;
+        for t in &texts {
+            if UNSURE.is_match(t) {
+                matched += 1;
+                assert!(may_say_unsure(t), "the quick check turned away {t:?}");
+            }
+        }
+        assert!(
+            matched > 200,
+            "only {matched} texts matched: the corpus lost its phrases"
+        );
+        // And it does turn away the values it is there for.
+        for t in [
+            "Plano",
+            "2 months",
+            "relocating for work",
+            "3 bed 2 bath",
+            "buy",
+        ] {
+            assert!(!may_say_unsure(t), "{t:?}");
+        }
+    }
 
     #[test]
     fn counting_rule() {

@@ -15,4 +15,5 @@ mod scan;
 pub mod sms;
 pub mod template;
 
+pub(crate) use facts::money_in_text;
 pub use facts::{is_answered, is_unsure, is_unsure_text, parse_money, DATA_POINTS, PROPERTY_FACTS};
