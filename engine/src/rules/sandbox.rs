@@ -167,8 +167,16 @@ fn unsure(v: &Dynamic) -> bool {
     }
 }
 
-fn norm_tag(t: &str) -> String {
-    t.trim().to_lowercase()
+/// Two tags are the same tag: equal once trimmed and lower-cased. ASCII tags (nearly
+/// all) are compared in place; others lower-cased in full (`to_lowercase` knows the
+/// final sigma, which a character-by-character comparison would not).
+fn same_tag(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
 }
 
 /// The one sandboxed Rhai engine all tenants' scripts run in, with its limits.
@@ -461,10 +469,9 @@ fn money(v: Dynamic) -> Dynamic {
 
 /// True when `tags` holds `tag`, ignoring case and surrounding spaces.
 fn carries(tags: &Array, tag: &str) -> bool {
-    let want = norm_tag(tag);
     tags.iter().any(|t| {
         t.read_lock::<ImmutableString>()
-            .is_some_and(|s| norm_tag(&s) == want)
+            .is_some_and(|s| same_tag(&s, tag))
     })
 }
 
@@ -598,4 +605,30 @@ pub(crate) fn locate(
 /// Line and column of a position, 0 when unknown.
 pub(crate) fn line_col(pos: Position) -> (usize, usize) {
     (pos.line().unwrap_or(0), pos.position().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_the_same_whatever_their_case_and_spaces() {
+        assert!(same_tag("  Hot-Lead ", "hot-lead"));
+        assert!(same_tag("ÉTÉ", "été"));
+        assert!(same_tag("Cliente Caliente", "cliente caliente"));
+        assert!(!same_tag("Hot-Lead", "Warm-Lead"));
+        assert!(!same_tag("été", "ete"));
+        // Lower-cased as words: a final capital sigma is a final sigma.
+        assert!(same_tag("ΟΔΟΣ", "οδος"));
+    }
+
+    #[test]
+    fn money_reads_numbers_as_json_would() {
+        assert_eq!(money(Dynamic::from_int(450_000)).as_int(), Ok(450_000));
+        assert_eq!(money(Dynamic::from_float(449_999.6)).as_int(), Ok(450_000));
+        assert!(money(Dynamic::from_float(f64::NAN)).is_unit());
+        assert_eq!(money(Dynamic::from("$450k")).as_int(), Ok(450_000));
+        assert!(money(Dynamic::from("soon")).is_unit());
+        assert!(money(Dynamic::from_bool(true)).is_unit());
+    }
 }
