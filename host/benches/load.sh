@@ -2,7 +2,9 @@
 # Load check of `qualify serve` on loopback (issue 11): starts a release server on a
 # fresh data folder, registers tenants, runs each scenario with wrk for a bounded time
 # and prints one JSON line per scenario: {"scenario", "requests_per_s", "p50_ms",
-# "p99_ms", "errors"}. Needs `wrk` (Debian package) and a release build:
+# "p99_ms", "errors", "requests"} and, with one server, the server's CPU time and context
+# switches per request ("server_cpu_us_per_request", "server_switches_per_request").
+# Needs `wrk` (Debian package) and a release build:
 #
 #   cargo build --release -p qualify && host/benches/load.sh [SECONDS] [CONNECTIONS]
 #
@@ -10,7 +12,7 @@
 # a data folder; REPLICAS=2 (with DATABASE_URL) starts two servers on it and splits the
 # connections between them (two wrk at once; requests/s summed, the worse p50/p99).
 # SCENARIOS="score batch_100" runs only those (default: all); PERF=FILE records the
-# (first) server with `perf record -g` into FILE while the scenarios run.
+# (first) server with `perf record -g` (or PERF_ARGS) into FILE while the scenarios run.
 # Client and server share the machine's cores: compare scenarios of one run, not runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -76,15 +78,35 @@ lua "$WORK/hog.lua" "$HOG" '{}' "/v1/score"
 
 report() { # $1 scenario, wrk output on stdin
   awk -v name="$1" '
+    / requests in / { total = $1 }
     /Requests\/sec/ { rps = $2 }
     /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
     /Non-2xx/ { errors = $5 }
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    END { printf "{\"scenario\":\"%s\",\"requests_per_s\":%s,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"errors\":%d}\n", name, rps, ms(p50), ms(p99), errors + 0 }'
+    END { printf "{\"scenario\":\"%s\",\"requests_per_s\":%s,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"errors\":%d,\"requests\":%d}\n", name, rps, ms(p50), ms(p99), errors + 0, total + 0 }'
+}
+usage() { # CPU time (clock ticks) and context switches of the server, over all its threads
+  local pid=${SERVERS[0]}
+  echo "$(awk '{print $14 + $15}' "/proc/$pid/stat") $(cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}')"
+}
+with_usage() { # $1 usage before, $2 after, a report line on stdin: adds the server's CPU
+  # time and context switches per request (one server only)
+  python3 -c '
+import json, os, sys
+line = json.loads(sys.stdin.read())
+(t0, s0), (t1, s1) = ([int(x) for x in a.split()] for a in sys.argv[1:3])
+n = max(line["requests"], 1)
+line["server_cpu_us_per_request"] = round((t1 - t0) * 1e6 / os.sysconf("SC_CLK_TCK") / n, 1)
+line["server_switches_per_request"] = round((s1 - s0) / n, 2)
+print(json.dumps(line, separators=(",", ":")))' "$1" "$2"
 }
 run() { # $1 scenario, $2 lua: the connections split over the replicas
   if [ "$REPLICAS" -eq 1 ]; then
-    wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency -s "$2" "http://127.0.0.1:$PORT" | report "$1"
+    local before after
+    before=$(usage)
+    wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency -s "$2" "http://127.0.0.1:$PORT" | report "$1" > "$WORK/one.json"
+    after=$(usage)
+    with_usage "$before" "$after" < "$WORK/one.json"
     return
   fi
   local n=0 pids=()
@@ -108,7 +130,7 @@ PY
 SCENARIOS=${SCENARIOS:-score messages batch_100 score_beside_a_hog}
 wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 if [ -n "${PERF:-}" ]; then
-  perf record -g -o "$PERF" -p "${SERVERS[0]}" 2> "$WORK/perf.log" &
+  perf record ${PERF_ARGS:--g} -o "$PERF" -p "${SERVERS[0]}" 2> "$WORK/perf.log" &
   PERFER=$!
 fi
 if wanted score; then run score "$WORK/score.lua"; fi
