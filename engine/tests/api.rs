@@ -153,6 +153,38 @@ fn a_new_tenant_folder_with_only_settings_inherits_the_scripts() {
     assert_eq!(d.question.unwrap().id, "property");
 }
 
+/// A tenant folder created while the engine runs: served on first use when the tenant
+/// was never asked for, and after a reload (or within a second) when it was asked for
+/// while it had no folder (that answer is remembered briefly, so a registered tenant
+/// without a folder costs no look on disk per decision).
+#[test]
+fn a_tenant_folder_created_while_running_is_served() {
+    let dir = rules_copy();
+    let engine = Engine::open(dir.path()).unwrap();
+    let l = lead(json!({"facts": {"budget": 1, "location": "X", "timeline": "asap"}}));
+    let strict = "hot_threshold: 5\nwarm_threshold: 3\nactivation_tags: []\n";
+
+    // Never asked for before its folder existed: found at once.
+    write(&dir.path().join("fresh/tenant.yaml"), strict);
+    let d = engine.score(&tid("fresh"), &l).unwrap();
+    assert_eq!(d.class.as_str(), "warm");
+
+    // Asked for without a folder, then given one: a reload finds it.
+    let unknown = engine.score(&tid("later"), &l).unwrap_err();
+    assert!(matches!(unknown, Error::UnknownTenant(_)), "{unknown}");
+    write(&dir.path().join("later/tenant.yaml"), strict);
+    engine.rules().reload();
+    let d = engine.score(&tid("later"), &l).unwrap();
+    assert_eq!(d.class.as_str(), "warm");
+
+    // …and without a reload, once the remembered answer is older than a second.
+    assert!(engine.score(&tid("patient"), &l).is_err());
+    write(&dir.path().join("patient/tenant.yaml"), strict);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let d = engine.score(&tid("patient"), &l).unwrap();
+    assert_eq!(d.class.as_str(), "warm");
+}
+
 #[test]
 fn syntax_error_names_file_line_column_and_previous_version_keeps_serving() {
     let dir = rules_copy();

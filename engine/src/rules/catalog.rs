@@ -19,6 +19,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 /// The sub-folder of a tenant folder that holds its candidate version (shadow mode).
 pub const CANDIDATE_DIR: &str = "candidate";
@@ -74,7 +75,18 @@ pub(crate) struct Catalog {
     compiling: Mutex<()>,
     scripts: ScriptCache,
     compiles: AtomicU64,
+    /// Tenants found to have no folder of their own, and when: a registered tenant
+    /// decided by the default rules is not looked for on disk again (a `stat` per
+    /// decision) until [`NO_FOLDER_RECHECK`] has passed or a reload lists the folders.
+    no_folder: RwLock<HashMap<TenantId, Instant>>,
 }
+
+/// How long "this tenant has no folder" is believed before the disk is asked again: a
+/// folder created meanwhile serves after at most this long (or at the next reload, which
+/// a server runs every tick).
+const NO_FOLDER_RECHECK: Duration = Duration::from_secs(1);
+/// Tenants remembered without a folder at most (past it the memory starts over).
+const NO_FOLDER_MAX: usize = 16_384;
 
 impl Catalog {
     /// A catalog over `rules_dir` (none: the embedded default rules). Nothing is compiled
@@ -94,6 +106,7 @@ impl Catalog {
             compiling: Mutex::new(()),
             scripts: ScriptCache::default(),
             compiles: AtomicU64::new(0),
+            no_folder: RwLock::new(HashMap::new()),
         })
     }
 
@@ -120,10 +133,11 @@ impl Catalog {
             return found;
         }
         // Not loaded yet: a folder known from the last listing, or one created since.
-        let dir = self.read().get(id).and_then(|e| e.dir.clone()).or_else(|| {
-            let dir = self.rules_dir.as_ref()?.join(id.as_str());
-            (dir.is_dir() && !id.is_default()).then_some(dir)
-        });
+        let dir = self
+            .read()
+            .get(id)
+            .and_then(|e| e.dir.clone())
+            .or_else(|| self.new_folder(id));
         let Some(dir) = dir else {
             return Lookup::Unknown;
         };
@@ -147,6 +161,33 @@ impl Catalog {
             None => return Lookup::Failed(join(&report.errors)),
         }
         self.lookup(id).unwrap_or(Lookup::Unknown)
+    }
+
+    /// The tenant's folder when one was created since the last listing; a tenant found
+    /// without one is not looked for again for [`NO_FOLDER_RECHECK`].
+    fn new_folder(&self, id: &TenantId) -> Option<PathBuf> {
+        let rules_dir = self.rules_dir.as_ref()?;
+        if id.is_default() {
+            return None;
+        }
+        let no_folder = |m: &HashMap<TenantId, Instant>| {
+            m.get(id).is_some_and(|at| at.elapsed() < NO_FOLDER_RECHECK)
+        };
+        if no_folder(&self.no_folder.read().unwrap_or_else(|e| e.into_inner())) {
+            return None;
+        }
+        let dir = rules_dir.join(id.as_str());
+        let found = dir.is_dir();
+        let mut known = self.no_folder.write().unwrap_or_else(|e| e.into_inner());
+        if found {
+            known.remove(id);
+            return Some(dir);
+        }
+        if known.len() >= NO_FOLDER_MAX {
+            known.clear();
+        }
+        known.insert(id.clone(), Instant::now());
+        None
     }
 
     fn lookup(&self, id: &TenantId) -> Option<Lookup> {
@@ -409,6 +450,8 @@ impl Catalog {
             return report;
         };
         let dirs = self.tenant_dirs(&mut report.errors);
+        // The listing is the news: a tenant without a folder is looked for again.
+        (self.no_folder.write().unwrap_or_else(|e| e.into_inner())).clear();
         let loaded: HashMap<TenantId, Option<u64>> = self
             .read()
             .iter()
