@@ -11,6 +11,8 @@
 # DATABASE_URL=postgres://… keeps the store in that (empty) PostgreSQL database instead of
 # a data folder; REPLICAS=2 (with DATABASE_URL) starts two servers on it and splits the
 # connections between them (two wrk at once; requests/s summed, the worse p50/p99).
+# TENANT_CONCURRENCY and HTTP_THREADS set the server's `--tenant-concurrency` (default 2
+# here) and `--http-threads` (default: the server's).
 # SCENARIOS="score batch_100" runs only those (default: all); PERF=FILE records the
 # (first) server with `perf record -g` (or PERF_ARGS) into FILE while the scenarios run.
 # Client and server share the machine's cores: compare scenarios of one run, not runs.
@@ -36,7 +38,7 @@ for r in $(seq "$REPLICAS"); do
   P=$((20000 + RANDOM % 20000))
   $BIN serve --addr 127.0.0.1:$P "${STORE[@]}" --rules "$WORK/rules" \
     --key-file "$WORK/master.key" --admin-key-file "$WORK/admin.key" $NO_RATE_LIMIT \
-    --tenant-concurrency "${TENANT_CONCURRENCY:-2}" \
+    --tenant-concurrency "${TENANT_CONCURRENCY:-2}" ${HTTP_THREADS:+--http-threads "$HTTP_THREADS"} \
     > "$WORK/serve-$r.log" 2>&1 &
   SERVERS+=($!)
   PORTS+=($P)

@@ -50,6 +50,11 @@ pub struct ServeArgs {
     /// shared by many tenants, so one whose rules are slow leaves the others room.
     #[arg(long, value_name = "N")]
     tenant_concurrency: Option<usize>,
+    /// Threads that run the HTTP side (parsing, routing, answering; decisions run on
+    /// their own threads). Default: twice the cores, which measured a shorter latency
+    /// tail under load than one per core (BENCHMARKS.md, "Threads for the HTTP side").
+    #[arg(long, value_name = "N")]
+    http_threads: Option<usize>,
     /// Post alert events (raised, escalated, resolved) as JSON to this URL.
     #[arg(long, value_name = "URL")]
     alert_webhook: Option<String>,
@@ -115,7 +120,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let rt = tokio::runtime::Runtime::new()?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.http_threads.unwrap_or(2 * cores).max(1))
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
