@@ -133,11 +133,9 @@ impl Catalog {
             return found;
         }
         // Not loaded yet: a folder known from the last listing, or one created since.
-        let dir = self
-            .read()
-            .get(id)
-            .and_then(|e| e.dir.clone())
-            .or_else(|| self.new_folder(id));
+        let listed = self.read().get(id).and_then(|e| e.dir.clone());
+        // (The catalog's lock is released before the disk is looked at.)
+        let dir = listed.or_else(|| self.new_folder(id));
         let Some(dir) = dir else {
             return Lookup::Unknown;
         };
