@@ -88,6 +88,10 @@ pub struct Config {
     /// Label request counts in `/metrics` with the tenant (off by default: `/metrics`
     /// needs no key, so it names no tenant unless the operator asks).
     pub metrics_tenant_labels: bool,
+    /// A tenant whose last 16 decisions each used less CPU than this has its single
+    /// decisions (`/v1/score`) made on the request's async thread instead of the blocking
+    /// pool (default 100 µs; zero: never). See [`priority`].
+    pub inline_below: Duration,
 }
 
 impl Default for Config {
@@ -109,6 +113,7 @@ impl Default for Config {
             tenant_queue: 64,
             monitor: Default::default(),
             metrics_tenant_labels: false,
+            inline_below: priority::INLINE,
         }
     }
 }
@@ -268,7 +273,7 @@ impl AppState {
                         self.0.config.tenant_concurrency.max(1),
                     )),
                     waiting: Default::default(),
-                    weight: Default::default(),
+                    weight: priority::Weight::new(self.0.config.inline_below),
                 })
             })
             .clone()
@@ -332,7 +337,9 @@ async fn tenant_call<T: Send + 'static>(
 /// async threads only move bytes; it maps engine errors with [`AppState::fail`]. `f`
 /// counts the CPU time of the decisions it makes on its thread with the
 /// [`priority::Weigher`] it gets; a tenant whose decisions are heavy has the call run
-/// on the low-priority pool ([`priority`]).
+/// on the low-priority pool ([`priority`]). A `single` decision of a tenant whose
+/// decisions are cheap ([`priority::Weight::inline`]) is made here, on the async thread
+/// (`qualify_request_thread_decisions_total`): its hand-off to the pool cost more than it.
 ///
 /// Measured against a pool of one thread per core (rayon's, with a oneshot back): its
 /// hand-off was not measurably cheaper on two cores, and a tenant whose hook spins to
@@ -342,22 +349,33 @@ async fn tenant_call<T: Send + 'static>(
 async fn tenant_decide<T: Send + 'static>(
     state: &AppState,
     tenant: TenantId,
+    single: bool,
     f: impl FnOnce(&AppState, &TenantId, &priority::Weigher) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let turn = tenant_turn(state, &tenant).await?;
     let gate = state.gate(&tenant);
     let heavy = gate.weight.heavy();
+    let warn_if_heavy = move |tenant: &TenantId, weight: &priority::Weight| {
+        if !heavy && weight.heavy() {
+            tracing::warn!(
+                tenant = %tenant,
+                "decisions use {:?} of CPU each on average: they run at low priority until they get cheaper",
+                weight.average()
+            );
+        }
+    };
+    if single && gate.weight.inline() {
+        metrics::counter!("qualify_request_thread_decisions_total").increment(1);
+        let result = f(state, &tenant, &priority::Weigher::new(&gate.weight, false));
+        drop(turn);
+        warn_if_heavy(&tenant, &gate.weight);
+        return result;
+    }
     let s = state.clone();
     let job = move || {
         let result = f(&s, &tenant, &priority::Weigher::new(&gate.weight, heavy));
         drop(turn);
-        if !heavy && gate.weight.heavy() {
-            tracing::warn!(
-                tenant = %tenant,
-                "decisions use {:?} of CPU each on average: they run at low priority until they get cheaper",
-                gate.weight.average()
-            );
-        }
+        warn_if_heavy(&tenant, &gate.weight);
         result
     };
     if heavy {
@@ -587,7 +605,7 @@ async fn score(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let body = tenant_decide(&s, tenant, move |s, t, w| {
+    let body = tenant_decide(&s, tenant, true, move |s, t, w| {
         let d = w
             .weigh(1, || s.0.engine.score_with(t, &lead, &options))
             .map_err(|e| s.fail(e))?;
@@ -620,7 +638,7 @@ async fn score_batch(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let body = tenant_decide(&s, tenant, move |s, t, w| {
+    let body = tenant_decide(&s, tenant, false, move |s, t, w| {
         let engine = &s.0.engine;
         let leads = &batch.leads;
         // A heavy tenant's leads one after another on its low-priority thread; anyone

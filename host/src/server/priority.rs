@@ -11,6 +11,16 @@
 //! slowly at low priority does not keep a tenant there: once its decisions get cheap
 //! again (a fixed script) they return to the normal pool.
 //!
+//! The other way round, a tenant whose decisions are cheap has a single decision
+//! (`/v1/score`) made on the async thread that read its request, not handed to the
+//! blocking pool and back: measured on two cores, the hand-off (two context switches and
+//! a wake-up) cost more CPU than the decision itself (BENCHMARKS.md). A tenant qualifies
+//! once its last [`INLINE_AFTER`] decisions each used less CPU than the server's bound
+//! (`Config::inline_below`, default [`INLINE`]: tokio's rule of thumb for work between
+//! two `.await`s). A decision over the bound (a script just changed to spin, a rule set
+//! compiled on first use) still finishes where it started, but the record starts over:
+//! the tenant's next decisions go to the pool until it has a new run of cheap ones.
+//!
 //! Only stateless decisions move (`/v1/score` and `/v1/score/batch`; a heavy tenant's
 //! batch is decided one lead after another on its low-priority thread, not on every
 //! core): an ingest may lead a group commit for everyone, and a low-priority thread doing
@@ -26,25 +36,57 @@ use std::time::Duration;
 /// hook's operation limit (~1–2 ms of spinning).
 pub const HEAVY: Duration = Duration::from_micros(500);
 
+/// The default bound on a decision's CPU time for it to be made on the request's async
+/// thread: tokio's documented rule of thumb for work between two `.await`s (10–100 µs),
+/// ~3–8× a default decision on the reference machine.
+pub const INLINE: Duration = Duration::from_micros(100);
+
+/// How many of a tenant's decisions in a row must each use less CPU than the bound
+/// (weighed on the pools) before its decisions are made on the request's thread.
+pub const INLINE_AFTER: u64 = 16;
+
 /// The CPU a tenant's decisions use: an exponentially weighted average over its calls
-/// (each call weighs an eighth).
-#[derive(Default)]
+/// (each call weighs an eighth), and how many decisions in a row were cheap.
 pub(crate) struct Weight {
     cpu_ns: AtomicU64,
+    /// Decisions in a row under `inline_below` (counted up to [`INLINE_AFTER`]).
+    cheap_run: AtomicU64,
+    inline_below: Duration,
 }
 
 impl Weight {
+    /// A tenant's weight, none yet; decisions under `inline_below` count as cheap.
+    pub fn new(inline_below: Duration) -> Self {
+        Self {
+            cpu_ns: AtomicU64::new(0),
+            cheap_run: AtomicU64::new(0),
+            inline_below,
+        }
+    }
+
+    /// True when the tenant's last [`INLINE_AFTER`] decisions were each cheap: the next
+    /// may be made on the request's async thread.
+    pub fn inline(&self) -> bool {
+        self.cheap_run.load(Ordering::Relaxed) >= INLINE_AFTER && !self.heavy()
+    }
+
     /// True when the tenant's decisions are heavy enough to run at low priority.
     pub fn heavy(&self) -> bool {
         self.cpu_ns.load(Ordering::Relaxed) > HEAVY.as_nanos() as u64
     }
 
-    /// Counts one call's CPU time. Concurrent calls may lose an update to each other,
-    /// which an average over many calls does not notice.
+    /// Counts one decision's CPU time. Concurrent calls may lose an update to each
+    /// other, which an average over many calls does not notice (nor the run of cheap
+    /// ones: a lost reset is caught by the next expensive decision).
     pub fn record(&self, cpu: Duration) {
         let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
         let old = self.cpu_ns.load(Ordering::Relaxed);
         self.cpu_ns.store(old - old / 8 + ns / 8, Ordering::Relaxed);
+        if cpu >= self.inline_below {
+            self.cheap_run.store(0, Ordering::Relaxed);
+        } else if self.cheap_run.load(Ordering::Relaxed) < INLINE_AFTER {
+            self.cheap_run.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The average, for logs.
