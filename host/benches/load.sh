@@ -13,6 +13,7 @@
 # connections between them (two wrk at once; requests/s summed, the worse p50/p99).
 # TENANT_CONCURRENCY and HTTP_THREADS set the server's `--tenant-concurrency` (default 2
 # here) and `--http-threads` (default: the server's).
+# BATCH_QUERY="?explain=false" is appended to the batch scenario's path.
 # SCENARIOS="score batch_100" runs only those (default: all); PERF=FILE records the
 # (first) server with `perf record -g` (or PERF_ARGS) into FILE while the scenarios run.
 # Client and server share the machine's cores: compare scenarios of one run, not runs.
@@ -75,7 +76,7 @@ MSG='{"text":"We want to buy a 3 bed in Plano, around 450k, pre-approved","tags"
 BATCH="{\"leads\":[$(printf '%s,' $(for _ in $(seq 99); do echo "$LEAD" | tr -d ' '; done))$(echo "$LEAD" | tr -d ' ')]}"
 lua "$WORK/score.lua" "$KEY" "$LEAD" "/v1/score"
 lua "$WORK/messages.lua" "$KEY" "$MSG" "/v1/contacts/c%d/messages"
-lua "$WORK/batch.lua" "$KEY" "$BATCH" "/v1/score/batch"
+lua "$WORK/batch.lua" "$KEY" "$BATCH" "/v1/score/batch${BATCH_QUERY:-}"
 lua "$WORK/hog.lua" "$HOG" '{}' "/v1/score"
 
 report() { # $1 scenario, wrk output on stdin
