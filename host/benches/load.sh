@@ -3,7 +3,11 @@
 # fresh data folder, registers tenants, runs each scenario with wrk for a bounded time
 # and prints one JSON line per scenario: {"scenario", "requests_per_s", "p50_ms",
 # "p99_ms", "errors", "requests"} and, with one server, the server's CPU time and context
-# switches per request ("server_cpu_us_per_request", "server_switches_per_request").
+# switches per request ("server_cpu_us_per_request", "server_switches_per_request") and
+# the upper bound of the bucket of the server's own latency histogram that holds the
+# route's 99th percentile ("server_p99_le_ms": from the request middleware to the answer,
+# without the time a request waits in the kernel, in tokio's queues or in wrk, which
+# shares the cores).
 # Needs `wrk` (Debian package) and a release build:
 #
 #   cargo build --release -p qualify && host/benches/load.sh [SECONDS] [CONNECTIONS]
@@ -92,24 +96,42 @@ usage() { # CPU time (clock ticks) and context switches of the server, over all 
   local pid=${SERVERS[0]}
   echo "$(awk '{print $14 + $15}' "/proc/$pid/stat") $(cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}')"
 }
-with_usage() { # $1 usage before, $2 after, a report line on stdin: adds the server's CPU
-  # time and context switches per request (one server only)
+with_usage() { # $1 usage before, $2 after, $3 route, a report line on stdin: adds the
+  # server's CPU time and context switches per request, and the 99th percentile of the
+  # server's own latency histogram for the route (the bucket it falls in: from the
+  # middleware to the answer, without the client's or the kernel's queueing), one server
   python3 -c '
-import json, os, sys
+import json, os, re, sys
 line = json.loads(sys.stdin.read())
 (t0, s0), (t1, s1) = ([int(x) for x in a.split()] for a in sys.argv[1:3])
 n = max(line["requests"], 1)
 line["server_cpu_us_per_request"] = round((t1 - t0) * 1e6 / os.sysconf("SC_CLK_TCK") / n, 1)
 line["server_switches_per_request"] = round((s1 - s0) / n, 2)
-print(json.dumps(line, separators=(",", ":")))' "$1" "$2"
+def buckets(path):
+    out = {}
+    for l in open(path):
+        m = re.match(r"qualify_http_request_duration_seconds_bucket\{(.*)\} (\S+)", l)
+        if m and ("route=\"%s\"" % sys.argv[3]) in m.group(1):
+            le = re.search(r"le=\"([^\"]+)\"", m.group(1)).group(1)
+            out[le] = out.get(le, 0) + float(m.group(2))
+    return out
+b0, b1 = buckets(sys.argv[4]), buckets(sys.argv[5])
+delta = sorted(((float(le), b1[le] - b0.get(le, 0)) for le in b1), key=lambda x: x[0])
+if delta and delta[-1][1] > 0:
+    total = delta[-1][1]
+    line["server_p99_le_ms"] = next(le * 1000 for le, c in delta if c >= 0.99 * total)
+print(json.dumps(line, separators=(",", ":")))' "$1" "$2" "$3" "$WORK/before.prom" "$WORK/after.prom"
 }
-run() { # $1 scenario, $2 lua: the connections split over the replicas
+run() { # $1 scenario, $2 lua, $3 route (as /metrics labels it): the connections split
+  # over the replicas
   if [ "$REPLICAS" -eq 1 ]; then
     local before after
+    curl -sf "http://127.0.0.1:$PORT/metrics" > "$WORK/before.prom" || true
     before=$(usage)
     wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --latency -s "$2" "http://127.0.0.1:$PORT" | report "$1" > "$WORK/one.json"
     after=$(usage)
-    with_usage "$before" "$after" < "$WORK/one.json"
+    curl -sf "http://127.0.0.1:$PORT/metrics" > "$WORK/after.prom" || true
+    with_usage "$before" "$after" "$3" < "$WORK/one.json"
     return
   fi
   local n=0 pids=()
@@ -136,15 +158,15 @@ if [ -n "${PERF:-}" ]; then
   perf record ${PERF_ARGS:--g} -o "$PERF" -p "${SERVERS[0]}" 2> "$WORK/perf.log" &
   PERFER=$!
 fi
-if wanted score; then run score "$WORK/score.lua"; fi
-if wanted messages; then run messages "$WORK/messages.lua"; fi
-if wanted batch_100; then run batch_100 "$WORK/batch.lua"; fi
+if wanted score; then run score "$WORK/score.lua" /v1/score; fi
+if wanted messages; then run messages "$WORK/messages.lua" /v1/contacts/:contact/messages; fi
+if wanted batch_100; then run batch_100 "$WORK/batch.lua" /v1/score/batch; fi
 if wanted score_beside_a_hog; then
   # A tenant whose hook spins until its limit, alongside the others.
   wrk -t1 -c8 -d"$((SECONDS_EACH + 2))s" -s "$WORK/hog.lua" "http://127.0.0.1:$PORT" > /dev/null &
   HOGGER=$!
   sleep 1
-  run score_beside_a_hog "$WORK/score.lua"
+  run score_beside_a_hog "$WORK/score.lua" /v1/score
   wait $HOGGER || true
 fi
 if [ -n "${PERF:-}" ]; then kill -INT "$PERFER"; wait "$PERFER" || true; fi
