@@ -88,9 +88,10 @@ pub struct Config {
     /// Label request counts in `/metrics` with the tenant (off by default: `/metrics`
     /// needs no key, so it names no tenant unless the operator asks).
     pub metrics_tenant_labels: bool,
-    /// A tenant whose last 16 decisions each used less CPU than this has its single
-    /// decisions (`/v1/score`) made on the request's async thread instead of the blocking
-    /// pool (default 100 µs; zero: never). See [`priority`].
+    /// A tenant whose last 16 decisions each used less CPU than this, without waiting
+    /// for I/O or a lock, has its single decisions (`/v1/score`) made on the request's
+    /// async thread instead of the blocking pool (default 100 µs; zero: never). See
+    /// [`priority`].
     pub inline_below: Duration,
 }
 

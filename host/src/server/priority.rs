@@ -17,9 +17,12 @@
 //! a wake-up) cost more CPU than the decision itself (BENCHMARKS.md). A tenant qualifies
 //! once its last [`INLINE_AFTER`] decisions each used less CPU than the server's bound
 //! (`Config::inline_below`, default [`INLINE`]: tokio's rule of thumb for work between
-//! two `.await`s). A decision over the bound (a script just changed to spin, a rule set
-//! compiled on first use) still finishes where it started, but the record starts over:
-//! the tenant's next decisions go to the pool until it has a new run of cheap ones.
+//! two `.await`s) and none of them waited (for I/O or a lock: a store read over the
+//! network, for a tenant with experiments on PostgreSQL): a tenant whose decisions wait
+//! never has them on an async thread. A decision over the bound (a script just changed
+//! to spin, a rule set compiled on first use) still finishes where it started, but the
+//! record starts over: the tenant's next decisions go to the pool until it has a new run
+//! of cheap ones.
 //!
 //! Only stateless decisions move (`/v1/score` and `/v1/score/batch`; a heavy tenant's
 //! batch is decided one lead after another on its low-priority thread, not on every
@@ -75,14 +78,18 @@ impl Weight {
         self.cpu_ns.load(Ordering::Relaxed) > HEAVY.as_nanos() as u64
     }
 
-    /// Counts one decision's CPU time. Concurrent calls may lose an update to each
-    /// other, which an average over many calls does not notice (nor the run of cheap
-    /// ones: a lost reset is caught by the next expensive decision).
-    pub fn record(&self, cpu: Duration) {
+    /// Counts one decision's CPU time, and whether it waited (for I/O or a lock: a store
+    /// read over the network, for a tenant with experiments on PostgreSQL). The average
+    /// (what makes a tenant heavy) is of CPU time; a decision is cheap when its CPU time
+    /// is under the bound and it did not wait, since a decision that waits must not run
+    /// on an async thread. Concurrent calls may lose an update to each other, which an
+    /// average over many calls does not notice (nor the run of cheap ones: a lost reset
+    /// is caught by the next expensive decision).
+    pub fn record(&self, cpu: Duration, waited: bool) {
         let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
         let old = self.cpu_ns.load(Ordering::Relaxed);
         self.cpu_ns.store(old - old / 8 + ns / 8, Ordering::Relaxed);
-        if cpu >= self.inline_below {
+        if waited || cpu >= self.inline_below {
             self.cheap_run.store(0, Ordering::Relaxed);
         } else if self.cheap_run.load(Ordering::Relaxed) < INLINE_AFTER {
             self.cheap_run.fetch_add(1, Ordering::Relaxed);
@@ -109,15 +116,53 @@ impl<'a> Weigher<'a> {
     }
 
     /// Runs `f`, `decisions` decisions made on this thread, and counts their CPU time
-    /// (each decision weighs its share; no decisions, nothing counted).
+    /// (each decision weighs its share; no decisions, nothing counted) and whether the
+    /// thread waited meanwhile.
     pub fn weigh<T>(&self, decisions: usize, f: impl FnOnce() -> T) -> T {
-        let start = cpu_time::ThreadTime::now();
+        let (cpu, waits) = (cpu_time::ThreadTime::now(), Waits::now());
         let out = f();
         if let Ok(n @ 1..) = u32::try_from(decisions) {
-            self.weight.record(start.elapsed() / n);
+            self.weight
+                .record(cpu.elapsed() / n, waits.waited(self.weight.inline_below));
         }
         out
     }
+}
+
+/// Whether the calling thread waited (blocked on I/O or a lock) between two points.
+/// Linux counts a thread's voluntary context switches (preemption is involuntary, so a
+/// busy machine does not make a decision look like it waited); elsewhere the wall-clock
+/// time stands in, over the bound.
+struct Waits {
+    #[cfg(target_os = "linux")]
+    voluntary: Option<std::ffi::c_long>,
+    start: std::time::Instant,
+}
+
+impl Waits {
+    fn now() -> Self {
+        Self {
+            #[cfg(target_os = "linux")]
+            voluntary: voluntary_switches(),
+            start: std::time::Instant::now(),
+        }
+    }
+
+    fn waited(&self, bound: Duration) -> bool {
+        #[cfg(target_os = "linux")]
+        if let (Some(before), Some(after)) = (self.voluntary, voluntary_switches()) {
+            return after > before;
+        }
+        self.start.elapsed() >= bound
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn voluntary_switches() -> Option<std::ffi::c_long> {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_THREAD)
+        .ok()
+        .map(|u| u.voluntary_context_switches())
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -191,5 +236,62 @@ fn lowest_priority() {
         if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
             tracing::warn!("cannot lower the low-priority pool's threads ({e:?}): heavy tenants compete with the others");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUND: Duration = Duration::from_micros(100);
+    const CHEAP: Duration = Duration::from_micros(20);
+
+    fn cheap_run(w: &Weight, n: u64) {
+        for _ in 0..n {
+            w.record(CHEAP, false);
+        }
+    }
+
+    #[test]
+    fn a_run_of_cheap_decisions_makes_a_tenant_inline_and_one_over_the_bound_ends_it() {
+        let w = Weight::new(BOUND);
+        cheap_run(&w, INLINE_AFTER - 1);
+        assert!(!w.inline(), "inline before its record");
+        cheap_run(&w, 1);
+        assert!(w.inline());
+        // Little CPU but a wait (a store read over the network): not cheap.
+        w.record(CHEAP, true);
+        assert!(!w.inline(), "a decision that waited kept the tenant inline");
+        cheap_run(&w, INLINE_AFTER);
+        assert!(w.inline());
+        w.record(Duration::from_millis(2), false);
+        assert!(!w.inline(), "an expensive decision kept the tenant inline");
+    }
+
+    #[test]
+    fn a_zero_bound_never_inlines_and_a_heavy_tenant_never_does() {
+        let never = Weight::new(Duration::ZERO);
+        cheap_run(&never, 100);
+        assert!(!never.inline());
+        // A bound above HEAVY: cheap by the bound, but heavy on average.
+        let w = Weight::new(Duration::from_secs(1));
+        for _ in 0..64 {
+            w.record(Duration::from_millis(1), false);
+        }
+        assert!(w.heavy());
+        assert!(!w.inline());
+    }
+
+    #[test]
+    fn a_thread_that_sleeps_waited_and_one_that_computes_did_not() {
+        let w = Waits::now();
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(w.waited(Duration::from_secs(1)) || !cfg!(target_os = "linux"));
+        let w = Waits::now();
+        let mut x = 0u64;
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(!w.waited(Duration::from_secs(1)), "{x}");
     }
 }
