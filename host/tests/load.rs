@@ -178,19 +178,7 @@ async fn a_slow_tenant_slows_only_itself() {
     );
     // The hog's decisions (each spinning to its limit) moved to the low-priority pool,
     // whose threads run at nice 19: on busy cores the kernel gives them a sliver.
-    let moved = || async {
-        let metrics = reqwest::get(format!("{}/metrics", api.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("qualify_low_priority_decisions_total "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let moved = || counter(&api.base, "qualify_low_priority_decisions_total");
     let before = moved().await;
     assert!(before > 0.0, "no decision ran at low priority");
     // Its batches too, decided there one lead after another, each lead's error its own.

@@ -15,21 +15,6 @@ use std::time::Duration;
 use support::common::write;
 use support::*;
 
-/// `qualify_request_thread_decisions_total` as the server reports it.
-async fn on_request_thread(base: &str) -> f64 {
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("qualify_request_thread_decisions_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cheap_decisions_move_to_the_request_thread_and_an_expensive_one_sends_them_back() {
     // A bound far above a default decision in a debug build (~0.5 ms) and far below the
@@ -61,7 +46,7 @@ async fn cheap_decisions_move_to_the_request_thread_and_an_expensive_one_sends_t
     // Sixteen cheap decisions on the pool make a record (more when one pays for
     // compiling the rule set or a pool thread's first use of it); the decisions after
     // them are made on the request thread.
-    let count = || on_request_thread(&server.base);
+    let count = || counter(&server.base, "qualify_request_thread_decisions_total");
     score(16).await;
     assert_eq!(count().await, 0.0);
     let classes = score(24).await;

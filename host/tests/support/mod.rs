@@ -325,3 +325,19 @@ pub fn slow_score(rules: &Path, n: u64) -> String {
             &format!("fn score(lead, cfg) {{\n    let spin = 0; while spin < {n} {{ spin += 1; }}"),
         )
 }
+
+/// An unlabelled counter of the server's `/metrics` (0 when it has not counted yet).
+pub async fn counter(base: &str, name: &str) -> f64 {
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
