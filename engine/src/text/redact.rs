@@ -142,8 +142,10 @@ fn window_before(text: &str, found: &[Finding], at: usize) -> String {
 
 /// Card numbers inside a run of digit groups (`run` as the card pattern matched it):
 /// byte spans of whole-group windows with 13–19 digits that pass the Luhn check (and
-/// are not one digit repeated), the longest first from each starting group.
-fn cards_in(run: &str) -> Vec<(usize, usize)> {
+/// are not one digit repeated), the longest first from each starting group among those
+/// `free` accepts (a window reaching into something found already, such as the digit an
+/// email address starts with, is passed over for a shorter one).
+fn cards_in(run: &str, free: impl Fn(usize, usize) -> bool) -> Vec<(usize, usize)> {
     let groups: Vec<(usize, usize)> = {
         let mut out = Vec::new();
         let mut start = None;
@@ -174,7 +176,7 @@ fn cards_in(run: &str) -> Vec<(usize, usize)> {
             }
             if count >= 13 {
                 let d = digits(&run[groups[i].0..e]);
-                if luhn(&d) && d.iter().any(|x| *x != d[0]) {
+                if luhn(&d) && d.iter().any(|x| *x != d[0]) && free(groups[i].0, e) {
                     best = Some(j);
                 }
             }
@@ -206,13 +208,10 @@ pub fn find(text: &str) -> Vec<Finding> {
         add(&mut found, Entity::Email, m.start(), m.end());
     }
     for m in p.card.find_iter(text) {
-        for (start, end) in cards_in(m.as_str()) {
-            add(
-                &mut found,
-                Entity::CreditCard,
-                m.start() + start,
-                m.start() + end,
-            );
+        let at = m.start();
+        let cards = cards_in(m.as_str(), |s, e| !overlaps(&found, at + s, at + e));
+        for (start, end) in cards {
+            add(&mut found, Entity::CreditCard, at + start, at + end);
         }
     }
     for c in p.ssn.captures_iter(text) {
