@@ -367,7 +367,12 @@ async fn tenant_decide<T: Send + 'static>(
     };
     if single && gate.weight.inline() {
         metrics::counter!("qualify_request_thread_decisions_total").increment(1);
-        let result = f(state, &tenant, &priority::Weigher::new(&gate.weight, false));
+        let weigher = priority::Weigher::new(&gate.weight, false);
+        // A panic is a 500, as on the pools (where the join reports it), not a dropped
+        // connection.
+        let decide = std::panic::AssertUnwindSafe(|| f(state, &tenant, &weigher));
+        let result = std::panic::catch_unwind(decide)
+            .unwrap_or_else(|_| Err(ApiError::internal("a decision panicked")));
         drop(turn);
         warn_if_heavy(&tenant, &gate.weight);
         return result;
