@@ -62,6 +62,20 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// Transparent huge pages off for this process. mimalloc gives each thread its own heap
+/// and asks the kernel for huge pages, so every new thread's first allocations fault in
+/// (and zero) whole 2 MiB pages: when a burst of ingests wakes ~64 blocking threads at
+/// once, the kernel spent a quarter of the server's CPU zeroing ~230 MB, and the first
+/// second of the burst had a p99 of 80-120 ms instead of 12-16 ms (BENCHMARKS.md, "The
+/// first second of an ingest burst"). With 4 KiB pages the same server holds ~80 MB.
+/// Best effort: a kernel that refuses only costs that first second.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::debug!(error = %e, "transparent huge pages stay on");
+    }
+}
+
 fn main() -> ExitCode {
     // RUST_LOG filters (default: warnings); QUALIFY_LOG_FORMAT=json gives one JSON
     // object per line for a log shipper.
@@ -76,6 +90,7 @@ fn main() -> ExitCode {
     } else {
         logs.init();
     }
+    no_transparent_huge_pages();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = run(Cli::parse(), &mut out);

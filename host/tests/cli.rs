@@ -712,3 +712,23 @@ fn an_error_is_said_once() {
         "qualify: error: /no/such/rules: rules folder not found"
     );
 }
+
+/// A burst of ingests wakes dozens of blocking threads, and with transparent huge pages
+/// each new thread's heap faulted in whole 2 MiB pages: the first second of a burst had a
+/// p99 of 80-120 ms (BENCHMARKS.md, "The first second of an ingest burst"). The server
+/// runs with them off.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_runs_without_transparent_huge_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _curl) = dev_serve(&dir.path().join("data"));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+    let status = status.unwrap();
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"));
+    match line {
+        Some(line) => assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}"),
+        None => eprintln!("SKIPPED: this kernel does not report THP_enabled (before 5.0)"),
+    }
+}
