@@ -77,7 +77,8 @@ LUA
 }
 LEAD='{"tags":["Hit List"],"messages":[{"from":"lead","text":"We want to buy a 3 bed in Plano, around 450k, pre-approved"}]}'
 MSG='{"text":"We want to buy a 3 bed in Plano, around 450k, pre-approved","tags":["Hit List"]}'
-BATCH="{\"leads\":[$(printf '%s,' $(for _ in $(seq 99); do echo "$LEAD" | tr -d ' '; done))$(echo "$LEAD" | tr -d ' ')]}"
+# A hundred copies of the `score` scenario's lead (spaces and all).
+BATCH=$(python3 -c 'import sys; print("{\"leads\":[" + ",".join([sys.argv[1]] * 100) + "]}")' "$LEAD")
 lua "$WORK/score.lua" "$KEY" "$LEAD" "/v1/score"
 lua "$WORK/messages.lua" "$KEY" "$MSG" "/v1/contacts/c%d/messages"
 lua "$WORK/batch.lua" "$KEY" "$BATCH" "/v1/score/batch${BATCH_QUERY:-}"
