@@ -214,9 +214,7 @@ impl Engine {
         leads: &[Lead],
         options: &ScoreOptions,
     ) -> Result<Vec<Result<Decision>>> {
-        use rayon::prelude::*;
-        let each = self.batch_decider(tenant, options)?;
-        Ok(leads.par_iter().map(each).collect())
+        Ok(self.batch(tenant, options)?.decide_on_all_cores(leads))
     }
 
     /// [`Engine::score_batch`] on the calling thread, one lead after another: for a
@@ -228,25 +226,39 @@ impl Engine {
         leads: &[Lead],
         options: &ScoreOptions,
     ) -> Result<Vec<Result<Decision>>> {
-        let each = self.batch_decider(tenant, options)?;
-        Ok(leads.iter().map(each).collect())
+        Ok(self.batch(tenant, options)?.decide_here(leads))
     }
 
-    /// What a batch needs once (the rules, the stopped experiments, the time) and the
-    /// decision of one of its leads.
-    fn batch_decider<'a>(
+    /// A batch of `tenant`'s leads: the rule set, the stopped experiments and the time
+    /// are taken once, here, so every lead decided through it is decided alike (one
+    /// `rules_version` even if the tenant's files are reloaded meanwhile), whichever
+    /// threads its leads are spread over.
+    ///
+    /// ```
+    /// use qualify_engine::{decide::ScoreOptions, Engine, Lead, TenantId};
+    /// let engine = Engine::builder().build()?;
+    /// let (tenant, options) = (TenantId::default(), ScoreOptions::default());
+    /// let leads = vec![Lead::from_json(r#"{"facts": {"budget": 450000}}"#)?; 3];
+    /// let batch = engine.batch(&tenant, &options)?;
+    /// let mut decisions = batch.decide_here(&leads[..1]); // e.g. to time one lead
+    /// decisions.extend(batch.decide_on_all_cores(&leads[1..]));
+    /// assert!(decisions.iter().all(|d| d.as_ref().unwrap().rules_version == batch.rules_version()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch<'a>(
         &'a self,
         tenant: &'a TenantId,
         options: &'a ScoreOptions,
-    ) -> Result<impl Fn(&Lead) -> Result<Decision> + Sync + 'a> {
+    ) -> Result<Batch<'a>> {
         let rules = self.rule_set(tenant)?;
         let (stopped, now) = (self.stopped_experiments(tenant, &rules)?, self.now());
-        let shadow = &self.inner.shadow;
-        Ok(move |lead: &Lead| {
-            let decision = decide::decide(tenant, &rules, lead, options, &stopped, now)?;
-            let work = || ShadowWork::Lead(Box::new(lead.clone()));
-            shadow.submit(tenant, &rules, &decision, &stopped, now, work);
-            Ok(decision)
+        Ok(Batch {
+            engine: self,
+            tenant,
+            options,
+            rules,
+            stopped,
+            now,
         })
     }
 
@@ -1252,5 +1264,44 @@ impl Experiments<'_> {
             None => None,
         };
         Ok(recorded.unwrap_or_else(|| x.variants[x.assign(contact.as_str())].name.clone()))
+    }
+}
+
+/// A batch of one tenant's leads decided alike: see [`Engine::batch`].
+pub struct Batch<'a> {
+    engine: &'a Engine,
+    tenant: &'a TenantId,
+    options: &'a ScoreOptions,
+    rules: Arc<RuleSet>,
+    stopped: Vec<String>,
+    now: jiff::Timestamp,
+}
+
+impl Batch<'_> {
+    /// The version of the rule set every lead of this batch is decided under.
+    pub fn rules_version(&self) -> &str {
+        &self.rules.version
+    }
+
+    /// One lead's decision (shadowed under the tenant's candidate, if it has one).
+    pub fn decide(&self, lead: &Lead) -> Result<Decision> {
+        let (rules, stopped, now) = (&self.rules, &self.stopped, self.now);
+        let decision = decide::decide(self.tenant, rules, lead, self.options, stopped, now)?;
+        let work = || ShadowWork::Lead(Box::new(lead.clone()));
+        (self.engine.inner.shadow).submit(self.tenant, rules, &decision, stopped, now, work);
+        Ok(decision)
+    }
+
+    /// The leads' decisions on the calling thread, in order; one lead's error is its own
+    /// entry.
+    pub fn decide_here(&self, leads: &[Lead]) -> Vec<Result<Decision>> {
+        leads.iter().map(|l| self.decide(l)).collect()
+    }
+
+    /// The leads' decisions on every core (rayon's pool), in the leads' order; one
+    /// lead's error is its own entry.
+    pub fn decide_on_all_cores(&self, leads: &[Lead]) -> Vec<Result<Decision>> {
+        use rayon::prelude::*;
+        leads.par_iter().map(|l| self.decide(l)).collect()
     }
 }

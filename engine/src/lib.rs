@@ -59,7 +59,7 @@ pub mod text;
 pub mod transcript;
 
 pub use conversation::{Inbound, Ingested};
-pub use engine::Engine;
+pub use engine::{Batch, Engine};
 pub use error::{Error, Result};
 pub use ids::{ContactId, TenantId};
 pub use model::{Decision, Lead};

@@ -7,6 +7,7 @@
 mod common;
 
 use common::{rules_copy, tid, write};
+use qualify_engine::decide::ScoreOptions;
 use qualify_engine::{Engine, Error, Lead};
 
 /// A score hook returning `n` through a helper function of the same name in every
@@ -49,6 +50,32 @@ fn a_reload_never_mixes_the_old_and_new_versions() {
     for _ in 0..100 {
         assert_eq!(engine.score(&tid("alpha"), &lead).unwrap().score, 2);
     }
+}
+
+/// A batch is decided under the rule set it started with: a reload between its first
+/// lead and the rest (the server decides the first on its own thread, to weigh the
+/// tenant, and the rest on every core) changes none of its decisions.
+#[test]
+fn a_batch_is_decided_under_one_version_across_a_reload() {
+    let dir = rules_copy();
+    write(&dir.path().join("alpha/zz.rhai"), &scripts(1));
+    let engine = Engine::open(dir.path()).unwrap();
+    let (tenant, options) = (tid("alpha"), ScoreOptions::default());
+    let leads = vec![Lead::default(); 8];
+    let batch = engine.batch(&tenant, &options).unwrap();
+    let mut decisions = batch.decide_here(&leads[..1]);
+    write(&dir.path().join("alpha/zz.rhai"), &scripts(2));
+    assert!(engine.rules().reload().errors.is_empty());
+    decisions.extend(batch.decide_on_all_cores(&leads[1..]));
+    let first = batch.rules_version().to_string();
+    for d in decisions {
+        let d = d.unwrap();
+        assert_eq!((d.score, d.rules_version.as_str()), (1, first.as_str()));
+    }
+    // The next batch (and any single decision) is under the new version.
+    let next = engine.batch(&tenant, &options).unwrap();
+    assert_ne!(next.rules_version(), first);
+    assert_eq!(next.decide(&leads[0]).unwrap().score, 2);
 }
 
 /// The operation limit is per hook call: 100,000 decisions in a row on one thread never

@@ -645,23 +645,20 @@ async fn score_batch(
     }
     let options = ScoreOptions { explain: q.explain };
     let body = tenant_decide(&s, tenant, false, move |s, t, w| {
-        let engine = &s.0.engine;
         let leads = &batch.leads;
+        // One rule set, one clock reading for the whole batch, however it is split.
+        let decider = s.0.engine.batch(t, &options).map_err(|e| s.fail(e))?;
         // A heavy tenant's leads one after another on its low-priority thread; anyone
         // else's on every core, the first decided here to weigh the tenant's decisions
         // (rayon's threads do the rest).
         let results = if w.heavy {
-            w.weigh(leads.len(), || engine.score_each(t, leads, &options))
+            w.weigh(leads.len(), || decider.decide_here(leads))
         } else {
-            let split = leads.len().min(1);
-            let (first, rest) = leads.split_at(split);
-            w.weigh(first.len(), || engine.score_each(t, first, &options))
-                .and_then(|mut results| {
-                    results.extend(engine.score_batch(t, rest, &options)?);
-                    Ok(results)
-                })
-        }
-        .map_err(|e| s.fail(e))?;
+            let (first, rest) = leads.split_at(leads.len().min(1));
+            let mut results = w.weigh(first.len(), || decider.decide_here(first));
+            results.extend(decider.decide_on_all_cores(rest));
+            results
+        };
         // Written straight to bytes (no `serde_json::Value` per decision in between).
         let mut out = Vec::with_capacity(64 + results.len() * 1024);
         out.extend_from_slice(b"{\"decisions\":[");
