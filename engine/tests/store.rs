@@ -471,3 +471,47 @@ fn a_url_asking_for_tls_never_falls_back_to_plaintext() {
         "{msg}"
     );
 }
+
+/// A store written before contacts were sealed in MessagePack (`fixtures/store-json`,
+/// written by `qualify ingest` with the master key `11…11`: contact `lead-7` of the
+/// default tenant, two messages) still opens: its contact reads, takes a new message
+/// (written in the new encoding) and reads again after a reopen.
+#[test]
+fn a_store_whose_contacts_were_written_as_json_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("qualify.redb");
+    let fixture = common::repo_root().join("engine/tests/fixtures/store-json/qualify.redb");
+    std::fs::copy(fixture, &file).unwrap();
+    let key = || SecretKey::from_hex(&"11".repeat(32)).unwrap();
+    let open = || {
+        Engine::builder()
+            .rules_dir(shipped_rules())
+            .store(qualify_engine::Store::open(&file, key()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let engine = open();
+    let before = stored(&engine, "default", "lead-7");
+    let inbound = |c: &qualify_engine::model::Contact| {
+        c.history
+            .iter()
+            .filter(|m| m.from == qualify_engine::model::Author::Lead)
+            .map(|m| m.text.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(inbound(&before).len(), 2, "{:?}", before.history);
+    assert!(inbound(&before)[0].contains("Plano"));
+    assert_eq!(before.facts["budget"], 450000);
+    say(
+        &engine,
+        "default",
+        "lead-7",
+        &hit("We have 2 kids, need a good school"),
+    );
+    drop(engine);
+    let after = stored(&open(), "default", "lead-7");
+    assert_eq!(inbound(&after)[..2], inbound(&before)[..]);
+    assert_eq!(inbound(&after).len(), 3);
+    assert_eq!(after.facts["budget"], 450000);
+    assert_eq!(after.version, before.version + 1);
+}

@@ -1,7 +1,7 @@
 //! Contacts: one sealed record per (tenant, contact id).
 
 use super::tables::{CONTACTS, CONTACT_VERSIONS};
-use super::{ReadTx, Store, WriteTx};
+use super::{Encoding, ReadTx, Store, WriteTx};
 use crate::error::Result;
 use crate::ids::{ContactId, TenantId};
 use crate::model::Contact;
@@ -99,7 +99,7 @@ impl WriteTx<'_> {
             .open_table(CONTACT_VERSIONS)?
             .insert((tenant.as_str(), contact.id.as_str()), contact.version)?;
         let (t, id) = (tenant.as_str(), contact.id.as_str());
-        let sealed = self.seal_json("contacts", t, id, contact)?;
+        let sealed = self.seal("contacts", t, id, contact, Encoding::Packed)?;
         self.tx
             .open_table(CONTACTS)?
             .insert((t, id), sealed.as_slice())?;
