@@ -253,7 +253,7 @@ impl Engine {
         let rules = self.rule_set(tenant)?;
         let (stopped, now) = (self.stopped_experiments(tenant, &rules)?, self.now());
         Ok(Batch {
-            engine: self,
+            shadow: &self.inner.shadow,
             tenant,
             options,
             rules,
@@ -1269,7 +1269,8 @@ impl Experiments<'_> {
 
 /// A batch of one tenant's leads decided alike: see [`Engine::batch`].
 pub struct Batch<'a> {
-    engine: &'a Engine,
+    /// Where each decision is shadowed (under the tenant's candidate, if it has one).
+    shadow: &'a Shadow,
     tenant: &'a TenantId,
     options: &'a ScoreOptions,
     rules: Arc<RuleSet>,
@@ -1288,7 +1289,8 @@ impl Batch<'_> {
         let (rules, stopped, now) = (&self.rules, &self.stopped, self.now);
         let decision = decide::decide(self.tenant, rules, lead, self.options, stopped, now)?;
         let work = || ShadowWork::Lead(Box::new(lead.clone()));
-        (self.engine.inner.shadow).submit(self.tenant, rules, &decision, stopped, now, work);
+        self.shadow
+            .submit(self.tenant, rules, &decision, stopped, now, work);
         Ok(decision)
     }
 
