@@ -151,3 +151,46 @@ fn with_2000_tenant_folders_scoring_one_compiles_only_what_it_needs() {
         "hot"
     );
 }
+
+/// A lead that would use more than half of a sandbox data limit is refused before any
+/// script runs (the sizes are counted as the hooks' lead is built, not by a walk of it):
+/// nested map entries, list items and text each count, and a lead just under is decided.
+#[test]
+fn a_lead_over_half_a_data_limit_is_refused_before_the_scripts_run() {
+    let engine = Engine::open(common::shipped_rules()).unwrap();
+    let t = tid("default");
+    let lead = |facts: serde_json::Value, tags: Vec<String>| -> Lead {
+        serde_json::from_value(serde_json::json!({"facts": facts, "tags": tags})).unwrap()
+    };
+    let keys = |n: usize| -> serde_json::Value {
+        (0..n)
+            .map(|i| (format!("k{i}"), serde_json::json!(i)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    // Map entries (limit 1,000, half 500): the lead's own eight entries and its facts
+    // count besides the nested ones.
+    let over = lead(serde_json::json!({"notes": keys(495)}), vec![]);
+    match engine.score(&t, &over) {
+        Err(Error::Limit { what, limit: 500 }) => assert!(what.contains("map entries"), "{what}"),
+        r => panic!("{r:?}"),
+    }
+    engine
+        .score(&t, &lead(serde_json::json!({"notes": keys(480)}), vec![]))
+        .unwrap();
+    // List items (limit 10,000) inside a fact.
+    let items: Vec<u32> = (0..5_001).collect();
+    match engine.score(&t, &lead(serde_json::json!({"ids": items}), vec![])) {
+        Err(Error::Limit { what, limit: 5_000 }) => assert!(what.contains("list items"), "{what}"),
+        r => panic!("{r:?}"),
+    }
+    // Text (limit 64 KiB) across tags.
+    let tags = vec!["x".repeat(20_000), "y".repeat(20_000)];
+    match engine.score(&t, &lead(serde_json::json!({}), tags)) {
+        Err(Error::Limit { what, limit }) => {
+            assert!(what.contains("text"), "{what}");
+            assert_eq!(limit, 32 * 1024);
+        }
+        r => panic!("{r:?}"),
+    }
+}

@@ -154,7 +154,7 @@ impl RuleSet {
     /// The `score(lead, cfg)` hook.
     pub fn score(&self, lead: &HookLead) -> Result<Scored> {
         self.admit(lead)?;
-        let raw = self.call("score", (lead.0.clone(), self.cfg()))?;
+        let raw = self.call("score", (lead.value.clone(), self.cfg()))?;
         Scored::read(self.id.as_str(), &|| self.hook_at("score"), raw)
     }
 
@@ -163,7 +163,11 @@ impl RuleSet {
     /// failure of the tenant's rules, and the other half is the scripts' working room.
     fn admit(&self, lead: &HookLead) -> Result<()> {
         let limits = &self.sandbox.limits;
-        let (items, entries, bytes) = values::data_sizes(&lead.0);
+        let values::DataSizes {
+            items,
+            entries,
+            bytes,
+        } = lead.sizes;
         for (what, used, limit) in [
             (
                 "the lead's list items (tags and list facts)",
@@ -204,7 +208,7 @@ impl RuleSet {
     /// copied.
     pub fn next_question(&self, lead: HookLead, scored: &mut Scored) -> Result<Option<Question>> {
         let raw = std::mem::take(&mut scored.raw);
-        let q = self.call("next_question", (lead.0, raw, self.cfg()))?;
+        let q = self.call("next_question", (lead.value, raw, self.cfg()))?;
         values::read_question(self.id.as_str(), &|| self.hook_at("next_question"), q)
     }
 
@@ -263,7 +267,7 @@ impl RuleSet {
         self.admit(lead)?;
         let out = self.call(
             "followup",
-            (lead.0.clone(), Dynamic::from(hours as INT), self.cfg()),
+            (lead.value.clone(), Dynamic::from(hours as INT), self.cfg()),
         )?;
         values::read_followup(self.id.as_str(), &|| self.hook_at("followup"), out)
     }

@@ -1,5 +1,5 @@
 //! Conversion between the engine's values and Rhai's: the lead as hooks see it (built
-//! once per decision, shared by every hook without copying) and the hooks' results read
+//! once per decision, its data sizes counted on the way) and the hooks' results read
 //! back into typed values, with an error naming the hook when a result has the wrong shape.
 
 use crate::error::{Error, Result};
@@ -7,8 +7,18 @@ use crate::model::{Class, ConversationSize, Facts, Goal, Question};
 use rhai::{Array, Dynamic, ImmutableString, Map, INT};
 use serde_json::Value;
 
-/// A JSON value as a Rhai value, built directly (no serde round trip on the hot path).
-fn to_rhai(v: &Value) -> Dynamic {
+/// What a value counts against the sandbox's data limits, as Rhai counts it: array
+/// items, map entries and string bytes, each summed over everything nested.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DataSizes {
+    pub items: usize,
+    pub entries: usize,
+    pub bytes: usize,
+}
+
+/// A JSON value as a Rhai value, built directly (no serde round trip on the hot path),
+/// its data sizes added to `sizes` on the way (so the lead is never walked twice).
+fn to_rhai(v: &Value, sizes: &mut DataSizes) -> Dynamic {
     match v {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
@@ -16,14 +26,26 @@ fn to_rhai(v: &Value) -> Dynamic {
             Some(i) => Dynamic::from_int(i),
             None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
         },
-        Value::String(s) => Dynamic::from(ImmutableString::from(s.as_str())),
-        Value::Array(a) => Dynamic::from_array(a.iter().map(to_rhai).collect()),
-        Value::Object(m) => Dynamic::from_map(
-            m.iter()
-                .map(|(k, v)| (k.as_str().into(), to_rhai(v)))
-                .collect(),
-        ),
+        Value::String(s) => text_sized(s, sizes),
+        Value::Array(a) => {
+            sizes.items += a.len();
+            Dynamic::from_array(a.iter().map(|v| to_rhai(v, sizes)).collect())
+        }
+        Value::Object(m) => {
+            sizes.entries += m.len();
+            Dynamic::from_map(
+                m.iter()
+                    .map(|(k, v)| (k.as_str().into(), to_rhai(v, sizes)))
+                    .collect(),
+            )
+        }
     }
+}
+
+/// A string as a Rhai value, its bytes counted.
+fn text_sized(s: &str, sizes: &mut DataSizes) -> Dynamic {
+    sizes.bytes += s.len();
+    text(s)
 }
 
 fn text(s: &str) -> Dynamic {
@@ -31,9 +53,12 @@ fn text(s: &str) -> Dynamic {
 }
 
 /// The lead as scripts see it: `#{facts, tags, goal, name, history}`. Built once per
-/// decision; handing it to each hook clones a reference, not the map.
+/// decision; its data sizes are counted as it is built, for the sandbox's admission check.
 #[derive(Clone)]
-pub(crate) struct HookLead(pub(super) Dynamic);
+pub(crate) struct HookLead {
+    pub(super) value: Dynamic,
+    pub(super) sizes: DataSizes,
+}
 
 impl HookLead {
     /// The lead for a decision; `variants` are (experiment key, variant name) for every
@@ -44,23 +69,26 @@ impl HookLead {
         size: ConversationSize,
         variants: &[(&str, &str)],
     ) -> Self {
+        let mut sizes = DataSizes::default();
         let mut m = Map::new();
+        sizes.entries += facts.len();
         m.insert(
             "facts".into(),
             Dynamic::from_map(
                 facts
                     .iter()
-                    .map(|(k, v)| (k.as_str().into(), to_rhai(v)))
+                    .map(|(k, v)| (k.as_str().into(), to_rhai(v, &mut sizes)))
                     .collect(),
             ),
         );
+        sizes.items += tags.len();
         m.insert(
             "tags".into(),
-            Dynamic::from_array(tags.iter().map(|t| text(t)).collect()),
+            Dynamic::from_array(tags.iter().map(|t| text_sized(t, &mut sizes)).collect()),
         );
         m.insert(
             "goal".into(),
-            Goal::of(facts).map_or(Dynamic::UNIT, |g| text(g.as_str())),
+            Goal::of(facts).map_or(Dynamic::UNIT, |g| text_sized(g.as_str(), &mut sizes)),
         );
         m.insert(
             "name".into(),
@@ -68,45 +96,62 @@ impl HookLead {
                 .get("name")
                 .and_then(Value::as_str)
                 .filter(|n| !n.trim().is_empty())
-                .map_or(Dynamic::UNIT, text),
+                .map_or(Dynamic::UNIT, |n| text_sized(n, &mut sizes)),
         );
         let mut history = Map::new();
         history.insert("messages".into(), Dynamic::from_int(size.messages as INT));
         history.insert("inbound".into(), Dynamic::from_int(size.inbound as INT));
         history.insert("outbound".into(), Dynamic::from_int(size.outbound() as INT));
+        sizes.entries += history.len();
         m.insert("history".into(), Dynamic::from_map(history));
         if !variants.is_empty() {
+            sizes.entries += variants.len();
             m.insert(
                 "experiments".into(),
                 Dynamic::from_map(
                     variants
                         .iter()
-                        .map(|(k, v)| ((*k).into(), text(v)))
+                        .map(|(k, v)| ((*k).into(), text_sized(v, &mut sizes)))
                         .collect(),
                 ),
             );
         }
-        Self(Dynamic::from_map(m))
+        sizes.entries += m.len();
+        Self {
+            value: Dynamic::from_map(m),
+            sizes,
+        }
     }
 }
 
-/// What a value counts against the sandbox's data limits, as Rhai counts it: array
-/// items, map entries and string bytes, each summed over everything nested.
-pub(crate) fn data_sizes(v: &Dynamic) -> (usize, usize, usize) {
+/// [`DataSizes`] of a Rhai value, by walking it (the tests' check on the counts
+/// [`HookLead::new`] keeps as it builds).
+#[cfg(test)]
+fn data_sizes(v: &Dynamic) -> DataSizes {
+    let add = |a: DataSizes, b: DataSizes| DataSizes {
+        items: a.items + b.items,
+        entries: a.entries + b.entries,
+        bytes: a.bytes + b.bytes,
+    };
     if let Some(s) = v.read_lock::<ImmutableString>() {
-        (0, 0, s.len())
+        DataSizes {
+            bytes: s.len(),
+            ..DataSizes::default()
+        }
     } else if let Some(a) = v.read_lock::<Array>() {
-        a.iter().fold((a.len(), 0, 0), |(x, m, s), v| {
-            let (x2, m2, s2) = data_sizes(v);
-            (x + x2, m + m2, s + s2)
-        })
+        let own = DataSizes {
+            items: a.len(),
+            ..DataSizes::default()
+        };
+        a.iter().map(data_sizes).fold(own, add)
     } else if let Some(map) = v.read_lock::<Map>() {
-        map.values().fold((0, map.len(), 0), |(x, m, s), v| {
-            let (x2, m2, s2) = data_sizes(v);
-            (x + x2, m + m2, s + s2)
-        })
+        let own = DataSizes {
+            entries: map.len(),
+            ..DataSizes::default()
+        };
+        map.values().map(data_sizes).fold(own, add)
     } else {
-        (0, 0, 0)
+        DataSizes::default()
     }
 }
 
@@ -237,16 +282,19 @@ impl Scored {
         // The documented defaults go into the map that `next_question` receives, so an
         // inherited `next_question` works with a `score` that returns only what is
         // required.
+        // Each is built only when missing (a full result, the usual case, costs nothing).
         if let Some(mut map) = raw.write_lock::<Map>() {
-            let defaults: [(&str, Dynamic); 5] = [
-                ("percent", Dynamic::from_int(scored.percent)),
-                ("answered", Dynamic::from_array(Array::new())),
-                ("tags", Dynamic::from_array(Array::new())),
-                ("remove_tags", Dynamic::from_array(Array::new())),
-                ("rule", Dynamic::from(scored.rule.clone())),
+            let defaults: [(&str, &dyn Fn() -> Dynamic); 5] = [
+                ("percent", &|| Dynamic::from_int(scored.percent)),
+                ("answered", &|| Dynamic::from_array(Array::new())),
+                ("tags", &|| Dynamic::from_array(Array::new())),
+                ("remove_tags", &|| Dynamic::from_array(Array::new())),
+                ("rule", &|| Dynamic::from(scored.rule.clone())),
             ];
             for (key, value) in defaults {
-                map.entry(key.into()).or_insert(value);
+                if !map.contains_key(key) {
+                    map.insert(key.into(), value());
+                }
             }
         }
         // The read lock is released: the map itself goes on to `next_question`.
@@ -295,4 +343,35 @@ pub(super) fn read_followup(tenant: &str, at: At<'_>, out: Dynamic) -> Result<Op
             format!("the result must be a string or (), got {what}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The sizes counted while building the lead are the ones Rhai's own walk of the
+    /// built value gives (the admission check relies on them).
+    #[test]
+    fn the_sizes_counted_while_building_a_lead_match_a_walk_of_it() {
+        let facts: Facts = serde_json::from_value(json!({
+            "budget": 450000,
+            "location": ["Plano", "Frisco"],
+            "must_haves": {"garage": true, "notes": ["big yard", "pool"]},
+            "name": "Maria",
+            "goal": "buy",
+            "pre_approved": null,
+            "rate": 6.5
+        }))
+        .unwrap();
+        let tags = ["Hit List".to_string(), "Cold-Lead".to_string()];
+        let size = ConversationSize {
+            messages: 3,
+            inbound: 2,
+        };
+        for variants in [&[][..], &[("opener", "short"), ("tone", "warm")][..]] {
+            let lead = HookLead::new(&facts, &tags, size, variants);
+            assert_eq!(lead.sizes, data_sizes(&lead.value), "variants {variants:?}");
+        }
+    }
 }
