@@ -2,7 +2,8 @@
 //! `perf`): the same lead as `score/default_facts` (or, with `messages`, as
 //! `score/default_messages`); a third argument `quiet` leaves the explanation out.
 //!
-//! `QUALIFY_RULES=DIR` uses another rules folder.
+//! `QUALIFY_RULES=DIR` uses another rules folder; `QUALIFY_LEAD=JSON` decides that lead
+//! instead (such as the lead of `host/benches/load.sh`).
 //!
 //! Run with `cargo run --release -p qualify-engine --example decide_loop -- [facts|messages] [N] [quiet]`.
 
@@ -20,7 +21,9 @@ fn main() {
     let rules = std::env::var("QUALIFY_RULES")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../rules").to_string());
     let engine = Engine::open(rules).expect("rules");
+    let given = std::env::var("QUALIFY_LEAD").ok();
     let lead = match kind {
+        _ if given.is_some() => given.as_deref().unwrap_or_default(),
         "messages" => {
             r#"{"tags": ["Hit List"], "messages": [{"from": "agent", "text": "Hey! Looking to buy or sell?"}, {"from": "lead", "text": "Hi! We're relocating for work and want to buy a 3 bed 2 bath in Plano, pre-approved up to $450k. Hoping to move in the next 2 months. Is that doable?? Thanks!!!"}]}"#
         }
