@@ -515,3 +515,36 @@ fn a_store_whose_contacts_were_written_as_json_still_opens() {
     assert_eq!(after.facts["budget"], 450000);
     assert_eq!(after.version, before.version + 1);
 }
+
+/// Replicas on one PostgreSQL store: a tenant erased on one replica and written again
+/// there has a new data key of the same version; another replica that had the old key in
+/// its cache reads the new records (it tries the key table again when its cached key does
+/// not open a record) instead of failing to open them until it restarts.
+#[test]
+fn a_replica_reads_a_tenant_erased_and_recreated_on_another() {
+    let Some(db) = qualify_testkit::ScratchDatabase::create() else {
+        return;
+    };
+    let key = SecretKey::generate();
+    let replica = || {
+        Engine::builder()
+            .rules_dir(shipped_rules())
+            .store(qualify_engine::Store::open_postgres(&db.url, key.clone()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(), replica());
+    let t = tid("default");
+    say(&b, "default", "before", &hit("We want to buy in Plano"));
+    // B has read the tenant's key (version 1) and keeps it.
+    assert!(b.contacts().get(&t, &cid("before")).unwrap().is_some());
+    assert_eq!(a.accounts().erase_data(&t).unwrap(), 1);
+    say(&a, "default", "after", &hit("Budget around 450k"));
+    assert!(b.contacts().get(&t, &cid("before")).unwrap().is_none());
+    let after = b.contacts().get(&t, &cid("after")).unwrap().unwrap();
+    assert_eq!(after.facts["budget"], 450000);
+    // And B writes under the new key, which A reads.
+    say(&b, "default", "after", &hit("in Frisco"));
+    let after = a.contacts().get(&t, &cid("after")).unwrap().unwrap();
+    assert_eq!(after.facts["location"], "Frisco");
+}

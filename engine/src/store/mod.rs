@@ -68,11 +68,27 @@ fn unseal_error(tenant: &str, table: &'static str, key: &str) -> Error {
     }
 }
 
+/// Where a data key is looked up: the cache first, or the key table as it is now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Cache,
+    Table,
+}
+
+/// A data key in the cache, with the wrapped bytes it was unwrapped from.
+#[derive(Clone)]
+struct CachedDek {
+    wrapped: Box<[u8]>,
+    key: SecretKey,
+}
+
 /// Opens a sealed record: finds the data key of the version it was sealed under
 /// (through `key_for`), checks it against its place (table, tenant, key), decodes it
-/// (JSON, or MessagePack behind [`PACKED`]).
+/// (JSON, or MessagePack behind [`PACKED`]). A key from the cache that does not open it
+/// is looked up once more in the key table, which another replica sharing the store may
+/// have changed (a tenant erased and written again gets a new key of the same version).
 fn unseal_record<T: DeserializeOwned>(
-    key_for: impl FnOnce(u32) -> Result<Option<SecretKey>>,
+    key_for: impl Fn(u32, Source) -> Result<Option<SecretKey>>,
     table: &'static str,
     tenant: &str,
     key: &str,
@@ -80,9 +96,15 @@ fn unseal_record<T: DeserializeOwned>(
 ) -> Result<T> {
     let unseal = || unseal_error(tenant, table, key);
     let version = crypto::version_of(sealed).map_err(|_| unseal())?;
-    let dek = key_for(version)?.ok_or_else(unseal)?;
-    let plain =
-        crypto::open(&dek, &aad(table, tenant, key, version), sealed).map_err(|_| unseal())?;
+    let place = aad(table, tenant, key, version);
+    let dek = key_for(version, Source::Cache)?.ok_or_else(unseal)?;
+    let plain = match crypto::open(&dek, &place, sealed) {
+        Ok(plain) => plain,
+        Err(_) => {
+            let fresh = key_for(version, Source::Table)?.ok_or_else(unseal)?;
+            crypto::open(&fresh, &place, sealed).map_err(|_| unseal())?
+        }
+    };
     decode(&plain)
         .map_err(|e| Error::Store(format!("{table} {tenant}/{key}: undecodable record: {e}")))
 }
@@ -163,8 +185,11 @@ impl Db {
 pub struct Store {
     db: RwLock<Db>,
     master: RwLock<SecretKey>,
-    /// Unwrapped tenant data keys, filled only from committed state.
-    deks: Mutex<HashMap<(String, u32), SecretKey>>,
+    /// Unwrapped tenant data keys, filled only from committed state, each with the
+    /// wrapped bytes it was read from: on a shared store another replica may have
+    /// replaced a key by one of the same version (a tenant erased, then written again),
+    /// which a differing row reveals.
+    deks: Mutex<HashMap<(String, u32), CachedDek>>,
     /// Registered tenants and their API key hashes, so authenticating never reads disk.
     registry: RwLock<Registry>,
     path: Option<PathBuf>,
@@ -423,31 +448,55 @@ impl Store {
         Ok(SecretKey::from_bytes(bytes))
     }
 
-    /// A tenant's data key of a given version, from the cache or the key table.
+    /// A tenant's data key of a given version: from the cache, or (`Source::Table`, or
+    /// when not cached) as the key table holds it now.
     fn dek(
         &self,
         table: &kv::Table<'_, (&'static str, u32), &'static [u8]>,
         tenant: &str,
         version: u32,
+        source: Source,
     ) -> Result<Option<SecretKey>> {
-        let cached = self
-            .deks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(tenant.to_string(), version))
-            .cloned();
-        if let Some(k) = cached {
-            return Ok(Some(k));
+        if source == Source::Cache {
+            if let Some(c) = self.cached_dek(tenant, version) {
+                return Ok(Some(c.key));
+            }
         }
         let Some(wrapped) = table.get((tenant, version))? else {
             return Ok(None);
         };
-        let key = self.unwrap_dek(tenant, version, wrapped.value())?;
+        self.dek_of_row(tenant, version, wrapped.value()).map(Some)
+    }
+
+    fn cached_dek(&self, tenant: &str, version: u32) -> Option<CachedDek> {
         self.deks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((tenant.to_string(), version), key.clone());
-        Ok(Some(key))
+            .get(&(tenant.to_string(), version))
+            .cloned()
+    }
+
+    /// The data key a row of the key table holds: the cached one when it came from these
+    /// very bytes, else unwrapped (and cached in place of a stale one).
+    fn dek_of_row(&self, tenant: &str, version: u32, wrapped: &[u8]) -> Result<SecretKey> {
+        if let Some(c) = self.cached_dek(tenant, version) {
+            if *c.wrapped == *wrapped {
+                return Ok(c.key);
+            }
+        }
+        let key = self.unwrap_dek(tenant, version, wrapped)?;
+        self.cache_dek(tenant, version, wrapped, key.clone());
+        Ok(key)
+    }
+
+    fn cache_dek(&self, tenant: &str, version: u32, wrapped: &[u8], key: SecretKey) {
+        self.deks.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            (tenant.to_string(), version),
+            CachedDek {
+                wrapped: wrapped.into(),
+                key,
+            },
+        );
     }
 
     /// Runs `f` over one read snapshot (never blocks writers).
@@ -488,9 +537,8 @@ impl Store {
         tx.commit()?;
         metrics::histogram!("qualify_store_commit_seconds").record(started.elapsed().as_secs_f64());
         // Only now are new data keys real: cache them.
-        let mut cache = self.deks.lock().unwrap_or_else(|e| e.into_inner());
-        for (tenant, version, key) in new_deks {
-            cache.insert((tenant, version), key);
+        for (tenant, version, key, wrapped) in new_deks {
+            self.cache_dek(&tenant, version, &wrapped, key);
         }
         Ok(out)
     }
@@ -583,7 +631,7 @@ impl ReadTx<'_> {
         sealed: &[u8],
     ) -> Result<T> {
         unseal_record(
-            |v| self.store.dek(self.keys, tenant, v),
+            |v, source| self.store.dek(self.keys, tenant, v, source),
             table,
             tenant,
             key,
@@ -596,7 +644,7 @@ impl ReadTx<'_> {
 pub(crate) struct WriteTx<'s> {
     store: &'s Store,
     tx: &'s kv::WriteTxn,
-    new_deks: Vec<(String, u32, SecretKey)>,
+    new_deks: Vec<(String, u32, SecretKey, Vec<u8>)>,
     /// Each tenant's current committed key, found once per transaction (a query each time
     /// would be a round trip per sealed value in PostgreSQL).
     write_keys: Vec<(String, u32, SecretKey)>,
@@ -606,10 +654,15 @@ pub(crate) struct WriteTx<'s> {
 
 impl WriteTx<'_> {
     fn current_version(&self, tenant: &str) -> Result<Option<u32>> {
+        Ok(self.current_row(tenant)?.map(|(v, _)| v))
+    }
+
+    /// The tenant's newest key row: its version and wrapped key.
+    fn current_row(&self, tenant: &str) -> Result<Option<(u32, Vec<u8>)>> {
         let keys = self.tx.open_table(TENANT_KEYS)?;
         let last = keys
             .last_in((tenant, 0)..=(tenant, u32::MAX))?
-            .map(|(k, _)| k.value().1);
+            .map(|(k, v)| (k.value().1, v.value().to_vec()));
         Ok(last)
     }
 
@@ -625,23 +678,24 @@ impl WriteTx<'_> {
             .open_table(TENANT_KEYS)?
             .insert((tenant, version), wrapped.as_slice())?;
         self.new_deks
-            .push((tenant.to_string(), version, key.clone()));
+            .push((tenant.to_string(), version, key.clone(), wrapped));
         Ok(key)
     }
 
     /// The key new values of `tenant` are sealed with, created on the tenant's first write
     /// (with a first tenant record saying when).
     fn write_key(&mut self, tenant: &str) -> Result<(u32, SecretKey)> {
-        if let Some((_, v, k)) = self.new_deks.iter().rev().find(|(t, _, _)| t == tenant) {
+        if let Some((_, v, k, _)) = self.new_deks.iter().rev().find(|(t, ..)| t == tenant) {
             return Ok((*v, k.clone()));
         }
         if let Some((_, v, k)) = self.write_keys.iter().find(|(t, _, _)| t == tenant) {
             return Ok((*v, k.clone()));
         }
-        if let Some(v) = self.current_version(tenant)? {
-            let key = self
-                .key_for(tenant, v)?
-                .ok_or_else(|| unseal_error(tenant, "tenant_keys", &format!("v{v}")))?;
+        // The key as the table holds it now (a cached key of the same version may be one
+        // another replica has since replaced: sealing with it would write what no one
+        // can open).
+        if let Some((v, wrapped)) = self.current_row(tenant)? {
+            let key = self.store.dek_of_row(tenant, v, &wrapped)?;
             self.write_keys.push((tenant.to_string(), v, key.clone()));
             return Ok((v, key));
         }
@@ -660,17 +714,17 @@ impl WriteTx<'_> {
     }
 
     /// The data key of `tenant` at `version`: one created in this transaction, or a
-    /// committed one (which may be cached).
-    fn key_for(&self, tenant: &str, version: u32) -> Result<Option<SecretKey>> {
-        if let Some((_, _, k)) = self
+    /// committed one (from the cache, or as `source` says).
+    fn key_for(&self, tenant: &str, version: u32, source: Source) -> Result<Option<SecretKey>> {
+        if let Some((_, _, k, _)) = self
             .new_deks
             .iter()
-            .find(|(t, v, _)| t == tenant && *v == version)
+            .find(|(t, v, ..)| t == tenant && *v == version)
         {
             return Ok(Some(k.clone()));
         }
         let keys = self.tx.open_table(TENANT_KEYS)?;
-        self.store.dek(&keys, tenant, version)
+        self.store.dek(&keys, tenant, version, source)
     }
 
     fn seal_json<T: serde::Serialize>(
@@ -709,7 +763,13 @@ impl WriteTx<'_> {
         key: &str,
         sealed: &[u8],
     ) -> Result<T> {
-        unseal_record(|v| self.key_for(tenant, v), table, tenant, key, sealed)
+        unseal_record(
+            |v, source| self.key_for(tenant, v, source),
+            table,
+            tenant,
+            key,
+            sealed,
+        )
     }
 }
 
