@@ -548,3 +548,42 @@ fn a_replica_reads_a_tenant_erased_and_recreated_on_another() {
     let after = a.contacts().get(&t, &cid("after")).unwrap().unwrap();
     assert_eq!(after.facts["location"], "Frisco");
 }
+
+/// Replicas on one PostgreSQL store: after one rotates the master key, another still
+/// running with the old key refuses to write (it cannot check the re-wrapped key rows)
+/// rather than seal anything under a key it cannot verify; what it had read still opens,
+/// and once restarted with the new key it writes again.
+#[test]
+fn a_replica_with_a_rotated_out_master_key_refuses_to_write() {
+    let Some(db) = qualify_testkit::ScratchDatabase::create() else {
+        return;
+    };
+    let (old, new) = (SecretKey::generate(), SecretKey::generate());
+    let replica = |key: &SecretKey| {
+        Engine::builder()
+            .rules_dir(shipped_rules())
+            .store(qualify_engine::Store::open_postgres(&db.url, key.clone()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (replica(&old), replica(&old));
+    let t = tid("default");
+    say(&b, "default", "c1", &hit("We want to buy in Plano"));
+    a.store().unwrap().rotate_master_key(new.clone()).unwrap();
+    let refused = b.ingest(&t, &cid("c1"), &hit("Budget around 450k"));
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Unseal {
+                table: "tenant_keys",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(b.contacts().get(&t, &cid("c1")).unwrap().is_some());
+    let b = replica(&new);
+    say(&b, "default", "c1", &hit("Budget around 450k"));
+    let c = a.contacts().get(&t, &cid("c1")).unwrap().unwrap();
+    assert_eq!(c.facts["budget"], 450000);
+}
