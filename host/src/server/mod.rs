@@ -649,15 +649,11 @@ async fn score_batch(
         // One rule set, one clock reading for the whole batch, however it is split.
         let decider = s.0.engine.batch(t, &options).map_err(|e| s.fail(e))?;
         // A heavy tenant's leads one after another on its low-priority thread; anyone
-        // else's on every core, the first decided here to weigh the tenant's decisions
-        // (rayon's threads do the rest).
+        // else's on every core while they stay cheap (`priority::decide_batch_sharing`).
         let results = if w.heavy {
             w.weigh(leads.len(), || decider.decide_here(leads))
         } else {
-            let (first, rest) = leads.split_at(leads.len().min(1));
-            let mut results = w.weigh(first.len(), || decider.decide_here(first));
-            results.extend(decider.decide_on_all_cores(rest));
-            results
+            priority::decide_batch_sharing(&decider, leads, w)
         };
         // Written straight to bytes (no `serde_json::Value` per decision in between).
         let mut out = Vec::with_capacity(64 + results.len() * 1024);

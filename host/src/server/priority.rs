@@ -27,7 +27,10 @@
 //! Only stateless decisions move (`/v1/score` and `/v1/score/batch`; a heavy tenant's
 //! batch is decided one lead after another on its low-priority thread, not on every
 //! core): an ingest may lead a group commit for everyone, and a low-priority thread doing
-//! that would hold up every tenant's commit.
+//! that would hold up every tenant's commit. A light tenant's batch is decided on every
+//! core only while its leads stay cheap ([`decide_batch_sharing`]): its first lead cheap
+//! and the rest spinning, it would otherwise hold the pool every tenant's batches share
+//! for the whole batch, unweighed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -163,6 +166,74 @@ fn voluntary_switches() -> Option<std::ffi::c_long> {
     getrusage(UsageWho::RUSAGE_THREAD)
         .ok()
         .map(|u| u.voluntary_context_switches())
+}
+
+/// A light tenant's batch: the first lead decided on the calling thread and weighed (a
+/// tenant's first batch may be its first decision), the rest on every core (rayon's pool,
+/// which every tenant's batches share) for as long as each lead uses less than [`HEAVY`]
+/// of CPU. A lead over it (a script slow only for some leads: the first one cheap, the
+/// rest spinning) stops the others from starting on the shared pool: they are decided on
+/// the calling thread, one after another, each weighed, so the tenant's next calls run at
+/// low priority, and the pool is held for the leads already under way, not for the whole
+/// batch. Decisions come back in the leads' order.
+///
+/// Reading a thread's CPU clock costs a system call (~0.4 µs here, a few per cent of a
+/// decision), so a lead's wall time is what is looked at; only a lead over the bound by
+/// the wall clock (slow, or its thread preempted) has its CPU time checked: at least the
+/// CPU the thread used since the last check, less the wall time of the leads before it.
+pub(crate) fn decide_batch_sharing(
+    batch: &qualify_engine::Batch<'_>,
+    leads: &[qualify_engine::Lead],
+    weigher: &Weigher<'_>,
+) -> Vec<qualify_engine::Result<qualify_engine::Decision>> {
+    use rayon::prelude::*;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+    /// A run of leads on one thread since its CPU clock was last read.
+    struct Since {
+        cpu: cpu_time::ThreadTime,
+        wall_before: Duration,
+    }
+    let (first, rest) = leads.split_at(leads.len().min(1));
+    let mut out = weigher.weigh(first.len(), || batch.decide_here(first));
+    let slow = AtomicBool::new(false);
+    let shared: Vec<Option<_>> = rest
+        .par_iter()
+        .map_init(
+            || Since {
+                cpu: cpu_time::ThreadTime::now(),
+                wall_before: Duration::ZERO,
+            },
+            |since, lead| {
+                if slow.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let started = Instant::now();
+                let decided = batch.decide(lead);
+                let wall = started.elapsed();
+                if wall > HEAVY {
+                    let cpu = since.cpu.elapsed().saturating_sub(since.wall_before);
+                    if cpu > HEAVY {
+                        slow.store(true, Ordering::Relaxed);
+                    }
+                    since.cpu = cpu_time::ThreadTime::now();
+                    since.wall_before = Duration::ZERO;
+                } else {
+                    since.wall_before += wall;
+                }
+                Some(decided)
+            },
+        )
+        .collect();
+    if slow.load(Ordering::Relaxed) {
+        metrics::counter!("qualify_batches_off_shared_pool_total").increment(1);
+    }
+    out.extend(
+        shared.into_iter().zip(rest).map(|(decided, lead)| {
+            decided.unwrap_or_else(|| weigher.weigh(1, || batch.decide(lead)))
+        }),
+    );
+    out
 }
 
 type Job = Box<dyn FnOnce() + Send>;
