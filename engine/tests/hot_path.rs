@@ -194,3 +194,38 @@ fn a_lead_over_half_a_data_limit_is_refused_before_the_scripts_run() {
         r => panic!("{r:?}"),
     }
 }
+
+/// A caller's budget (`decide::within_budget`) stops a hook that runs past it, says so,
+/// and leaves the next decisions on the thread to their own limits; a hook that stays
+/// under a few thousand operations is never looked at, however small the budget.
+#[test]
+fn a_budget_stops_a_long_hook_and_says_so() {
+    use qualify_engine::decide::within_budget;
+    use std::time::Duration;
+    let dir = rules_copy();
+    write(
+        &dir.path().join("long/zz.rhai"),
+        "fn score(lead, cfg) {\n\
+         \x20   if lead.facts.long == true { let n = 0; while n < 20000 { n += 1; } }\n\
+         \x20   #{ score: 1, class: \"cold\" }\n\
+         }\n",
+    );
+    let engine = Engine::open(dir.path()).unwrap();
+    let t = tid("long");
+    let long: Lead = serde_json::from_value(serde_json::json!({"facts": {"long": true}})).unwrap();
+    let short = Lead::default();
+    let (r, over) = within_budget(Duration::from_nanos(1), || engine.score(&t, &long));
+    assert!(over);
+    match r {
+        Err(Error::Script { message, .. }) => assert!(message.contains("budget"), "{message}"),
+        r => panic!("{r:?}"),
+    }
+    let (r, over) = within_budget(Duration::from_nanos(1), || engine.score(&t, &short));
+    assert!(!over);
+    assert_eq!(r.unwrap().score, 1);
+    // Outside a budget the long hook runs to its end.
+    assert_eq!(engine.score(&t, &long).unwrap().score, 1);
+    let (r, over) = within_budget(Duration::from_secs(60), || engine.score(&t, &long));
+    assert!(!over);
+    assert_eq!(r.unwrap().score, 1);
+}

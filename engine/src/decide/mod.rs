@@ -6,6 +6,8 @@
 
 mod check;
 
+/// A caller's time budget for the hooks of the decisions it makes on one thread.
+pub use crate::rules::within_budget;
 pub(crate) use check::check;
 
 use crate::error::Result;

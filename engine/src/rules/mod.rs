@@ -23,6 +23,7 @@ pub(crate) use coverage::{
 pub use coverage::{Branch, BranchKind, Coverage, FileCoverage, Unreached};
 pub(crate) use folder::Source;
 pub(crate) use sandbox::count_cpu_time;
+pub use sandbox::within_budget;
 pub use sandbox::Limits;
 pub(crate) use settings::{LimitSettings, LlmSettings, PriceRange, Settings};
 pub(crate) use values::{HookLead, Scored};

@@ -51,6 +51,9 @@ impl Default for Limits {
 /// The token a hook stopped for its deadline terminates with.
 const TIMED_OUT: &str = "qualify: hook time limit";
 
+/// The token a hook stopped by its caller's budget ([`within_budget`]) terminates with.
+const OVER_BUDGET: &str = "qualify: decision budget";
+
 /// When a hook must stop: its start plus its time limit, on the clock its thread counts.
 #[derive(Clone, Copy)]
 enum Deadline {
@@ -58,6 +61,8 @@ enum Deadline {
     Wall(std::time::Instant),
     /// The CPU time the thread itself used (see [`count_cpu_time`]).
     Cpu(std::time::Duration),
+    /// The end of the caller's budget ([`within_budget`]), sooner than the hook's limit.
+    Budget(std::time::Instant),
 }
 
 thread_local! {
@@ -65,6 +70,32 @@ thread_local! {
     static HOOK_DEADLINE: Cell<Option<Deadline>> = const { Cell::new(None) };
     /// Whether this thread's hooks are limited by the CPU time they use.
     static CPU_CLOCK: Cell<bool> = const { Cell::new(false) };
+    /// The end of the budget of the calls made within [`within_budget`] on this thread.
+    static BUDGET: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
+    /// Whether a hook on this thread was stopped by that budget.
+    static OVER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every hook it calls on this thread stopped once `budget` of wall time
+/// has passed since the start (or at the hook's own time limit, when that comes first).
+/// Returns `f`'s result and whether the budget stopped a hook: the result is then the
+/// error of that hook, and the decision can be made again elsewhere with the full limits.
+/// The clock is looked at every few thousand operations, so a hook that stays under
+/// that many is never stopped by a budget, however small.
+pub fn within_budget<T>(budget: std::time::Duration, f: impl FnOnce() -> T) -> (T, bool) {
+    /// Clears the budget when `f` returns or unwinds.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BUDGET.with(|b| b.set(None));
+        }
+    }
+    OVER.with(|o| o.set(false));
+    BUDGET.with(|b| b.set(Some(std::time::Instant::now() + budget)));
+    let reset = Reset;
+    let out = f();
+    drop(reset);
+    (out, OVER.with(|o| o.replace(false)))
 }
 
 /// Makes the time limit of hooks run on this thread count only the CPU time the thread
@@ -79,22 +110,31 @@ pub(crate) fn start_deadline(limit: std::time::Duration) {
     let deadline = if CPU_CLOCK.with(Cell::get) {
         Deadline::Cpu(cpu_time::ThreadTime::now().as_duration() + limit)
     } else {
-        Deadline::Wall(std::time::Instant::now() + limit)
+        let own = std::time::Instant::now() + limit;
+        match BUDGET.with(Cell::get) {
+            Some(budget) if budget < own => Deadline::Budget(budget),
+            _ => Deadline::Wall(own),
+        }
     };
     HOOK_DEADLINE.with(|t| t.set(Some(deadline)));
 }
 
-/// The error that stops a hook past its deadline (named as the time limit in messages).
-fn timed_out() -> Box<EvalAltResult> {
-    EvalAltResult::ErrorTerminated(Dynamic::from(TIMED_OUT), Position::NONE).into()
+/// The error that stops a hook past its deadline (named as the time limit in messages,
+/// or as the budget).
+fn timed_out(token: &'static str) -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(Dynamic::from(token), Position::NONE).into()
 }
 
-/// True once the hook running on this thread is past its deadline.
-fn past_deadline() -> bool {
-    match HOOK_DEADLINE.with(Cell::get) {
-        None => false,
-        Some(Deadline::Wall(d)) => std::time::Instant::now() > d,
-        Some(Deadline::Cpu(d)) => cpu_time::ThreadTime::now().as_duration() > d,
+/// Once the hook running on this thread is past its deadline: the token it stops with
+/// ([`TIMED_OUT`], or [`OVER_BUDGET`], noted for [`within_budget`]).
+fn past_deadline() -> Option<&'static str> {
+    match HOOK_DEADLINE.with(Cell::get)? {
+        Deadline::Wall(d) => (std::time::Instant::now() > d).then_some(TIMED_OUT),
+        Deadline::Cpu(d) => (cpu_time::ThreadTime::now().as_duration() > d).then_some(TIMED_OUT),
+        Deadline::Budget(d) => (std::time::Instant::now() > d).then(|| {
+            OVER.with(|o| o.set(true));
+            OVER_BUDGET
+        }),
     }
 }
 
@@ -119,8 +159,8 @@ fn cached_regex(pattern: &ImmutableString) -> Result<Arc<Regex>, Box<EvalAltResu
     if let Some(r) = PATTERNS.read().ok().and_then(|m| m.get(pattern).cloned()) {
         return Ok(r);
     }
-    if past_deadline() {
-        return Err(timed_out());
+    if let Some(token) = past_deadline() {
+        return Err(timed_out(token));
     }
     let re = RegexBuilder::new(pattern)
         .size_limit(1 << 20)
@@ -236,7 +276,7 @@ fn build_engine(limits: &Limits) -> rhai::Engine {
         if ops % 4096 != 0 {
             return None;
         }
-        past_deadline().then(|| Dynamic::from(TIMED_OUT))
+        past_deadline().map(Dynamic::from)
     });
 
     e.register_type_with_name::<Cfg>("Settings");
@@ -575,6 +615,9 @@ pub(crate) fn locate(
             "time limit of {} ms exceeded; evaluation stopped",
             limits.max_hook_time.as_millis()
         ),
+        EvalAltResult::ErrorTerminated(token, _) if token.to_string() == OVER_BUDGET => {
+            "the caller's time budget ran out; evaluation stopped (the decision may be made again with the full limits)".to_string()
+        }
         EvalAltResult::ErrorTooManyOperations(_) => format!(
             "operation limit of {} exceeded (an endless loop?); evaluation stopped",
             limits.max_operations

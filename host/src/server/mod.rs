@@ -93,6 +93,11 @@ pub struct Config {
     /// async thread instead of the blocking pool (default 100 µs; zero: never). See
     /// [`priority`].
     pub inline_below: Duration,
+    /// How long a decision made on the request's async thread may run its hooks before
+    /// it is stopped and made again on the blocking pool with the full limits (default
+    /// 1 ms: a tenant whose decisions were cheap sends one that is not). See
+    /// [`priority`].
+    pub inline_budget: Duration,
 }
 
 impl Default for Config {
@@ -115,6 +120,7 @@ impl Default for Config {
             monitor: Default::default(),
             metrics_tenant_labels: false,
             inline_below: priority::INLINE,
+            inline_budget: priority::INLINE_BUDGET,
         }
     }
 }
@@ -351,7 +357,7 @@ async fn tenant_decide<T: Send + 'static>(
     state: &AppState,
     tenant: TenantId,
     single: bool,
-    f: impl FnOnce(&AppState, &TenantId, &priority::Weigher) -> Result<T, ApiError> + Send + 'static,
+    f: impl Fn(&AppState, &TenantId, &priority::Weigher) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let turn = tenant_turn(state, &tenant).await?;
     let gate = state.gate(&tenant);
@@ -371,11 +377,21 @@ async fn tenant_decide<T: Send + 'static>(
         // A panic is a 500, as on the pools (where the join reports it), not a dropped
         // connection.
         let decide = std::panic::AssertUnwindSafe(|| f(state, &tenant, &weigher));
-        let result = std::panic::catch_unwind(decide)
-            .unwrap_or_else(|_| Err(ApiError::internal("a decision panicked")));
-        drop(turn);
-        warn_if_heavy(&tenant, &gate.weight);
-        return result;
+        let budget = state.0.config.inline_budget;
+        let (result, over) = qualify_engine::decide::within_budget(budget, || {
+            std::panic::catch_unwind(decide)
+                .unwrap_or_else(|_| Err(ApiError::internal("a decision panicked")))
+        });
+        if !over {
+            drop(turn);
+            warn_if_heavy(&tenant, &gate.weight);
+            return result;
+        }
+        // Its hooks ran past the budget, holding an async thread: stopped, and made again
+        // on the pool below with the full limits (the tenant's cheap run starts over).
+        metrics::counter!("qualify_request_thread_decisions_over_budget_total").increment(1);
+        gate.weight
+            .record(budget.max(state.0.config.inline_below), false);
     }
     let s = state.clone();
     let job = move || {

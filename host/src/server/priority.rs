@@ -22,7 +22,10 @@
 //! never has them on an async thread. A decision over the bound (a script just changed
 //! to spin, a rule set compiled on first use) still finishes where it started, but the
 //! record starts over: the tenant's next decisions go to the pool until it has a new run
-//! of cheap ones.
+//! of cheap ones. Finishing is bounded: a decision whose hooks are still running after
+//! [`INLINE_BUDGET`] (`Config::inline_budget`) is stopped and made again on the pool with
+//! the full limits, so a tenant whose cheap run ends in a lead its script is slow on
+//! holds an async thread for about a millisecond, not for its hooks' time limit.
 //!
 //! Only stateless decisions move (`/v1/score` and `/v1/score/batch`; a heavy tenant's
 //! batch is decided one lead after another on its low-priority thread, not on every
@@ -46,6 +49,12 @@ pub const HEAVY: Duration = Duration::from_micros(500);
 /// thread: tokio's documented rule of thumb for work between two `.await`s (10–100 µs),
 /// ~3–8× a default decision on the reference machine.
 pub const INLINE: Duration = Duration::from_micros(100);
+
+/// How long a decision made on the request's async thread may run its hooks (wall
+/// time) before it is stopped and made again on the blocking pool: 10× the default
+/// bound. Only a hook past a few thousand operations ever looks at it (the clock is read
+/// that rarely), so cheap decisions are never stopped by it.
+pub const INLINE_BUDGET: Duration = Duration::from_millis(1);
 
 /// How many of a tenant's decisions in a row must each use less CPU than the bound
 /// (weighed on the pools) before its decisions are made on the request's thread.
