@@ -113,6 +113,35 @@ fn bench_score(c: &mut Criterion) {
     g.finish();
 }
 
+/// The lead of `host/benches/load.sh`'s `batch_100` scenario (hot, one message).
+const LOAD_LEAD: &str = r#"{"tags":["Hit List"],"messages":[{"from":"lead","text":"We want to buy a 3 bed in Plano, around 450k, pre-approved"}]}"#;
+
+/// `POST /v1/score/batch`'s engine work without HTTP: 100 leads under one `Engine::batch`,
+/// on the calling thread and on every core (rayon's pool, the server's way for a light
+/// tenant). Throughput in leads.
+fn bench_batch(c: &mut Criterion) {
+    let engine = engine();
+    let default = tid("default");
+    let options = qualify_engine::decide::ScoreOptions::default();
+    let lead: Lead = serde_json::from_str(LOAD_LEAD).expect("valid lead");
+    let leads = vec![lead; 100];
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Elements(leads.len() as u64));
+    g.bench_function("load_lead_100_here", |b| {
+        b.iter(|| {
+            let batch = engine.batch(&default, &options).expect("batch");
+            batch.decide_here(black_box(&leads))
+        })
+    });
+    g.bench_function("load_lead_100_all_cores", |b| {
+        b.iter(|| {
+            let batch = engine.batch(&default, &options).expect("batch");
+            batch.decide_on_all_cores(black_box(&leads))
+        })
+    });
+    g.finish();
+}
+
 fn bench_extract(c: &mut Criterion) {
     let engine = engine();
     let default = tid("default");
@@ -285,6 +314,7 @@ fn bench_shadow(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_score,
+    bench_batch,
     bench_extract,
     bench_compile,
     bench_shadow
