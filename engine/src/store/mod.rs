@@ -76,7 +76,6 @@ enum Source {
 }
 
 /// A data key in the cache, with the wrapped bytes it was unwrapped from.
-#[derive(Clone)]
 struct CachedDek {
     wrapped: Box<[u8]>,
     key: SecretKey,
@@ -458,8 +457,8 @@ impl Store {
         source: Source,
     ) -> Result<Option<SecretKey>> {
         if source == Source::Cache {
-            if let Some(c) = self.cached_dek(tenant, version) {
-                return Ok(Some(c.key));
+            if let Some(key) = self.cached_dek(tenant, version, None) {
+                return Ok(Some(key));
             }
         }
         let Some(wrapped) = table.get((tenant, version))? else {
@@ -468,21 +467,20 @@ impl Store {
         self.dek_of_row(tenant, version, wrapped.value()).map(Some)
     }
 
-    fn cached_dek(&self, tenant: &str, version: u32) -> Option<CachedDek> {
-        self.deks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(tenant.to_string(), version))
-            .cloned()
+    /// The cached key of `tenant` at `version`; given a key row's bytes, only if it was
+    /// unwrapped from those.
+    fn cached_dek(&self, tenant: &str, version: u32, row: Option<&[u8]>) -> Option<SecretKey> {
+        let cache = self.deks.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = cache.get(&(tenant.to_string(), version))?;
+        row.is_none_or(|w| *cached.wrapped == *w)
+            .then(|| cached.key.clone())
     }
 
     /// The data key a row of the key table holds: the cached one when it came from these
     /// very bytes, else unwrapped (and cached in place of a stale one).
     fn dek_of_row(&self, tenant: &str, version: u32, wrapped: &[u8]) -> Result<SecretKey> {
-        if let Some(c) = self.cached_dek(tenant, version) {
-            if *c.wrapped == *wrapped {
-                return Ok(c.key);
-            }
+        if let Some(key) = self.cached_dek(tenant, version, Some(wrapped)) {
+            return Ok(key);
         }
         let key = self.unwrap_dek(tenant, version, wrapped)?;
         self.cache_dek(tenant, version, wrapped, key.clone());

@@ -223,6 +223,9 @@ pub(crate) fn decide_batch_sharing(
                 if wall > HEAVY {
                     let cpu = since.cpu.elapsed().saturating_sub(since.wall_before);
                     if cpu > HEAVY {
+                        // Weighed too: a batch whose slow leads all started here (none
+                        // left to decide on the calling thread) still counts them.
+                        weigher.weight.record(cpu, false);
                         slow.store(true, Ordering::Relaxed);
                     }
                     since.cpu = cpu_time::ThreadTime::now();
