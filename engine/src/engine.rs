@@ -33,6 +33,8 @@ pub struct EngineBuilder {
     store: Option<Arc<Store>>,
     clock: Option<Arc<dyn Clock>>,
     shadow_queue: Option<usize>,
+    /// `Some(false)`: every hook on Rhai's interpreter (see [`EngineBuilder::lowering`]).
+    lowering: Option<bool>,
 }
 
 impl EngineBuilder {
@@ -63,6 +65,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether hooks run lowered when they can (default: yes). A lowered hook is
+    /// translated once from Rhai's syntax tree and runs several times faster, with the
+    /// same results and errors (`rules/README.md`, "Speed"); `false` runs every hook on
+    /// Rhai's interpreter, for comparing the two.
+    pub fn lowering(mut self, on: bool) -> Self {
+        self.lowering = Some(on);
+        self
+    }
+
     /// Where the engine reads the time (default: the system clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -74,7 +85,7 @@ impl EngineBuilder {
     pub fn build(self) -> Result<Engine> {
         let engine = Engine {
             inner: Arc::new(Inner {
-                catalog: Catalog::new(self.rules_dir, self.limits)?,
+                catalog: Catalog::new(self.rules_dir, self.limits, self.lowering.unwrap_or(true))?,
                 store: self.store,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 hybrid: Hybrid::default(),
@@ -694,6 +705,13 @@ impl Rules<'_> {
             }
         }
         errors
+    }
+
+    /// The tenant's script functions that run on Rhai's interpreter rather than lowered
+    /// (see [`EngineBuilder::lowering`]), each with the reason, such as "it has a loop";
+    /// empty when every one lowered. A hook that calls one of them runs interpreted.
+    pub fn interpreted(&self, tenant: &TenantId) -> Result<Vec<(String, String)>> {
+        Ok(self.0.rule_set(tenant)?.not_lowered().to_vec())
     }
 
     /// Runs a tenant's cases file (`cases.yaml`; none: an empty report). A cases file

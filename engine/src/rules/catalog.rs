@@ -91,7 +91,7 @@ const NO_FOLDER_MAX: usize = 16_384;
 impl Catalog {
     /// A catalog over `rules_dir` (none: the embedded default rules). Nothing is compiled
     /// until the first [`Catalog::reload`].
-    pub fn new(rules_dir: Option<PathBuf>, limits: Limits) -> Result<Self> {
+    pub fn new(rules_dir: Option<PathBuf>, limits: Limits, lowering: bool) -> Result<Self> {
         if let Some(dir) = rules_dir.as_ref().filter(|d| !d.is_dir()) {
             return Err(Error::Io {
                 path: dir.clone(),
@@ -99,7 +99,7 @@ impl Catalog {
             });
         }
         Ok(Self {
-            sandbox: Arc::new(Sandbox::new(limits)),
+            sandbox: Arc::new(Sandbox::new(limits, lowering)),
             rules_dir,
             tenants: RwLock::new(BTreeMap::new()),
             base: RwLock::new(None),

@@ -89,7 +89,7 @@ pub(crate) fn compile(
     let mut errors = Vec::new();
     let scripts = script_order(base, own);
     let main_file = scripts.first().map(|s| s.path.clone()).unwrap_or_default();
-    let (ast, fn_locs) = compile_scripts(&sandbox.rhai, cache, id, &scripts, &mut errors);
+    let (ast, files, fn_locs) = compile_scripts(&sandbox.rhai, cache, id, &scripts, &mut errors);
     if errors.is_empty() {
         check_hooks(&ast, id, &main_file, &mut errors);
     }
@@ -136,6 +136,11 @@ pub(crate) fn compile(
             settings,
             cfg: Cfg(Arc::new(cfg)),
             ast,
+            lowered: Arc::new(if sandbox.lowering {
+                super::lower::lower(&files.iter().collect::<Vec<_>>(), &super::LOWERED_HOOKS)
+            } else {
+                super::lower::Lowered::none()
+            }),
             fn_locs: Arc::new(fn_locs),
             extractor: Arc::new(extractor),
             // A tenant folder without cases of its own runs none (the default's cases
@@ -255,6 +260,7 @@ fn tunings(
                 settings: typed,
                 cfg: Cfg(Arc::new(cfg)),
                 ast: rules.ast.clone(),
+                lowered: rules.lowered.clone(),
                 fn_locs: rules.fn_locs.clone(),
                 extractor: rules.extractor.clone(),
                 cases: rules.cases.clone(),
@@ -300,16 +306,18 @@ fn script_order<'a>(base: &'a Folder, own: &[&'a Folder]) -> Vec<&'a Source> {
 
 type FnLocations = HashMap<String, (PathBuf, FnLoc)>;
 
-/// Compiles each script and merges them into one AST; records where each function is
-/// defined (runtime errors without a position of their own point there).
+/// Compiles each script and merges them into one AST (also returned file by file, in
+/// merge order, for lowering); records where each function is defined (runtime errors
+/// without a position of their own point there).
 fn compile_scripts(
     rhai: &rhai::Engine,
     cache: &ScriptCache,
     id: &TenantId,
     scripts: &[&Source],
     errors: &mut Vec<Error>,
-) -> (AST, FnLocations) {
+) -> (AST, Vec<AST>, FnLocations) {
     let mut ast = AST::empty();
+    let mut files = Vec::new();
     let mut fn_locs = HashMap::new();
     for src in scripts {
         match cache.get(rhai, src) {
@@ -317,6 +325,7 @@ fn compile_scripts(
                 for (name, loc) in file.fn_locs {
                     fn_locs.insert(name, (src.path.clone(), loc));
                 }
+                files.push(file.ast.clone());
                 ast += file.ast;
             }
             Err(e) => {
@@ -331,7 +340,7 @@ fn compile_scripts(
             }
         }
     }
-    (ast, fn_locs)
+    (ast, files, fn_locs)
 }
 
 /// Every required hook must be defined with its number of parameters.

@@ -9,6 +9,7 @@ mod catalog;
 mod compile;
 mod coverage;
 mod folder;
+mod lower;
 mod sandbox;
 mod settings;
 mod values;
@@ -45,6 +46,10 @@ use std::sync::Arc;
 /// Script hooks every rule set defines, and the number of parameters each takes.
 const HOOKS: [(&str, usize); 2] = [("score", 2), ("next_question", 3)];
 
+/// The hooks run lowered when they can (see [`lower`]): the decision's two and the
+/// follow-up's.
+const LOWERED_HOOKS: [(&str, usize); 3] = [("score", 2), ("next_question", 3), ("followup", 3)];
+
 /// Numbers every compiled rule set, so per-thread caches never serve one rule set's
 /// functions to another (Rhai's resolution cache is keyed by function hash only).
 static COMPILED: AtomicU64 = AtomicU64::new(0);
@@ -67,6 +72,8 @@ pub(crate) struct RuleSet {
     pub settings: Settings,
     cfg: Cfg,
     ast: AST,
+    /// The hooks that run without the interpreter ([`lower`]).
+    lowered: Arc<lower::Lowered>,
     /// Where each function is defined: file, line, column (for runtime error locations,
     /// since some limit errors carry no position of their own).
     fn_locs: Arc<HashMap<String, (PathBuf, compile::FnLoc)>>,
@@ -155,7 +162,11 @@ impl RuleSet {
     /// The `score(lead, cfg)` hook.
     pub fn score(&self, lead: &HookLead) -> Result<Scored> {
         self.admit(lead)?;
-        let raw = self.call("score", (lead.value.clone(), self.cfg()))?;
+        let cfg = self.cfg();
+        let raw = match self.lowered("score", &[&lead.value, &cfg]) {
+            Some(raw) => raw,
+            None => self.call("score", (lead.value.clone(), cfg))?,
+        };
         Scored::read(self.id.as_str(), &|| self.hook_at("score"), raw)
     }
 
@@ -209,7 +220,11 @@ impl RuleSet {
     /// copied.
     pub fn next_question(&self, lead: HookLead, scored: &mut Scored) -> Result<Option<Question>> {
         let raw = std::mem::take(&mut scored.raw);
-        let q = self.call("next_question", (lead.value, raw, self.cfg()))?;
+        let cfg = self.cfg();
+        let q = match self.lowered("next_question", &[&lead.value, &raw, &cfg]) {
+            Some(q) => q,
+            None => self.call("next_question", (lead.value, raw, cfg))?,
+        };
         values::read_question(self.id.as_str(), &|| self.hook_at("next_question"), q)
     }
 
@@ -266,11 +281,36 @@ impl RuleSet {
     /// The `followup(lead, hours, cfg)` hook: the text for a stage, or `None` for none.
     pub fn followup(&self, lead: &HookLead, hours: u32) -> Result<Option<String>> {
         self.admit(lead)?;
-        let out = self.call(
-            "followup",
-            (lead.value.clone(), Dynamic::from(hours as INT), self.cfg()),
-        )?;
+        let (hours, cfg) = (Dynamic::from(hours as INT), self.cfg());
+        let out = match self.lowered("followup", &[&lead.value, &hours, &cfg]) {
+            Some(out) => out,
+            None => self.call("followup", (lead.value.clone(), hours, cfg))?,
+        };
         values::read_followup(self.id.as_str(), &|| self.hook_at("followup"), out)
+    }
+
+    /// Runs one hook lowered ([`lower`]), when it is: `None` when it is not, or when the
+    /// run stopped short (the caller then runs it on Rhai, which has the last word).
+    fn lowered(&self, hook: &'static str, args: &[&Dynamic]) -> Option<Dynamic> {
+        let f = self.lowered.hook(hook, args.len())?;
+        sandbox::start_deadline(self.sandbox.limits.max_hook_time);
+        match self.lowered.run(f, args, &self.sandbox.limits) {
+            Ok(v) => {
+                metrics::counter!("qualify_rule_evaluations_total", "hook" => hook).increment(1);
+                Some(v)
+            }
+            Err(lower::Bail) => {
+                metrics::counter!("qualify_rule_lowered_fallbacks_total", "hook" => hook)
+                    .increment(1);
+                None
+            }
+        }
+    }
+
+    /// The hooks and helper functions that run on Rhai rather than lowered, each with
+    /// the reason (for `qualify check`).
+    pub fn not_lowered(&self) -> &[(String, String)] {
+        &self.lowered.refused
     }
 
     /// Runs one hook in the sandbox with this thread's warm caches for this rule set; the

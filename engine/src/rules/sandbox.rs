@@ -127,6 +127,12 @@ fn timed_out(token: &'static str) -> Box<EvalAltResult> {
 
 /// Once the hook running on this thread is past its deadline: the token it stops with
 /// ([`TIMED_OUT`], or [`OVER_BUDGET`], noted for [`within_budget`]).
+/// True when the hook running on this thread is past its deadline (for lowered runs,
+/// which then stop and leave the hook to Rhai).
+pub(super) fn past_deadline_now() -> bool {
+    past_deadline().is_some()
+}
+
 fn past_deadline() -> Option<&'static str> {
     match HOOK_DEADLINE.with(Cell::get)? {
         Deadline::Wall(d) => (std::time::Instant::now() > d).then_some(TIMED_OUT),
@@ -155,7 +161,7 @@ static PATTERNS: LazyLock<RwLock<HashMap<ImmutableString, Arc<Regex>>>> =
 ///
 /// Compiling takes up to milliseconds in one Rhai operation, far more than the
 /// operations between two looks at the clock: the deadline is looked at before each.
-fn cached_regex(pattern: &ImmutableString) -> Result<Arc<Regex>, Box<EvalAltResult>> {
+pub(super) fn cached_regex(pattern: &ImmutableString) -> Result<Arc<Regex>, Box<EvalAltResult>> {
     if let Some(r) = PATTERNS.read().ok().and_then(|m| m.get(pattern).cloned()) {
         return Ok(r);
     }
@@ -177,7 +183,7 @@ fn cached_regex(pattern: &ImmutableString) -> Result<Arc<Regex>, Box<EvalAltResu
 }
 
 /// The counting rule on Rhai values (same as [`crate::text::is_answered`] on JSON).
-fn answered(v: &Dynamic) -> bool {
+pub(super) fn answered(v: &Dynamic) -> bool {
     if v.is_unit() {
         false
     } else if let Ok(b) = v.as_bool() {
@@ -197,7 +203,7 @@ fn answered(v: &Dynamic) -> bool {
     }
 }
 
-fn unsure(v: &Dynamic) -> bool {
+pub(super) fn unsure(v: &Dynamic) -> bool {
     if let Some(s) = v.read_lock::<ImmutableString>() {
         !s.trim().is_empty() && is_unsure_text(&s)
     } else if let Some(a) = v.read_lock::<Array>() {
@@ -223,13 +229,17 @@ fn same_tag(a: &str, b: &str) -> bool {
 pub(crate) struct Sandbox {
     pub rhai: rhai::Engine,
     pub limits: Limits,
+    /// Whether hooks run lowered when they can (see `lower.rs`); off, every hook runs on
+    /// Rhai's interpreter (to compare the two).
+    pub lowering: bool,
 }
 
 impl Sandbox {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: Limits, lowering: bool) -> Self {
         Self {
             rhai: build_engine(&limits),
             limits,
+            lowering,
         }
     }
 
@@ -240,7 +250,11 @@ impl Sandbox {
         rhai.register_fn(super::coverage::HIT_FN, |id: rhai::INT| {
             super::coverage::hit(id)
         });
-        Self { rhai, limits }
+        Self {
+            rhai,
+            limits,
+            lowering: false,
+        }
     }
 }
 
@@ -295,6 +309,8 @@ fn build_engine(limits: &Limits) -> rhai::Engine {
     }
     register_helpers(&mut e);
     register_overrides(&mut e);
+    // Lowered hooks match `switch` cases by Rhai's hash of the value: checked once here.
+    super::lower::set_switch_hash_agrees(super::lower::switch_hash_agrees(&e));
     e
 }
 
@@ -366,7 +382,7 @@ fn register_helpers(e: &mut rhai::Engine) {
     );
     e.register_fn("prefixed", prefixed);
     e.register_fn("has_tag", |tags: &mut Array, tag: &str| carries(tags, tag));
-    e.register_fn("variant", variant);
+    e.register_fn("variant", |lead: &mut Map, key: &str| variant(lead, key));
     e.register_fn("has", |list: &mut Array, item: &str| has(list, item));
     e.register_fn("first_missing", first_missing);
     // cfg by path, read in place: only the value reached is copied (`cfg.questions` alone
@@ -390,32 +406,43 @@ fn register_helpers(e: &mut rhai::Engine) {
             at(&c.0, &[a, b, d, f, g])
         },
     );
-    e.register_fn("len_of", |c: &mut Cfg, key: &str| -> INT {
-        c.0.get(key).map_or(0, |v| match v.read_lock::<Array>() {
-            Some(a) => a.len() as INT,
-            None => v.read_lock::<Map>().map_or(0, |m| m.len() as INT),
-        })
-    });
+    e.register_fn("len_of", |c: &mut Cfg, key: &str| -> INT { len_of(c, key) });
     // The same helpers reading their list from `cfg` in place.
     e.register_fn("answered_points", |lead: &mut Map, c: Cfg| {
-        match c.0.get("data_points").and_then(|p| p.read_lock::<Array>()) {
-            Some(points) => answered_points(lead, &points),
-            None => Array::new(),
-        }
+        answered_points_in_cfg(lead, &c)
     });
-    e.register_fn("tag_changes", |lead: &mut Map, c: Cfg, class: &str| match c
-        .0
-        .get("class_tags")
-        .and_then(|t| t.read_lock::<Map>())
-    {
+    e.register_fn("tag_changes", |lead: &mut Map, c: Cfg, class: &str| {
+        tag_changes_in_cfg(lead, &c, class)
+    });
+}
+
+/// `cfg.len_of(key)`: the length of a list or map setting (0 for anything else).
+pub(super) fn len_of(c: &Cfg, key: &str) -> INT {
+    c.0.get(key).map_or(0, |v| match v.read_lock::<Array>() {
+        Some(a) => a.len() as INT,
+        None => v.read_lock::<Map>().map_or(0, |m| m.len() as INT),
+    })
+}
+
+/// `answered_points(lead, cfg)`: [`answered_points`] of `cfg.data_points`, read in place.
+pub(super) fn answered_points_in_cfg(lead: &Map, c: &Cfg) -> Array {
+    match c.0.get("data_points").and_then(|p| p.read_lock::<Array>()) {
+        Some(points) => answered_points(lead, &points),
+        None => Array::new(),
+    }
+}
+
+/// `tag_changes(lead, cfg, class)`: [`tag_changes`] of `cfg.class_tags`, read in place.
+pub(super) fn tag_changes_in_cfg(lead: &Map, c: &Cfg, class: &str) -> Map {
+    match c.0.get("class_tags").and_then(|t| t.read_lock::<Map>()) {
         Some(tags) => tag_changes(lead, &tags, class),
         None => tag_changes(lead, &Map::new(), class),
-    });
+    }
 }
 
 /// `has(list, item)`: the string `item` is in `list` (what `item in list` says, without a
 /// call to `==` per element).
-fn has(list: &Array, item: &str) -> bool {
+pub(super) fn has(list: &Array, item: &str) -> bool {
     list.iter().any(|v| {
         v.read_lock::<ImmutableString>()
             .is_some_and(|s| s.as_str() == item)
@@ -423,7 +450,7 @@ fn has(list: &Array, item: &str) -> bool {
 }
 
 /// `first_missing(list, done)`: the first string of `list` not in `done`, or `()`.
-fn first_missing(list: Array, done: Array) -> Dynamic {
+pub(super) fn first_missing(list: Array, done: Array) -> Dynamic {
     list.into_iter()
         .find(|v| {
             v.read_lock::<ImmutableString>()
@@ -435,7 +462,10 @@ fn first_missing(list: Array, done: Array) -> Dynamic {
 /// The value of `cfg` at a path of keys (strings index maps, integers arrays), or `()`.
 /// `variant(lead, "key")`: the lead's variant of an experiment (the control while it is
 /// not running); an unknown key is an error naming the experiments defined.
-fn variant(lead: &mut Map, key: &str) -> std::result::Result<Dynamic, Box<rhai::EvalAltResult>> {
+pub(super) fn variant(
+    lead: &Map,
+    key: &str,
+) -> std::result::Result<Dynamic, Box<rhai::EvalAltResult>> {
     let known = lead.get("experiments").and_then(|x| x.read_lock::<Map>());
     if let Some(v) = known.as_ref().and_then(|m| m.get(key)) {
         return Ok(v.clone());
@@ -454,7 +484,7 @@ fn variant(lead: &mut Map, key: &str) -> std::result::Result<Dynamic, Box<rhai::
     .into())
 }
 
-fn at(cfg: &Map, path: &[Dynamic]) -> Dynamic {
+pub(super) fn at(cfg: &Map, path: &[Dynamic]) -> Dynamic {
     let Some((first, rest)) = path.split_first() else {
         return Dynamic::UNIT;
     };
@@ -494,7 +524,7 @@ fn step(value: &Dynamic, path: &[Dynamic]) -> Dynamic {
 /// `money(v)`: whole dollars in a number or text ("$450k"), or `()`.
 /// Numbers as [`crate::text::parse_money`] reads them in JSON (a float that is not
 /// finite is no JSON number: no amount).
-fn money(v: Dynamic) -> Dynamic {
+pub(super) fn money(v: Dynamic) -> Dynamic {
     let amount = if let Ok(i) = v.as_int() {
         Some((i as f64).round() as i64)
     } else if let Ok(f) = v.as_float() {
@@ -508,7 +538,7 @@ fn money(v: Dynamic) -> Dynamic {
 }
 
 /// True when `tags` holds `tag`, ignoring case and surrounding spaces.
-fn carries(tags: &Array, tag: &str) -> bool {
+pub(super) fn carries(tags: &Array, tag: &str) -> bool {
     tags.iter().any(|t| {
         t.read_lock::<ImmutableString>()
             .is_some_and(|s| same_tag(&s, tag))
@@ -518,7 +548,7 @@ fn carries(tags: &Array, tag: &str) -> bool {
 /// `answered_points(lead, points)`: the names in `points` that the lead's facts answer.
 /// An entry is a fact name, or an array `[name, fact, fact, ...]` that counts once when
 /// any of its facts is answered (the default rules' `property`).
-fn answered_points(lead: &Map, points: &Array) -> Array {
+pub(super) fn answered_points(lead: &Map, points: &Array) -> Array {
     let facts = lead.get("facts").and_then(|f| f.read_lock::<Map>());
     let has = |name: &str| {
         facts
@@ -548,7 +578,7 @@ fn answered_points(lead: &Map, points: &Array) -> Array {
 
 /// `tag_changes(lead, class_tags, class)`: `#{add, remove}` where `add` is the class's
 /// tags and `remove` the other classes' tags the lead carries (case and spaces ignored).
-fn tag_changes(lead: &Map, class_tags: &Map, class: &str) -> Map {
+pub(super) fn tag_changes(lead: &Map, class_tags: &Map, class: &str) -> Map {
     let current = lead.get("tags").and_then(|t| t.read_lock::<Array>());
     let has = |tag: &str| current.as_ref().is_some_and(|tags| carries(tags, tag));
     let mut remove = Array::new();
@@ -574,7 +604,7 @@ fn tag_changes(lead: &Map, class_tags: &Map, class: &str) -> Map {
 
 /// `prefixed(prefix, value)`: `prefix + value` for a value, or for each answered item of
 /// an array (e.g. one `Location-<place>` tag per location).
-fn prefixed(prefix: &str, value: Dynamic) -> Array {
+pub(super) fn prefixed(prefix: &str, value: Dynamic) -> Array {
     let one = |v: &Dynamic| Dynamic::from(ImmutableString::from(format!("{prefix}{v}")));
     if let Some(items) = value.read_lock::<Array>() {
         items.iter().filter(|v| answered(v)).map(one).collect()
