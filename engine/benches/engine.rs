@@ -35,6 +35,16 @@ fn engine() -> Engine {
     Engine::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")).expect("rules load")
 }
 
+/// The same rules with every hook on Rhai's interpreter (lowering off): the `_interpreted`
+/// benches, the floor lowering is measured against in the same sitting.
+fn interpreted_engine() -> Engine {
+    Engine::builder()
+        .rules_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules"))
+        .lowering(false)
+        .build()
+        .expect("rules load")
+}
+
 fn facts_lead() -> Lead {
     serde_json::from_value(json!({
         "tags": ["Hit List", "Cold-Lead"],
@@ -88,6 +98,14 @@ fn bench_score(c: &mut Criterion) {
                 .expect("scores")
         })
     });
+    let interpreted = interpreted_engine();
+    g.bench_function("default_messages_interpreted", |b| {
+        b.iter(|| {
+            interpreted
+                .score(black_box(&default), black_box(&lead))
+                .expect("scores")
+        })
+    });
     // The same decision with one experiment running whose variant changes a question's
     // text: the assignment hash and the tuned rule set's lookup on top.
     let dir = tempfile::tempdir().expect("temp dir");
@@ -136,6 +154,13 @@ fn bench_batch(c: &mut Criterion) {
     g.bench_function("load_lead_100_all_cores", |b| {
         b.iter(|| {
             let batch = engine.batch(&default, &options).expect("batch");
+            batch.decide_on_all_cores(black_box(&leads))
+        })
+    });
+    let interpreted = interpreted_engine();
+    g.bench_function("load_lead_100_all_cores_interpreted", |b| {
+        b.iter(|| {
+            let batch = interpreted.batch(&default, &options).expect("batch");
             batch.decide_on_all_cores(black_box(&leads))
         })
     });

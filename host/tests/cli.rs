@@ -660,6 +660,27 @@ fn bench_prints_its_measurements_and_refuses_bad_input() {
     );
     assert!(rate > 0.0 && (rate - per_core).abs() < 1e-6 * rate);
     assert!(v["p50_ns"].as_u64().unwrap() <= v["p99_ns"].as_u64().unwrap());
+    // The default rules run lowered; `points` scores with a loop-free script that
+    // calls `push`, outside the lowered subset, and says so.
+    assert_eq!(v["interpreted"], serde_json::json!([]));
+    let points = json_out(
+        &qualify()
+            .args([
+                "bench",
+                "--seconds",
+                "0.1",
+                "--threads",
+                "1",
+                "--tenant",
+                "points",
+            ])
+            .stdout_ok(),
+    );
+    assert_eq!(points["interpreted"][0]["function"], "score");
+    assert!(points["interpreted"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("push"));
 
     let failed = qualify()
         .args(["bench", "--seconds", "0.1", "--tenant", "nobody"])

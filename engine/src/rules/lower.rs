@@ -1006,16 +1006,31 @@ impl Machine<'_> {
     }
 
     fn native(&self, n: Native, args: &[Ex], f: &Frame) -> Run<Dynamic> {
-        // The first argument (a method's object: `lead`, `cfg`) is read in place, the
-        // others are evaluated.
+        /// Arguments after the first, at most (`cfg.at(...)` with a path of five).
+        const MAX_REST: usize = 5;
+        // The first argument (a method's object: `lead`, `cfg`) is read in place;
+        // variables and constants among the others are passed by reference (a copy of a
+        // shared string is a reference count every core's decisions would contend on),
+        // the rest evaluated.
         let Some((first, rest)) = args.split_first() else {
             return Err(Bail);
         };
-        let mut rest_v = Vec::with_capacity(rest.len());
-        for a in rest {
-            rest_v.push(self.eval(a, f)?);
+        if rest.len() > MAX_REST {
+            return Err(Bail);
         }
-        let out = self.peek(first, f, &mut |obj| call_native(n, obj, &rest_v))?;
+        let mut owned: [Dynamic; MAX_REST] = std::array::from_fn(|_| Dynamic::UNIT);
+        for (i, a) in rest.iter().enumerate() {
+            if !matches!(a, Ex::Const(_) | Ex::Slot(_)) {
+                owned[i] = self.eval(a, f)?;
+            }
+        }
+        let refs: [&Dynamic; MAX_REST] = std::array::from_fn(|i| match rest.get(i) {
+            Some(Ex::Const(v)) => v,
+            Some(Ex::Slot(s)) => f.get(*s),
+            _ => &owned[i],
+        });
+        let rest = &refs[..rest.len()];
+        let out = self.peek(first, f, &mut |obj| call_native(n, obj, rest))?;
         checked(out, self.limits)
     }
 }
@@ -1247,9 +1262,15 @@ fn update(target: &mut Dynamic, op: Bin, v: Dynamic, limits: &Limits) -> Run<()>
 }
 
 /// A helper, as it is registered in the sandbox; `obj` is its first argument.
-fn call_native(n: Native, obj: &Dynamic, rest: &[Dynamic]) -> Run<Dynamic> {
-    let text = |v: &Dynamic| v.read_lock::<ImmutableString>().map(|s| s.clone());
-    let array = |v: &Dynamic| v.read_lock::<Array>().map(|a| a.clone());
+fn text(v: &Dynamic) -> Option<rhai::DynamicReadLock<'_, ImmutableString>> {
+    v.read_lock::<ImmutableString>()
+}
+
+fn array(v: &Dynamic) -> Option<rhai::DynamicReadLock<'_, Array>> {
+    v.read_lock::<Array>()
+}
+
+fn call_native(n: Native, obj: &Dynamic, rest: &[&Dynamic]) -> Run<Dynamic> {
     Ok(match n {
         Native::AnsweredPoints => {
             let lead = obj.read_lock::<Map>().ok_or(Bail)?;
@@ -1289,9 +1310,9 @@ fn call_native(n: Native, obj: &Dynamic, rest: &[Dynamic]) -> Run<Dynamic> {
         Native::FirstMissing => {
             let list = array(obj).ok_or(Bail)?;
             let done = array(&rest[0]).ok_or(Bail)?;
-            sandbox::first_missing(list, done)
+            sandbox::first_missing(&list, &done)
         }
-        Native::Money => sandbox::money(obj.clone()),
+        Native::Money => sandbox::money(obj),
         Native::Matches => {
             let t = text(obj).ok_or(Bail)?;
             let pattern = text(&rest[0]).ok_or(Bail)?;
@@ -1303,7 +1324,7 @@ fn call_native(n: Native, obj: &Dynamic, rest: &[Dynamic]) -> Run<Dynamic> {
         }
         Native::Prefixed => {
             let prefix = text(obj).ok_or(Bail)?;
-            Dynamic::from_array(sandbox::prefixed(&prefix, rest[0].clone()))
+            Dynamic::from_array(sandbox::prefixed(&prefix, rest[0]))
         }
         Native::HasTag => {
             let tags = obj.read_lock::<Array>().ok_or(Bail)?;

@@ -365,7 +365,7 @@ fn register_overrides(e: &mut rhai::Engine) {
 fn register_helpers(e: &mut rhai::Engine) {
     e.register_fn("answered", |v: Dynamic| answered(&v));
     e.register_fn("unsure", |v: Dynamic| unsure(&v));
-    e.register_fn("money", money);
+    e.register_fn("money", |v: Dynamic| money(&v));
     e.register_fn(
         "matches",
         |text: &str, pattern: ImmutableString| -> Result<bool, Box<EvalAltResult>> {
@@ -380,11 +380,15 @@ fn register_helpers(e: &mut rhai::Engine) {
         "tag_changes",
         |lead: &mut Map, class_tags: Map, class: &str| tag_changes(lead, &class_tags, class),
     );
-    e.register_fn("prefixed", prefixed);
+    e.register_fn("prefixed", |prefix: &str, value: Dynamic| {
+        prefixed(prefix, &value)
+    });
     e.register_fn("has_tag", |tags: &mut Array, tag: &str| carries(tags, tag));
     e.register_fn("variant", |lead: &mut Map, key: &str| variant(lead, key));
     e.register_fn("has", |list: &mut Array, item: &str| has(list, item));
-    e.register_fn("first_missing", first_missing);
+    e.register_fn("first_missing", |list: Array, done: Array| {
+        first_missing(&list, &done)
+    });
     // cfg by path, read in place: only the value reached is copied (`cfg.questions` alone
     // would copy the whole map on every read).
     e.register_fn("at", |c: &mut Cfg, a: Dynamic| at(&c.0, &[a]));
@@ -450,12 +454,13 @@ pub(super) fn has(list: &Array, item: &str) -> bool {
 }
 
 /// `first_missing(list, done)`: the first string of `list` not in `done`, or `()`.
-pub(super) fn first_missing(list: Array, done: Array) -> Dynamic {
-    list.into_iter()
+pub(super) fn first_missing(list: &Array, done: &Array) -> Dynamic {
+    list.iter()
         .find(|v| {
             v.read_lock::<ImmutableString>()
-                .is_some_and(|s| !has(&done, s.as_str()))
+                .is_some_and(|s| !has(done, s.as_str()))
         })
+        .cloned()
         .unwrap_or(Dynamic::UNIT)
 }
 
@@ -484,11 +489,12 @@ pub(super) fn variant(
     .into())
 }
 
-pub(super) fn at(cfg: &Map, path: &[Dynamic]) -> Dynamic {
+pub(super) fn at<D: std::borrow::Borrow<Dynamic>>(cfg: &Map, path: &[D]) -> Dynamic {
     let Some((first, rest)) = path.split_first() else {
         return Dynamic::UNIT;
     };
     let Some(start) = first
+        .borrow()
         .read_lock::<ImmutableString>()
         .and_then(|k| cfg.get(k.as_str()))
     else {
@@ -497,12 +503,13 @@ pub(super) fn at(cfg: &Map, path: &[Dynamic]) -> Dynamic {
     step(start, rest)
 }
 
-fn step(value: &Dynamic, path: &[Dynamic]) -> Dynamic {
+fn step<D: std::borrow::Borrow<Dynamic>>(value: &Dynamic, path: &[D]) -> Dynamic {
     let Some((key, rest)) = path.split_first() else {
         return value.clone();
     };
     if let Some(map) = value.read_lock::<Map>() {
         if let Some(next) = key
+            .borrow()
             .read_lock::<ImmutableString>()
             .and_then(|k| map.get(k.as_str()))
         {
@@ -510,6 +517,7 @@ fn step(value: &Dynamic, path: &[Dynamic]) -> Dynamic {
         }
     } else if let Some(list) = value.read_lock::<Array>() {
         if let Some(next) = key
+            .borrow()
             .as_int()
             .ok()
             .and_then(|i| usize::try_from(i).ok())
@@ -524,7 +532,7 @@ fn step(value: &Dynamic, path: &[Dynamic]) -> Dynamic {
 /// `money(v)`: whole dollars in a number or text ("$450k"), or `()`.
 /// Numbers as [`crate::text::parse_money`] reads them in JSON (a float that is not
 /// finite is no JSON number: no amount).
-pub(super) fn money(v: Dynamic) -> Dynamic {
+pub(super) fn money(v: &Dynamic) -> Dynamic {
     let amount = if let Ok(i) = v.as_int() {
         Some((i as f64).round() as i64)
     } else if let Ok(f) = v.as_float() {
@@ -604,12 +612,12 @@ pub(super) fn tag_changes(lead: &Map, class_tags: &Map, class: &str) -> Map {
 
 /// `prefixed(prefix, value)`: `prefix + value` for a value, or for each answered item of
 /// an array (e.g. one `Location-<place>` tag per location).
-pub(super) fn prefixed(prefix: &str, value: Dynamic) -> Array {
+pub(super) fn prefixed(prefix: &str, value: &Dynamic) -> Array {
     let one = |v: &Dynamic| Dynamic::from(ImmutableString::from(format!("{prefix}{v}")));
     if let Some(items) = value.read_lock::<Array>() {
         items.iter().filter(|v| answered(v)).map(one).collect()
-    } else if answered(&value) {
-        vec![one(&value)]
+    } else if answered(value) {
+        vec![one(value)]
     } else {
         Array::new()
     }
@@ -697,11 +705,11 @@ mod tests {
 
     #[test]
     fn money_reads_numbers_as_json_would() {
-        assert_eq!(money(Dynamic::from_int(450_000)).as_int(), Ok(450_000));
-        assert_eq!(money(Dynamic::from_float(449_999.6)).as_int(), Ok(450_000));
-        assert!(money(Dynamic::from_float(f64::NAN)).is_unit());
-        assert_eq!(money(Dynamic::from("$450k")).as_int(), Ok(450_000));
-        assert!(money(Dynamic::from("soon")).is_unit());
-        assert!(money(Dynamic::from_bool(true)).is_unit());
+        assert_eq!(money(&Dynamic::from_int(450_000)).as_int(), Ok(450_000));
+        assert_eq!(money(&Dynamic::from_float(449_999.6)).as_int(), Ok(450_000));
+        assert!(money(&Dynamic::from_float(f64::NAN)).is_unit());
+        assert_eq!(money(&Dynamic::from("$450k")).as_int(), Ok(450_000));
+        assert!(money(&Dynamic::from("soon")).is_unit());
+        assert!(money(&Dynamic::from_bool(true)).is_unit());
     }
 }

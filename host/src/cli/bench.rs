@@ -57,6 +57,18 @@ pub struct BenchReport {
     pub threads: usize,
     /// Whether explanations were built.
     pub explain: bool,
+    /// The tenant's script functions that run on Rhai's interpreter rather than lowered
+    /// (empty: every hook runs lowered; see rules/README.md, "Speed"), with why.
+    pub interpreted: Vec<Interpreted>,
+}
+
+/// A script function that runs interpreted, and why.
+#[derive(Debug, Serialize)]
+pub struct Interpreted {
+    /// The function's name.
+    pub function: String,
+    /// What kept it from being lowered ("it has a loop", ...).
+    pub reason: String,
 }
 
 /// Reads the leads: every line must be a lead, and there must be one.
@@ -155,6 +167,12 @@ pub fn measure(
         p99_ns: u64::from(pct(0.99)),
         threads,
         explain: options.explain,
+        interpreted: engine
+            .rules()
+            .interpreted(tenant)?
+            .into_iter()
+            .map(|(function, reason)| Interpreted { function, reason })
+            .collect(),
     })
 }
 
@@ -187,6 +205,12 @@ pub fn run(args: BenchArgs, out: &mut impl Write) -> Result<ExitCode> {
             report.p99_ns as f64 / 1000.0,
             if report.explain { "" } else { ", explanations off" }
         );
+        for f in &report.interpreted {
+            eprintln!(
+                "  interpreted, not lowered: fn {}: {}",
+                f.function, f.reason
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -188,15 +188,22 @@ impl DataArgs {
 
 /// Where the rules come from: `--rules DIR`, else `./rules` when it exists, else the
 /// default rules embedded in the binary.
+/// `QUALIFY_LOWERING=off` runs every hook on Rhai's interpreter (see
+/// [`EngineBuilder::lowering`]).
 pub fn engine_builder(rules: Option<&Path>) -> EngineBuilder {
-    match rules {
+    let builder = match rules {
         Some(dir) => Engine::builder().rules_dir(dir),
         None if Path::new("rules").is_dir() => Engine::builder().rules_dir("rules"),
         None => {
             tracing::info!("no ./rules folder: using the embedded default rules");
             Engine::builder()
         }
+    };
+    let lowering = std::env::var("QUALIFY_LOWERING").map_or(true, |v| v != "off");
+    if !lowering {
+        tracing::info!("QUALIFY_LOWERING=off: every hook runs on Rhai's interpreter");
     }
+    builder.lowering(lowering)
 }
 
 /// A stateless engine (no store) over the rules.
