@@ -1284,7 +1284,7 @@ fn call_native(n: Native, obj: &Dynamic, rest: &[&Dynamic]) -> Run<Dynamic> {
         }
         Native::TagChanges => {
             let lead = obj.read_lock::<Map>().ok_or(Bail)?;
-            let class = text(&rest[1]).ok_or(Bail)?;
+            let class = text(rest[1]).ok_or(Bail)?;
             if let Some(tags) = rest[0].read_lock::<Map>() {
                 Dynamic::from_map(sandbox::tag_changes(&lead, &tags, &class))
             } else if let Some(c) = rest[0].read_lock::<Cfg>() {
@@ -1299,23 +1299,23 @@ fn call_native(n: Native, obj: &Dynamic, rest: &[&Dynamic]) -> Run<Dynamic> {
         }
         Native::LenOf => {
             let c = obj.read_lock::<Cfg>().ok_or(Bail)?;
-            let key = text(&rest[0]).ok_or(Bail)?;
+            let key = text(rest[0]).ok_or(Bail)?;
             Dynamic::from_int(sandbox::len_of(&c, &key))
         }
         Native::Has => {
             let list = obj.read_lock::<Array>().ok_or(Bail)?;
-            let item = text(&rest[0]).ok_or(Bail)?;
+            let item = text(rest[0]).ok_or(Bail)?;
             Dynamic::from_bool(sandbox::has(&list, &item))
         }
         Native::FirstMissing => {
             let list = array(obj).ok_or(Bail)?;
-            let done = array(&rest[0]).ok_or(Bail)?;
+            let done = array(rest[0]).ok_or(Bail)?;
             sandbox::first_missing(&list, &done)
         }
         Native::Money => sandbox::money(obj),
         Native::Matches => {
             let t = text(obj).ok_or(Bail)?;
-            let pattern = text(&rest[0]).ok_or(Bail)?;
+            let pattern = text(rest[0]).ok_or(Bail)?;
             Dynamic::from_bool(
                 sandbox::cached_regex(&pattern)
                     .map_err(|_| Bail)?
@@ -1328,7 +1328,7 @@ fn call_native(n: Native, obj: &Dynamic, rest: &[&Dynamic]) -> Run<Dynamic> {
         }
         Native::HasTag => {
             let tags = obj.read_lock::<Array>().ok_or(Bail)?;
-            let tag = text(&rest[0]).ok_or(Bail)?;
+            let tag = text(rest[0]).ok_or(Bail)?;
             Dynamic::from_bool(sandbox::carries(&tags, &tag))
         }
         Native::Answered => Dynamic::from_bool(sandbox::answered(obj)),
@@ -1339,7 +1339,7 @@ fn call_native(n: Native, obj: &Dynamic, rest: &[&Dynamic]) -> Run<Dynamic> {
         }
         Native::Variant => {
             let lead = obj.read_lock::<Map>().ok_or(Bail)?;
-            let key = text(&rest[0]).ok_or(Bail)?;
+            let key = text(rest[0]).ok_or(Bail)?;
             sandbox::variant(&lead, &key).map_err(|_| Bail)?
         }
         Native::Min | Native::Max => {
