@@ -214,7 +214,9 @@ fn counted(facts: &Facts, answered: &[String]) -> Facts {
         } else {
             out.insert(
                 name.clone(),
-                facts.get(name).cloned().unwrap_or(Value::Null),
+                crate::model::fact(facts, name)
+                    .cloned()
+                    .unwrap_or(Value::Null),
             );
         }
     }
@@ -273,7 +275,7 @@ fn not_counted(
         if answered.iter().any(|a| a == point) {
             continue;
         }
-        if let Some(v) = facts.get(*key).filter(|v| !v.is_null()) {
+        if let Some(v) = crate::model::fact(facts, key).filter(|v| !v.is_null()) {
             let why = if is_unsure(v) {
                 format!("{v} says the lead does not know")
             } else {
@@ -282,7 +284,7 @@ fn not_counted(
             out.insert(key.to_string(), json!(why));
         }
     }
-    let unconfirmed = facts.get(BUDGET_UNCONFIRMED).and_then(Value::as_f64);
+    let unconfirmed = crate::model::fact(facts, BUDGET_UNCONFIRMED).and_then(Value::as_f64);
     if let Some(amount) = unconfirmed.filter(|_| !answered.iter().any(|a| a == "budget")) {
         let why = format!(
             "{} is outside the plausible budget band {} to {} for this market: not counted, asked to confirm",

@@ -14,4 +14,5 @@ pub use action::{Action, ActionKind, Origin};
 pub use analytics::{day_of, minutes_bucket, DayStats, Journey, LlmUsage};
 pub use contact::{Assigned, Contact, FollowUpState, LastDecision};
 pub use decision::{Chosen, Class, Decision, Explain, Exposure, Question};
+pub(crate) use lead::fact;
 pub use lead::{Author, ConversationSize, Facts, Goal, Lead, Message};

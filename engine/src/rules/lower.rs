@@ -880,7 +880,7 @@ impl Machine<'_> {
             Ex::Const(v) => v.clone(),
             Ex::Slot(s) => f.get(*s).clone(),
             Ex::Interp(parts) => {
-                let mut s = String::new();
+                let mut s = String::with_capacity(64);
                 for p in parts.iter() {
                     let _ = self.peek(p, f, &mut |v| {
                         append_text(&mut s, v)?;

@@ -485,7 +485,7 @@ impl Settings {
 
     /// The disqualifying signal in `facts` this tenant acts on, if any.
     pub(crate) fn disqualified<'f>(&self, facts: &'f crate::model::Facts) -> Option<&'f str> {
-        let signal = facts.get(crate::text::extract::DISQUALIFIED)?.as_str()?;
+        let signal = crate::model::fact(facts, crate::text::extract::DISQUALIFIED)?.as_str()?;
         self.disqualify
             .signals
             .iter()
