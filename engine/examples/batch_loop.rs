@@ -49,7 +49,13 @@ fn main() {
         r#"{"tags":["Hit List"],"messages":[{"from":"lead","text":"We want to buy a 3 bed in Plano, around 450k, pre-approved"}]}"#.to_string()
     });
     let body = format!("{{\"leads\":[{}]}}", vec![lead; per].join(","));
-    let engine = Engine::open(rules).expect("rules");
+    // `QUALIFY_LOWERING=off`: every hook on Rhai's interpreter, as for `qualify`.
+    let lowering = std::env::var("QUALIFY_LOWERING").map_or(true, |v| v != "off");
+    let engine = Engine::builder()
+        .rules_dir(rules)
+        .lowering(lowering)
+        .build()
+        .expect("rules");
     let tenant = TenantId::default();
     let options = ScoreOptions::default();
     let threads: usize = std::env::var("THREADS")

@@ -2,7 +2,8 @@
 //! `perf`): the same lead as `score/default_facts` (or, with `messages`, as
 //! `score/default_messages`); a third argument `quiet` leaves the explanation out.
 //!
-//! `QUALIFY_RULES=DIR` uses another rules folder; `QUALIFY_LEAD=JSON` decides that lead
+//! `QUALIFY_RULES=DIR` uses another rules folder; `QUALIFY_LOWERING=off` runs the hooks
+//! on Rhai's interpreter; `QUALIFY_LEAD=JSON` decides that lead
 //! instead (such as the lead of `host/benches/load.sh`).
 //!
 //! Run with `cargo run --release -p qualify-engine --example decide_loop -- [facts|messages] [N] [quiet]`.
@@ -20,7 +21,13 @@ fn main() {
     // `QUALIFY_RULES=DIR` decides under another rules folder (to weigh a script change).
     let rules = std::env::var("QUALIFY_RULES")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../rules").to_string());
-    let engine = Engine::open(rules).expect("rules");
+    // `QUALIFY_LOWERING=off`: every hook on Rhai's interpreter, as for `qualify`.
+    let lowering = std::env::var("QUALIFY_LOWERING").map_or(true, |v| v != "off");
+    let engine = Engine::builder()
+        .rules_dir(rules)
+        .lowering(lowering)
+        .build()
+        .expect("rules");
     let given = std::env::var("QUALIFY_LEAD").ok();
     let lead = match kind {
         _ if given.is_some() => given.as_deref().unwrap_or_default(),
