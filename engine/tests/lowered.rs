@@ -395,3 +395,45 @@ fn the_subsets_other_constructs_and_every_helper_give_what_rhai_gives() {
     let e = outcome(&lowered, &TenantId::new("refused").unwrap(), &other);
     assert!(e.contains("for_each_is_not_lowered"), "{e}");
 }
+
+#[test]
+fn a_setting_over_a_data_limit_read_by_a_lowered_hook_fails_as_in_rhai() {
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<String> = (0..10_001).map(|i| i.to_string()).collect();
+    write(
+        dir.path(),
+        "bigcfg",
+        "tenant.yaml",
+        &format!("big: [{}]\nsmall: [1, 2]\n", big.join(", ")),
+    );
+    write(
+        dir.path(),
+        "bigcfg",
+        "score.rhai",
+        r#"
+fn score(lead, cfg) {
+    let key = lead.facts.key;
+    let n = switch lead.facts.kind {
+        "prop" => if key == "big" { cfg.big.len() } else { cfg.small.len() },
+        "index" => cfg[key].len(),
+        "at" => cfg.at(key).len(),
+        _ => cfg.len_of(key),
+    };
+    #{ score: 0, class: "cold", percent: 0, answered: [], tags: [], remove_tags: [],
+       rule: `${n}` }
+}
+"#,
+    );
+    let (lowered, interpreted) = engines(dir.path());
+    let tenant = TenantId::new("bigcfg").unwrap();
+    assert_eq!(lowered.rules().interpreted(&tenant).unwrap(), vec![]);
+    let mut leads = Vec::new();
+    for kind in ["prop", "index", "at", "len_of"] {
+        for key in ["big", "small"] {
+            leads.push(json!({"facts": {"kind": kind, "key": key}}));
+        }
+    }
+    let errors = same_outcomes(&lowered, &interpreted, "bigcfg", &leads);
+    // Reading the whole big list fails (three ways); its length in place does not.
+    assert_eq!(errors, 3);
+}

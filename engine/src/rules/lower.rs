@@ -991,12 +991,12 @@ impl Machine<'_> {
             Ex::Const(v) => k(v),
             Ex::Prop(base, name) => {
                 self.tick(1)?;
-                self.peek(base, f, &mut |v| property(v, name, k))
+                self.peek(base, f, &mut |v| property(v, name, self.limits, k))
             }
             Ex::Index(x) => {
                 self.tick(1)?;
                 let index = self.eval(&x.1, f)?;
-                self.peek(&x.0, f, &mut |v| element(v, &index, k))
+                self.peek(&x.0, f, &mut |v| element(v, &index, self.limits, k))
             }
             other => {
                 let v = self.eval(other, f)?;
@@ -1036,12 +1036,21 @@ impl Machine<'_> {
 }
 
 /// A property: a map's entry or a `cfg` setting, `()` when absent (as Rhai reads them).
-fn property(v: &Dynamic, name: &str, k: &mut dyn FnMut(&Dynamic) -> Run<Dynamic>) -> Run<Dynamic> {
+/// A setting is read through a native getter in Rhai, whose result is held to the data
+/// limits (a setting may be larger than a script may hold).
+fn property(
+    v: &Dynamic,
+    name: &str,
+    limits: &Limits,
+    k: &mut dyn FnMut(&Dynamic) -> Run<Dynamic>,
+) -> Run<Dynamic> {
     if let Some(m) = v.read_lock::<Map>() {
         return k(m.get(name).unwrap_or(&Dynamic::UNIT));
     }
     if let Some(c) = v.read_lock::<Cfg>() {
-        return k(c.0.get(name).unwrap_or(&Dynamic::UNIT));
+        let setting = c.0.get(name).unwrap_or(&Dynamic::UNIT);
+        within_limits(setting, limits)?;
+        return k(setting);
     }
     Err(Bail)
 }
@@ -1051,6 +1060,7 @@ fn property(v: &Dynamic, name: &str, k: &mut dyn FnMut(&Dynamic) -> Run<Dynamic>
 fn element(
     v: &Dynamic,
     index: &Dynamic,
+    limits: &Limits,
     k: &mut dyn FnMut(&Dynamic) -> Run<Dynamic>,
 ) -> Run<Dynamic> {
     if let Some(a) = v.read_lock::<Array>() {
@@ -1063,7 +1073,9 @@ fn element(
         return k(m.get(key.as_str()).unwrap_or(&Dynamic::UNIT));
     }
     if let Some(c) = v.read_lock::<Cfg>() {
-        return k(c.0.get(key.as_str()).unwrap_or(&Dynamic::UNIT));
+        let setting = c.0.get(key.as_str()).unwrap_or(&Dynamic::UNIT);
+        within_limits(setting, limits)?;
+        return k(setting);
     }
     Err(Bail)
 }
