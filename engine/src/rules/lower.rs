@@ -752,6 +752,23 @@ impl Frame<'_> {
     }
 }
 
+/// A value read in place (a variable, a constant) or computed.
+enum Val<'a> {
+    Ref(&'a Dynamic),
+    Own(Dynamic),
+}
+
+impl std::ops::Deref for Val<'_> {
+    type Target = Dynamic;
+
+    fn deref(&self) -> &Dynamic {
+        match self {
+            Val::Ref(v) => v,
+            Val::Own(v) => v,
+        }
+    }
+}
+
 /// Flow out of a statement.
 enum Flow {
     Next(Dynamic),
@@ -854,15 +871,16 @@ impl Machine<'_> {
             }
             St::If(x) => {
                 let (cond, then, other) = &**x;
-                if truth(&self.eval(cond, f)?)? {
+                let go = truth(&*self.val(cond, f)?)?;
+                if go {
                     self.block(then, f)?
                 } else {
                     self.block(other, f)?
                 }
             }
             St::Switch(x) => {
-                let value = self.eval(&x.value, f)?;
-                match pick(x, &value)? {
+                let arm = pick(x, &*self.val(&x.value, f)?)?;
+                match arm {
                     Some(arm) => self.block(arm, f)?,
                     None => Flow::Next(Dynamic::UNIT),
                 }
@@ -871,6 +889,22 @@ impl Machine<'_> {
             St::Ex(e) => Flow::Next(self.eval(e, f)?),
             St::Block(b) => self.block(b, f)?,
         })
+    }
+
+    /// The value of `e`, not copied when it is a variable or a constant (operands and
+    /// conditions only read it).
+    fn val<'a>(&self, e: &'a Ex, f: &'a Frame) -> Run<Val<'a>> {
+        match e {
+            Ex::Const(v) => {
+                self.tick(1)?;
+                Ok(Val::Ref(v))
+            }
+            Ex::Slot(s) => {
+                self.tick(1)?;
+                Ok(Val::Ref(f.get(*s)))
+            }
+            other => self.eval(other, f).map(Val::Own),
+        }
     }
 
     /// The value of `e` (owned).
@@ -917,7 +951,7 @@ impl Machine<'_> {
             Ex::Native(n, args) => self.native(*n, args, f)?,
             Ex::And(xs) => {
                 for x in xs.iter() {
-                    if !truth(&self.eval(x, f)?)? {
+                    if !truth(&*self.val(x, f)?)? {
                         return Ok(Dynamic::FALSE);
                     }
                 }
@@ -925,7 +959,7 @@ impl Machine<'_> {
             }
             Ex::Or(xs) => {
                 for x in xs.iter() {
-                    if truth(&self.eval(x, f)?)? {
+                    if truth(&*self.val(x, f)?)? {
                         return Ok(Dynamic::TRUE);
                     }
                 }
@@ -943,11 +977,11 @@ impl Machine<'_> {
             }
             Ex::Bin(op, x) => {
                 let (a, b) = &**x;
-                let a = self.eval(a, f)?;
-                let b = self.eval(b, f)?;
+                let a = self.val(a, f)?;
+                let b = self.val(b, f)?;
                 binary(*op, &a, &b, self.limits)?
             }
-            Ex::Not(x) => Dynamic::from_bool(!truth(&self.eval(x, f)?)?),
+            Ex::Not(x) => Dynamic::from_bool(!truth(&*self.val(x, f)?)?),
             Ex::Neg(x) => {
                 let v = self.eval(x, f)?;
                 if let Ok(i) = v.as_int() {
@@ -960,14 +994,14 @@ impl Machine<'_> {
             }
             Ex::If(x) => {
                 let (cond, then, other) = &**x;
-                if truth(&self.eval(cond, f)?)? {
+                if truth(&*self.val(cond, f)?)? {
                     self.eval(then, f)?
                 } else {
                     self.eval(other, f)?
                 }
             }
             Ex::Switch(x) => {
-                let value = self.eval(&x.value, f)?;
+                let value = self.val(&x.value, f)?;
                 match pick(x, &value)? {
                     Some(arm) => self.eval(arm, f)?,
                     None => Dynamic::UNIT,
