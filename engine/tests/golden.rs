@@ -13,32 +13,14 @@
 
 mod common;
 
+use common::Rng;
+
 use qualify_engine::{Engine, Lead};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
 
 const LEADS: usize = 3000;
-
-/// xorshift64*: a tiny deterministic generator, the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 const BUDGETS: [&str; 9] = [
     "450000",

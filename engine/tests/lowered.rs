@@ -8,6 +8,9 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod common;
+
+use common::Rng;
 use qualify_engine::{Engine, Lead, TenantId};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -47,22 +50,6 @@ fn same_outcomes(lowered: &Engine, interpreted: &Engine, tenant: &str, leads: &[
 fn write(dir: &Path, tenant: &str, file: &str, text: &str) {
     std::fs::create_dir_all(dir.join(tenant)).unwrap();
     std::fs::write(dir.join(tenant).join(file), text).unwrap();
-}
-
-/// xorshift64*: a tiny deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[(self.next() % items.len() as u64) as usize].clone()
-    }
 }
 
 #[test]
@@ -123,20 +110,22 @@ fn the_shipped_rules_decide_the_same_lowered() {
     let leads: Vec<Value> = (0..600)
         .map(|_| {
             let mut facts = serde_json::Map::new();
-            let budget = rng.pick(&budgets);
+            let budget = rng.pick(&budgets).clone();
             if !budget.is_null() {
                 facts.insert("budget".into(), budget);
             }
             if rng.next() % 2 == 0 {
                 facts.insert(
                     "location".into(),
-                    rng.pick(&[json!("Plano"), json!(["Allen", "Frisco"]), json!("")]),
+                    rng.pick(&[json!("Plano"), json!(["Allen", "Frisco"]), json!("")])
+                        .clone(),
                 );
             }
             if rng.next() % 3 == 0 {
                 facts.insert(
                     "timeline".into(),
-                    rng.pick(&[json!("asap"), json!("next year"), json!("30 days")]),
+                    rng.pick(&[json!("asap"), json!("next year"), json!("30 days")])
+                        .clone(),
                 );
             }
             json!({
@@ -345,7 +334,7 @@ fn the_subsets_other_constructs_and_every_helper_give_what_rhai_gives() {
     let mut rng = Rng(42);
     let mut leads = Vec::new();
     for _ in 0..1500 {
-        let kind = rng.pick(&[
+        let kind = *rng.pick(&[
             "depth", "fan", "grow", "helpers", "variant", "literal", "other",
         ]);
         let n = match kind {
@@ -353,32 +342,42 @@ fn the_subsets_other_constructs_and_every_helper_give_what_rhai_gives() {
             "fan" => rng.next() % 20,
             _ => rng.next() % 5,
         };
-        let s = rng.pick(&[
-            json!("$450k"),
-            json!("not sure"),
-            json!("Plano"),
-            json!(big.clone()),
-            json!(""),
-            json!(12),
-        ]);
-        let list = rng.pick(&[
-            json!(["a", "x"]),
-            json!([]),
-            json!(["Plano", "", "Frisco"]),
-            json!("x"),
-        ]);
-        let pattern = rng.pick(&[json!("(?i)plano"), json!("^\\$"), json!("(unclosed")]);
-        let class = rng.pick(&[
-            json!("hot"),
-            json!("warm"),
-            json!("cold"),
-            json!("lukewarm"),
-        ]);
-        let tags = rng.pick(&[
-            json!(["hit list"]),
-            json!(["Hot-Lead", "Warm-Lead"]),
-            json!([]),
-        ]);
+        let s = rng
+            .pick(&[
+                json!("$450k"),
+                json!("not sure"),
+                json!("Plano"),
+                json!(big.clone()),
+                json!(""),
+                json!(12),
+            ])
+            .clone();
+        let list = rng
+            .pick(&[
+                json!(["a", "x"]),
+                json!([]),
+                json!(["Plano", "", "Frisco"]),
+                json!("x"),
+            ])
+            .clone();
+        let pattern = rng
+            .pick(&[json!("(?i)plano"), json!("^\\$"), json!("(unclosed")])
+            .clone();
+        let class = rng
+            .pick(&[
+                json!("hot"),
+                json!("warm"),
+                json!("cold"),
+                json!("lukewarm"),
+            ])
+            .clone();
+        let tags = rng
+            .pick(&[
+                json!(["hit list"]),
+                json!(["Hot-Lead", "Warm-Lead"]),
+                json!([]),
+            ])
+            .clone();
         let mut facts = json!({
             "kind": kind, "n": n, "s": s, "list": list, "pattern": pattern, "class": class,
         });

@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod common;
+
+use common::Rng;
 use jiff::Timestamp;
 use qualify_engine::transcript::*;
 use qualify_engine::Error;
@@ -237,26 +240,6 @@ fn export_of_the_samples_reads_back() {
         )
     );
     assert_eq!(read_metrics_csv(text.as_bytes()).unwrap(), rows);
-}
-
-/// xorshift64*: deterministic test data without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len())]
-    }
 }
 
 const AWKWARD: [&str; 14] = [

@@ -2,7 +2,7 @@
 //! Rhai's syntax tree into a smaller tree whose variables are slots and whose calls are
 //! resolved, then run without the interpreter's per-node costs (variable look-ups by
 //! name, function resolution by hash, a scope entry per `let`, copies of the values a
-//! call is given, a data-size walk after each call).
+//! helper is given).
 //!
 //! Only a subset of Rhai lowers: what rule scripts such as the default's use. `let`,
 //! assignment and `+=`-style updates of local variables, `if`, `switch` on constants,
@@ -35,7 +35,7 @@ pub(crate) struct Bail;
 
 type Run<T> = std::result::Result<T, Bail>;
 
-/// Why a function was not lowered (for `qualify check` and the tests).
+/// Why a function was not lowered (`Rules::interpreted`, `qualify bench`).
 type Refusal = String;
 
 /// A rule set's lowered functions, by the name and arity Rhai calls them with.
@@ -375,14 +375,16 @@ struct Lowering<'t> {
     calls: Vec<usize>,
 }
 
-/// Whether Rhai's hash of a `switch` value is computed here the same way (checked once
-/// against a `switch` Rhai compiled: if not, functions using `switch` are not lowered).
+/// The hash Rhai files a `switch` case's value under (its `calc_switch_value_hash`, not
+/// public): the value hashed with `ahash`'s fixed keys.
 fn switch_hash(v: &Dynamic) -> u64 {
     let mut h = ahash::AHasher::default();
     v.hash(&mut h);
     h.finish()
 }
 
+/// Whether [`switch_hash`] agrees with Rhai's, checked on a `switch` Rhai compiled; if
+/// not (another `ahash` build, a hashing seed), functions using `switch` are not lowered.
 pub(crate) fn switch_hash_agrees(rhai: &rhai::Engine) -> bool {
     let Ok(ast) = rhai.compile("let x = 1; switch x { \"qualify\" => 1, 7 => 2 }") else {
         return false;
