@@ -43,6 +43,7 @@ fn main() {
     let batches: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(2_000);
     let per: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100);
     let here = args.get(3).map(String::as_str) == Some("here");
+    let on_worker = args.get(3).map(String::as_str) == Some("write_on_worker");
     let rules = std::env::var("QUALIFY_RULES")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../rules").to_string());
     let lead = std::env::var("QUALIFY_LEAD").unwrap_or_else(|_| {
@@ -68,6 +69,26 @@ fn main() {
         for _ in 0..batches {
             let Body { leads } = serde_json::from_slice(body.as_bytes()).expect("body");
             let batch = engine.batch(&tenant, &options).expect("batch");
+            if on_worker {
+                use rayon::prelude::*;
+                let parts: Vec<Vec<u8>> = leads
+                    .par_iter()
+                    .map(|l| {
+                        serde_json::to_vec(&batch.decide(l).expect("decides")).expect("writes")
+                    })
+                    .collect();
+                let mut out = Vec::with_capacity(64 + parts.iter().map(Vec::len).sum::<usize>());
+                out.extend_from_slice(b"{\"decisions\":[");
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(p);
+                }
+                out.extend_from_slice(b"]}");
+                bytes += out.len();
+                continue;
+            }
             let results = if here {
                 batch.decide_here(&leads)
             } else {

@@ -203,6 +203,11 @@ fn every_operator_on_every_pair_of_value_types_gives_what_rhai_gives() {
         json!(i64::MAX),
         json!(1.5),
         json!(2.0),
+        // Floats Rhai compares within a relative epsilon (0.1 + 0.2 == 0.3).
+        json!(0.300_000_000_000_000_04),
+        json!(0.3),
+        json!(1e-20),
+        json!(1.000_000_000_000_000_2),
         json!("a"),
         json!("b"),
         json!(""),
@@ -412,12 +417,16 @@ fn a_setting_over_a_data_limit_read_by_a_lowered_hook_fails_as_in_rhai() {
         r#"
 fn score(lead, cfg) {
     let key = lead.facts.key;
-    let n = switch lead.facts.kind {
-        "prop" => if key == "big" { cfg.big.len() } else { cfg.small.len() },
-        "index" => cfg[key].len(),
-        "at" => cfg.at(key).len(),
-        _ => cfg.len_of(key),
-    };
+    let kind = lead.facts.kind;
+    let v = ();
+    if kind == "prop" {
+        if key == "big" { v = cfg.big; } else { v = cfg.small; }
+    } else if kind == "index" {
+        v = cfg[key];
+    } else if kind == "at" {
+        v = cfg.at(key);
+    }
+    let n = if kind == "len_of" { cfg.len_of(key) } else { v.len() };
     #{ score: 0, class: "cold", percent: 0, answered: [], tags: [], remove_tags: [],
        rule: `${n}` }
 }
@@ -435,4 +444,77 @@ fn score(lead, cfg) {
     let errors = same_outcomes(&lowered, &interpreted, "bigcfg", &leads);
     // Reading the whole big list fails (three ways); its length in place does not.
     assert_eq!(errors, 3);
+}
+
+/// Chains Rhai nests to the right (`a[i][j]`, `a[i].f()`), `?.`, and a property `cfg.tag`
+/// (Rhai's standard getter for any value, before `cfg`'s indexer): found by a review,
+/// each returned another value lowered until refused or left to Rhai.
+const CHAINS: &str = r#"
+fn score(lead, cfg) {
+    let f = lead.facts;
+    let r = ();
+    switch f.which {
+        "index_then_method" => { let l = f.list; r = l[0].money(); }
+        "facts_index_then_method" => { r = lead.facts.list[0].money(); }
+        "index_twice" => { let a = [10, 20]; let i = f.i; r = a[i][0]; }
+        "map_index_twice" => { let m = #{a: 1}; let x = f.x; r = m[x]["k"]; }
+        "optional" => { r = f.missing?.answered(); }
+        "optional_index" => { r = f.missing?[0]; }
+        "cfg_tag" => { r = cfg.tag == (); }
+        "cfg_tag_value" => { r = cfg.tag; }
+        "cfg_index_tag" => { r = cfg["tag"]; }
+    }
+    #{ score: 0, class: "cold", percent: 0, answered: [], tags: [], remove_tags: [],
+       rule: `${r}` }
+}
+"#;
+
+#[test]
+fn chains_optional_chains_and_cfg_tag_give_what_rhai_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "chains", "score.rhai", CHAINS);
+    write(dir.path(), "chains", "tenant.yaml", "tag: x\n");
+    let (lowered, interpreted) = engines(dir.path());
+    let tenant = TenantId::new("chains").unwrap();
+    let why = lowered.rules().interpreted(&tenant).unwrap();
+    // The chains Rhai nests to the right and `?.` are not lowered: the hook runs on Rhai.
+    assert!(
+        why.iter()
+            .any(|(f, r)| f == "score" && (r.contains("index") || r.contains("?."))),
+        "{why:?}"
+    );
+    let cases = [
+        "index_then_method",
+        "facts_index_then_method",
+        "index_twice",
+        "map_index_twice",
+        "optional",
+        "optional_index",
+        "cfg_tag",
+        "cfg_tag_value",
+        "cfg_index_tag",
+        "none",
+    ];
+    let mut leads = Vec::new();
+    for case in cases {
+        leads.push(
+            json!({"facts": {"which": case, "list": ["$450k", "300"], "i": [1], "x": {"k": "a"}}}),
+        );
+        leads.push(json!({"facts": {"which": case, "list": ["$450k"], "i": 1, "x": "a"}}));
+    }
+    same_outcomes(&lowered, &interpreted, "chains", &leads);
+
+    // Without the refused constructs the hook lowers, and `cfg.tag` still reads as Rhai
+    // reads it (its getter, not the setting).
+    let tag_only = CHAINS
+        .lines()
+        .filter(|l| !l.contains("[0]") && !l.contains("?") && !l.contains("[x]"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    write(dir.path(), "tagonly", "score.rhai", &tag_only);
+    write(dir.path(), "tagonly", "tenant.yaml", "tag: x\n");
+    let (lowered, interpreted) = engines(dir.path());
+    let tenant = TenantId::new("tagonly").unwrap();
+    assert_eq!(lowered.rules().interpreted(&tenant).unwrap(), vec![]);
+    same_outcomes(&lowered, &interpreted, "tagonly", &leads);
 }

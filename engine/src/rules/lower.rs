@@ -383,6 +383,24 @@ fn switch_hash(v: &Dynamic) -> u64 {
     h.finish()
 }
 
+/// Refuses `?.` (Rhai's flag `NEGATED` on a chain: `()` short-circuits the rest).
+fn plain_chain(flags: ASTFlags) -> Result<(), Refusal> {
+    if flags.contains(ASTFlags::NEGATED) {
+        return Err("it uses `?.` or `?[`".into());
+    }
+    Ok(())
+}
+
+/// Refuses an index whose right side is not a plain index: Rhai nests `a[i][j]` and
+/// `a[i].f()` to the right (`Index(a, Index(i, j))`), marking a terminal index `BREAK`.
+fn plain_index(flags: ASTFlags) -> Result<(), Refusal> {
+    plain_chain(flags)?;
+    if !flags.contains(ASTFlags::BREAK) {
+        return Err("it chains an index (`a[i][j]`, `a[i].f()`)".into());
+    }
+    Ok(())
+}
+
 /// Whether [`switch_hash`] agrees with Rhai's, checked on a `switch` Rhai compiled; if
 /// not (another `ahash` build, a hashing seed), functions using `switch` are not lowered.
 pub(crate) fn switch_hash_agrees(rhai: &rhai::Engine) -> bool {
@@ -613,11 +631,13 @@ impl Lowering<'_> {
             ),
             Expr::Stmt(b) => self.expr_block(b)?,
             Expr::FnCall(f, _) => self.call(f, None)?,
-            Expr::Dot(x, ..) => {
+            Expr::Dot(x, flags, _) => {
+                plain_chain(*flags)?;
                 let base = self.expr(&x.lhs)?;
                 self.chain(base, &x.rhs)?
             }
-            Expr::Index(x, ..) => {
+            Expr::Index(x, flags, _) => {
+                plain_index(*flags)?;
                 let base = self.expr(&x.lhs)?;
                 Ex::Index(Box::new((base, self.expr(&x.rhs)?)))
             }
@@ -637,11 +657,13 @@ impl Lowering<'_> {
         Ok(match rhs {
             Expr::Property(p, _) => Ex::Prop(Box::new(base), p.2.clone()),
             Expr::MethodCall(f, _) => self.call(f, Some(base))?,
-            Expr::Dot(x, ..) => {
+            Expr::Dot(x, flags, _) => {
+                plain_chain(*flags)?;
                 let inner = self.chain(base, &x.lhs)?;
                 self.chain(inner, &x.rhs)?
             }
-            Expr::Index(x, ..) => {
+            Expr::Index(x, flags, _) => {
+                plain_index(*flags)?;
                 let inner = self.chain(base, &x.lhs)?;
                 Ex::Index(Box::new((inner, self.expr(&x.rhs)?)))
             }
@@ -1084,6 +1106,11 @@ fn property(
         return k(m.get(name).unwrap_or(&Dynamic::UNIT));
     }
     if let Some(c) = v.read_lock::<Cfg>() {
+        // Rhai tries a getter before the indexer, and its standard package has one
+        // for any value: `tag`.
+        if name == "tag" {
+            return Err(Bail);
+        }
         let setting = c.0.get(name).unwrap_or(&Dynamic::UNIT);
         within_limits(setting, limits)?;
         return k(setting);
@@ -1191,6 +1218,28 @@ fn within_limits(v: &Dynamic, limits: &Limits) -> Run<()> {
     Ok(())
 }
 
+/// A comparison with a float, as Rhai's checked build makes it: relative to the larger
+/// magnitude, within `FLOAT::EPSILON` counts as equal (`0.1 + 0.2 == 0.3` is true).
+fn float_compare(op: Bin, x: FLOAT, y: FLOAT) -> bool {
+    let max = if x * y == 0.0 {
+        1.0
+    } else {
+        x.abs().max(y.abs())
+    };
+    if max == 0.0 {
+        return matches!(op, Bin::Eq | Bin::Ge | Bin::Le);
+    }
+    match op {
+        Bin::Eq => (x - y).abs() / max <= FLOAT::EPSILON,
+        Bin::Ne => (x - y).abs() / max > FLOAT::EPSILON,
+        Bin::Gt => (x - y) / max > FLOAT::EPSILON,
+        Bin::Ge => (x - y) / max > -FLOAT::EPSILON,
+        Bin::Lt => (y - x) / max > FLOAT::EPSILON,
+        Bin::Le => (y - x) / max > -FLOAT::EPSILON,
+        _ => false,
+    }
+}
+
 /// The numeric value of an integer or a float.
 fn number(v: &Dynamic) -> Option<FLOAT> {
     v.as_int()
@@ -1233,7 +1282,7 @@ fn binary(op: Bin, a: &Dynamic, b: &Dynamic, limits: &Limits) -> Run<Dynamic> {
     if numeric(a) && numeric(b) {
         let (x, y) = (number(a).ok_or(Bail)?, number(b).ok_or(Bail)?);
         if comparison {
-            return cmp(x.partial_cmp(&y));
+            return Ok(Dynamic::from_bool(float_compare(op, x, y)));
         }
         // Division by zero and results that are not finite are left to Rhai (its
         // float operators differ there from IEEE arithmetic).
