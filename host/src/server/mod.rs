@@ -666,18 +666,10 @@ async fn score_batch(
         let decider = s.0.engine.batch(t, &options).map_err(|e| s.fail(e))?;
         // A heavy tenant's leads one after another on its low-priority thread; anyone
         // else's on every core while they stay cheap (`priority::decide_batch_sharing`).
-        let results = if w.heavy {
-            w.weigh(leads.len(), || decider.decide_here(leads))
-        } else {
-            priority::decide_batch_sharing(&decider, leads, w)
-        };
-        // Written straight to bytes (no `serde_json::Value` per decision in between).
-        let mut out = Vec::with_capacity(64 + results.len() * 1024);
-        out.extend_from_slice(b"{\"decisions\":[");
-        for (i, r) in results.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
+        // Each decision is written as JSON where it was made (on the pool, in parallel),
+        // then the pieces are joined in the leads' order.
+        let write = |r: qualify_engine::Result<qualify_engine::Decision>| {
+            let mut out = Vec::with_capacity(1024);
             let written = match r {
                 Ok(d) => serde_json::to_writer(&mut out, &d),
                 Err(e) => {
@@ -686,7 +678,22 @@ async fn score_batch(
                     serde_json::to_writer(&mut out, &error)
                 }
             };
-            written.map_err(ApiError::internal)?;
+            written.map(|()| out)
+        };
+        let pieces = if w.heavy {
+            w.weigh(leads.len(), || {
+                decider.decide_here(leads).into_iter().map(write).collect()
+            })
+        } else {
+            priority::decide_batch_sharing(&decider, leads, w, write)
+        };
+        let mut out = Vec::with_capacity(64 + pieces.iter().flatten().map(Vec::len).sum::<usize>());
+        out.extend_from_slice(b"{\"decisions\":[");
+        for (i, piece) in pieces.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&piece.map_err(ApiError::internal)?);
         }
         out.extend_from_slice(b"]}");
         Ok(out)

@@ -190,11 +190,16 @@ fn voluntary_switches() -> Option<std::ffi::c_long> {
 /// decision), so a lead's wall time is what is looked at; only a lead over the bound by
 /// the wall clock (slow, or its thread preempted) has its CPU time checked: at least the
 /// CPU the thread used since the last check, less the wall time of the leads before it.
-pub(crate) fn decide_batch_sharing(
+///
+/// `finish` runs on the thread that made each decision (the handler writes it as JSON
+/// there): the pool's threads then write in parallel, and a decision's many allocations
+/// are freed where they were made instead of on the calling thread.
+pub(crate) fn decide_batch_sharing<T: Send>(
     batch: &qualify_engine::Batch<'_>,
     leads: &[qualify_engine::Lead],
     weigher: &Weigher<'_>,
-) -> Vec<qualify_engine::Result<qualify_engine::Decision>> {
+    finish: impl Fn(qualify_engine::Result<qualify_engine::Decision>) -> T + Sync,
+) -> Vec<T> {
     use rayon::prelude::*;
     use std::sync::atomic::AtomicBool;
     use std::time::Instant;
@@ -204,7 +209,9 @@ pub(crate) fn decide_batch_sharing(
         wall_before: Duration,
     }
     let (first, rest) = leads.split_at(leads.len().min(1));
-    let mut out = weigher.weigh(first.len(), || batch.decide_here(first));
+    let mut out: Vec<T> = weigher.weigh(first.len(), || {
+        batch.decide_here(first).into_iter().map(&finish).collect()
+    });
     let slow = AtomicBool::new(false);
     let shared: Vec<Option<_>> = rest
         .par_iter()
@@ -218,7 +225,7 @@ pub(crate) fn decide_batch_sharing(
                     return None;
                 }
                 let started = Instant::now();
-                let decided = batch.decide(lead);
+                let decided = finish(batch.decide(lead));
                 let wall = started.elapsed();
                 if wall > HEAVY {
                     let cpu = since.cpu.elapsed().saturating_sub(since.wall_before);
@@ -240,11 +247,9 @@ pub(crate) fn decide_batch_sharing(
     if slow.load(Ordering::Relaxed) {
         metrics::counter!("qualify_batches_off_shared_pool_total").increment(1);
     }
-    out.extend(
-        shared.into_iter().zip(rest).map(|(decided, lead)| {
-            decided.unwrap_or_else(|| weigher.weigh(1, || batch.decide(lead)))
-        }),
-    );
+    out.extend(shared.into_iter().zip(rest).map(|(decided, lead)| {
+        decided.unwrap_or_else(|| weigher.weigh(1, || finish(batch.decide(lead))))
+    }));
     out
 }
 
