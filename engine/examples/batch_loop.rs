@@ -6,9 +6,11 @@
 //! Measure as the server runs with `MIMALLOC_ALLOW_THP=0`.
 //!
 //! The lead is `host/benches/load.sh`'s (or `QUALIFY_LEAD=JSON`); `QUALIFY_RULES=DIR`
-//! uses another rules folder; a third argument `here` decides on the calling thread only.
+//! uses another rules folder; a third argument `here` decides on the calling thread only,
+//! `write_on_worker` writes each decision as JSON on the pool thread that made it (the
+//! server's way since the sixth sitting).
 //!
-//! Run with `cargo run --profile bench -p qualify-engine --example batch_loop -- [BATCHES] [LEADS] [here]`.
+//! Run with `cargo run --profile bench -p qualify-engine --example batch_loop -- [BATCHES] [LEADS] [here|write_on_worker]`.
 
 use qualify_engine::decide::ScoreOptions;
 use qualify_engine::{Engine, Lead, TenantId};
