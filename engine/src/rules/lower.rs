@@ -1094,8 +1094,6 @@ impl Machine<'_> {
 }
 
 /// A property: a map's entry or a `cfg` setting, `()` when absent (as Rhai reads them).
-/// A setting is read through a native getter in Rhai, whose result is held to the data
-/// limits (a setting may be larger than a script may hold).
 fn property(
     v: &Dynamic,
     name: &str,
@@ -1111,11 +1109,23 @@ fn property(
         if name == "tag" {
             return Err(Bail);
         }
-        let setting = c.0.get(name).unwrap_or(&Dynamic::UNIT);
-        within_limits(setting, limits)?;
-        return k(setting);
+        return setting(&c, name, limits, k);
     }
     Err(Bail)
+}
+
+/// A `cfg` setting (`()` when absent), held to the data limits: Rhai reads it through a
+/// native getter or indexer, whose result it checks (a setting may be larger than a
+/// script may hold).
+fn setting(
+    c: &Cfg,
+    key: &str,
+    limits: &Limits,
+    k: &mut dyn FnMut(&Dynamic) -> Run<Dynamic>,
+) -> Run<Dynamic> {
+    let value = c.0.get(key).unwrap_or(&Dynamic::UNIT);
+    within_limits(value, limits)?;
+    k(value)
 }
 
 /// An element: an array's by a non-negative index within it, a map's or a `cfg`
@@ -1136,9 +1146,7 @@ fn element(
         return k(m.get(key.as_str()).unwrap_or(&Dynamic::UNIT));
     }
     if let Some(c) = v.read_lock::<Cfg>() {
-        let setting = c.0.get(key.as_str()).unwrap_or(&Dynamic::UNIT);
-        within_limits(setting, limits)?;
-        return k(setting);
+        return setting(&c, &key, limits, k);
     }
     Err(Bail)
 }
@@ -1180,26 +1188,6 @@ fn append_text(s: &mut String, v: &Dynamic) -> Run<()> {
     Ok(())
 }
 
-/// Data sizes as Rhai counts them: array items, map entries and string bytes, nested.
-fn sizes(v: &Dynamic) -> (usize, usize, usize) {
-    let add =
-        |a: (usize, usize, usize), b: (usize, usize, usize)| (a.0 + b.0, a.1 + b.1, a.2 + b.2);
-    if v.is_string() {
-        v.read_lock::<ImmutableString>()
-            .map_or((0, 0, 0), |s| (0, 0, s.len()))
-    } else if v.is_array() {
-        v.read_lock::<Array>().map_or((0, 0, 0), |a| {
-            a.iter().fold((a.len(), 0, 0), |t, x| add(t, sizes(x)))
-        })
-    } else if v.is_map() {
-        v.read_lock::<Map>().map_or((0, 0, 0), |m| {
-            m.values().fold((0, m.len(), 0), |t, x| add(t, sizes(x)))
-        })
-    } else {
-        (0, 0, 0)
-    }
-}
-
 /// `v`, unless it is over one of the data limits (Rhai stops there with an error).
 fn checked(v: Dynamic, limits: &Limits) -> Run<Dynamic> {
     within_limits(&v, limits)?;
@@ -1207,11 +1195,15 @@ fn checked(v: Dynamic, limits: &Limits) -> Run<Dynamic> {
 }
 
 fn within_limits(v: &Dynamic, limits: &Limits) -> Run<()> {
-    let (a, m, s) = sizes(v);
+    // Scalars (most values) have nothing to walk.
+    if !(v.is_string() || v.is_array() || v.is_map()) {
+        return Ok(());
+    }
+    let sizes = super::values::data_sizes(v);
     let over = |n: usize, max: usize| max > 0 && n > max;
-    if over(a, limits.max_array_size)
-        || over(m, limits.max_map_size)
-        || over(s, limits.max_string_size)
+    if over(sizes.items, limits.max_array_size)
+        || over(sizes.entries, limits.max_map_size)
+        || over(sizes.bytes, limits.max_string_size)
     {
         return Err(Bail);
     }

@@ -124,18 +124,18 @@ impl HookLead {
     }
 }
 
-/// [`DataSizes`] of a Rhai value, by walking it (the tests' check on the counts
-/// [`HookLead::new`] keeps as it builds).
-#[cfg(test)]
-fn data_sizes(v: &Dynamic) -> DataSizes {
+/// [`DataSizes`] of a Rhai value, by walking it, as Rhai counts them for its limits
+/// (lowered runs check their values with it; the tests check the counts
+/// [`HookLead::new`] keeps as it builds against it).
+pub(super) fn data_sizes(v: &Dynamic) -> DataSizes {
     let add = |a: DataSizes, b: DataSizes| DataSizes {
         items: a.items + b.items,
         entries: a.entries + b.entries,
         bytes: a.bytes + b.bytes,
     };
-    if let Some(s) = v.read_lock::<ImmutableString>() {
+    if v.is_string() {
         DataSizes {
-            bytes: s.len(),
+            bytes: v.read_lock::<ImmutableString>().map_or(0, |s| s.len()),
             ..DataSizes::default()
         }
     } else if let Some(a) = v.read_lock::<Array>() {
