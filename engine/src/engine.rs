@@ -243,7 +243,9 @@ impl Engine {
     /// A batch of `tenant`'s leads: the rule set, the stopped experiments and the time
     /// are taken once, here, so every lead decided through it is decided alike (one
     /// `rules_version` even if the tenant's files are reloaded meanwhile), whichever
-    /// threads its leads are spread over.
+    /// threads its leads are spread over. The batch holds what it needs (it borrows
+    /// nothing), so its leads may be decided in parts, on several threads, one after
+    /// another.
     ///
     /// ```
     /// use qualify_engine::{decide::ScoreOptions, Engine, Lead, TenantId};
@@ -256,17 +258,13 @@ impl Engine {
     /// assert!(decisions.iter().all(|d| d.as_ref().unwrap().rules_version == batch.rules_version()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn batch<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        options: &'a ScoreOptions,
-    ) -> Result<Batch<'a>> {
+    pub fn batch(&self, tenant: &TenantId, options: &ScoreOptions) -> Result<Batch> {
         let rules = self.rule_set(tenant)?;
         let (stopped, now) = (self.stopped_experiments(tenant, &rules)?, self.now());
         Ok(Batch {
-            shadow: &self.inner.shadow,
-            tenant,
-            options,
+            engine: self.clone(),
+            tenant: tenant.clone(),
+            options: *options,
             rules,
             stopped,
             now,
@@ -1286,17 +1284,17 @@ impl Experiments<'_> {
 }
 
 /// A batch of one tenant's leads decided alike: see [`Engine::batch`].
-pub struct Batch<'a> {
+pub struct Batch {
     /// Where each decision is shadowed (under the tenant's candidate, if it has one).
-    shadow: &'a Shadow,
-    tenant: &'a TenantId,
-    options: &'a ScoreOptions,
+    engine: Engine,
+    tenant: TenantId,
+    options: ScoreOptions,
     rules: Arc<RuleSet>,
     stopped: Vec<String>,
     now: jiff::Timestamp,
 }
 
-impl Batch<'_> {
+impl Batch {
     /// The version of the rule set every lead of this batch is decided under.
     pub fn rules_version(&self) -> &str {
         &self.rules.version
@@ -1305,10 +1303,10 @@ impl Batch<'_> {
     /// One lead's decision (shadowed under the tenant's candidate, if it has one).
     pub fn decide(&self, lead: &Lead) -> Result<Decision> {
         let (rules, stopped, now) = (&self.rules, &self.stopped, self.now);
-        let decision = decide::decide(self.tenant, rules, lead, self.options, stopped, now)?;
+        let tenant = &self.tenant;
+        let decision = decide::decide(tenant, rules, lead, &self.options, stopped, now)?;
         let work = || ShadowWork::Lead(Box::new(lead.clone()));
-        self.shadow
-            .submit(self.tenant, rules, &decision, stopped, now, work);
+        (self.engine.inner.shadow).submit(tenant, rules, &decision, stopped, now, work);
         Ok(decision)
     }
 

@@ -41,6 +41,11 @@ type Refusal = String;
 /// A rule set's lowered functions, by the name and arity Rhai calls them with.
 pub(crate) struct Lowered {
     funcs: Vec<Func>,
+    /// The constants holding data behind a reference count (strings, arrays, maps),
+    /// which [`Ex::Pooled`] names by index. A run is given them: these, or a thread's own
+    /// copy ([`Lowered::own_consts`]), so that threads running one rule set at once do
+    /// not all count references on the same strings.
+    consts: Vec<Dynamic>,
     /// Hook name and arity → function, for the hooks that lowered with every function
     /// they call (a few entries: a list is the fastest look-up).
     hooks: Vec<(String, usize, usize)>,
@@ -87,7 +92,10 @@ struct Switch<A> {
 
 /// An expression; none writes a variable, so evaluating one reads the slots only.
 enum Ex {
+    /// A constant without shared data (unit, a bool, a number, a character).
     Const(Dynamic),
+    /// Any other constant: an index into the run's constants ([`Lowered::consts`]).
+    Pooled(usize),
     Slot(usize),
     Interp(Box<[Ex]>),
     Array(Box<[Ex]>),
@@ -232,6 +240,7 @@ pub(crate) fn lower(files: &[&AST], hooks: &[(&str, usize)]) -> Lowered {
         }
     }
     let fn_names: HashMap<&str, ()> = table.keys().map(|(n, _)| (n.as_str(), ())).collect();
+    let pool = std::cell::RefCell::new(Vec::new());
     // Per function: its lowering, the statements lowered so far, why it was refused,
     // and where its last statement was (they must come in order).
     type State<'t> = (Lowering<'t>, Vec<St>, Option<Refusal>, (usize, usize));
@@ -241,6 +250,7 @@ pub(crate) fn lower(files: &[&AST], hooks: &[(&str, usize)]) -> Lowered {
             let cx = Lowering {
                 table: &table,
                 names: &fn_names,
+                pool: &pool,
                 scope: params.iter().cloned().zip(0..).collect(),
                 consts: Vec::new(),
                 params: params.len(),
@@ -356,6 +366,7 @@ pub(crate) fn lower(files: &[&AST], hooks: &[(&str, usize)]) -> Lowered {
         funcs,
         hooks,
         refused,
+        consts: pool.into_inner(),
     }
 }
 
@@ -365,6 +376,8 @@ struct Lowering<'t> {
     /// Names of every script function (a method call of one is refused: Rhai binds
     /// `this` there).
     names: &'t HashMap<&'t str, ()>,
+    /// The rule set's constants with shared data, all its functions' ([`Ex::Pooled`]).
+    pool: &'t std::cell::RefCell<Vec<Dynamic>>,
     /// Variables in scope, innermost last.
     scope: Vec<(String, usize)>,
     /// Slots of constants (assigning one is refused).
@@ -425,6 +438,16 @@ pub(crate) fn set_switch_hash_agrees(agrees: bool) {
 }
 
 impl Lowering<'_> {
+    /// A constant: in place when it holds no shared data, else in the pool.
+    fn constant(&self, v: Dynamic) -> Ex {
+        if v.is_unit() || v.is_bool() || v.is_int() || v.is_float() || v.is_char() {
+            return Ex::Const(v);
+        }
+        let mut pool = self.pool.borrow_mut();
+        pool.push(v);
+        Ex::Pooled(pool.len() - 1)
+    }
+
     fn lookup(&self, name: &str) -> Option<usize> {
         self.scope
             .iter()
@@ -603,12 +626,12 @@ impl Lowering<'_> {
 
     fn expr(&mut self, e: &Expr) -> Result<Ex, Refusal> {
         Ok(match e {
-            Expr::DynamicConstant(v, _) => Ex::Const((**v).clone()),
+            Expr::DynamicConstant(v, _) => self.constant((**v).clone()),
             Expr::BoolConstant(b, _) => Ex::Const(Dynamic::from_bool(*b)),
             Expr::IntegerConstant(i, _) => Ex::Const(Dynamic::from_int(*i)),
             Expr::FloatConstant(f, _) => Ex::Const(Dynamic::from_float(**f)),
             Expr::CharConstant(c, _) => Ex::Const(Dynamic::from_char(*c)),
-            Expr::StringConstant(s, _) => Ex::Const(Dynamic::from(s.clone())),
+            Expr::StringConstant(s, _) => self.constant(Dynamic::from(s.clone())),
             Expr::Unit(_) => Ex::Const(Dynamic::UNIT),
             Expr::InterpolatedString(parts, _) => Ex::Interp(self.exprs(parts.iter())?),
             Expr::Array(items, _) => Ex::Array(self.exprs(items.iter())?),
@@ -729,6 +752,8 @@ const CALL_LEVELS_MARGIN: usize = 2;
 /// One run's counters and limits.
 struct Machine<'l> {
     lowered: &'l Lowered,
+    /// [`Lowered::consts`], or this thread's copy of them.
+    consts: &'l [Dynamic],
     limits: &'l Limits,
     ops: std::cell::Cell<u64>,
     max_ops: u64,
@@ -806,6 +831,7 @@ impl Lowered {
             funcs: Vec::new(),
             hooks: Vec::new(),
             refused: vec![("*".into(), "lowering is turned off".into())],
+            consts: Vec::new(),
         }
     }
 
@@ -817,11 +843,32 @@ impl Lowered {
             .map(|&(.., i)| i)
     }
 
-    /// Runs a hook's function (from [`Lowered::hook`]); `Err(Bail)` when the run stopped
-    /// and the hook must run on Rhai.
-    pub fn run(&self, i: usize, args: &[&Dynamic], limits: &Limits) -> Run<Dynamic> {
+    /// The constants a run reads ([`Ex::Pooled`]), as lowering made them.
+    pub fn consts(&self) -> &[Dynamic] {
+        &self.consts
+    }
+
+    /// A copy of [`Lowered::consts`] sharing nothing with them, for one thread's runs.
+    pub fn own_consts(&self) -> Vec<Dynamic> {
+        self.consts.iter().map(super::values::unshared).collect()
+    }
+
+    /// Runs a hook's function (from [`Lowered::hook`]) with `consts` (the rule set's
+    /// [`Lowered::consts`] or a thread's [`Lowered::own_consts`]); `Err(Bail)` when the
+    /// run stopped and the hook must run on Rhai.
+    pub fn run(
+        &self,
+        i: usize,
+        args: &[&Dynamic],
+        limits: &Limits,
+        consts: &[Dynamic],
+    ) -> Run<Dynamic> {
+        if consts.len() != self.consts.len() {
+            return Err(Bail);
+        }
         let m = Machine {
             lowered: self,
+            consts,
             limits,
             ops: std::cell::Cell::new(0),
             max_ops: limits.max_operations / OPERATIONS_SHARE,
@@ -831,7 +878,7 @@ impl Lowered {
     }
 }
 
-impl Machine<'_> {
+impl<'l> Machine<'l> {
     #[inline]
     fn tick(&self, n: u64) -> Run<()> {
         let ops = self.ops.get() + n;
@@ -917,11 +964,18 @@ impl Machine<'_> {
 
     /// The value of `e`, not copied when it is a variable or a constant (operands and
     /// conditions only read it).
-    fn val<'a>(&self, e: &'a Ex, f: &'a Frame) -> Run<Val<'a>> {
+    fn val<'a>(&self, e: &'a Ex, f: &'a Frame) -> Run<Val<'a>>
+    where
+        'l: 'a,
+    {
         match e {
             Ex::Const(v) => {
                 self.tick(1)?;
                 Ok(Val::Ref(v))
+            }
+            Ex::Pooled(i) => {
+                self.tick(1)?;
+                Ok(Val::Ref(&self.consts[*i]))
             }
             Ex::Slot(s) => {
                 self.tick(1)?;
@@ -936,6 +990,7 @@ impl Machine<'_> {
         self.tick(1)?;
         Ok(match e {
             Ex::Const(v) => v.clone(),
+            Ex::Pooled(i) => self.consts[*i].clone(),
             Ex::Slot(s) => f.get(*s).clone(),
             Ex::Interp(parts) => {
                 let mut s = String::with_capacity(64);
@@ -1047,6 +1102,7 @@ impl Machine<'_> {
         match e {
             Ex::Slot(s) => k(f.get(*s)),
             Ex::Const(v) => k(v),
+            Ex::Pooled(i) => k(&self.consts[*i]),
             Ex::Prop(base, name) => {
                 self.tick(1)?;
                 self.peek(base, f, &mut |v| property(v, name, self.limits, k))
@@ -1078,12 +1134,13 @@ impl Machine<'_> {
         }
         let mut owned: [Dynamic; MAX_REST] = std::array::from_fn(|_| Dynamic::UNIT);
         for (i, a) in rest.iter().enumerate() {
-            if !matches!(a, Ex::Const(_) | Ex::Slot(_)) {
+            if !matches!(a, Ex::Const(_) | Ex::Pooled(_) | Ex::Slot(_)) {
                 owned[i] = self.eval(a, f)?;
             }
         }
         let refs: [&Dynamic; MAX_REST] = std::array::from_fn(|i| match rest.get(i) {
             Some(Ex::Const(v)) => v,
+            Some(Ex::Pooled(i)) => &self.consts[*i],
             Some(Ex::Slot(s)) => f.get(*s),
             _ => &owned[i],
         });

@@ -61,6 +61,90 @@ const HOT_RULE_SETS: usize = 64;
 
 thread_local! {
     static HOT: RefCell<HashMap<u64, (GlobalRuntimeState, Caches)>> = RefCell::new(HashMap::new());
+    static OWN: RefCell<HashMap<u64, Own, ahash::RandomState>> = RefCell::new(HashMap::default());
+}
+
+/// How many times a thread counts a hook's evaluation on its handle of the counter
+/// before asking the recorder for it again ([`count_evaluation`]).
+const COUNTER_REUSE: u32 = 4096;
+
+thread_local! {
+    /// Per hook: this thread's handle of `qualify_rule_evaluations_total{hook}` and how
+    /// many times it was used.
+    static EVALUATIONS: RefCell<Vec<(&'static str, metrics::Counter, u32)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// Counts one hook evaluation (`qualify_rule_evaluations_total{hook}`, exact) on a handle
+/// the thread keeps, rather than looking the counter up in the recorder's registry on
+/// every call (two per decision): the look-up hashes the key and takes a lock every
+/// core's decisions share. The handle is fetched again every [`COUNTER_REUSE`] uses, so
+/// a thread that counted before a recorder was installed reports to it soon after.
+fn count_evaluation(hook: &'static str) {
+    EVALUATIONS.with(|e| {
+        let mut e = e.borrow_mut();
+        let i = match e.iter().position(|(h, ..)| *h == hook) {
+            Some(i) => i,
+            None => {
+                let c = metrics::counter!("qualify_rule_evaluations_total", "hook" => hook);
+                e.push((hook, c, 0));
+                e.len() - 1
+            }
+        };
+        let (_, counter, uses) = &mut e[i];
+        *uses += 1;
+        if *uses >= COUNTER_REUSE {
+            *counter = metrics::counter!("qualify_rule_evaluations_total", "hook" => hook);
+            *uses = 0;
+        }
+        counter.increment(1);
+    });
+}
+
+/// A rule set's calls on one thread before the thread copies its values ([`Owned`]):
+/// copying costs about a decision; a thread that runs many rule sets in turn, each
+/// rarely, keeps reading the shared values rather than copying each time.
+const OWN_AFTER: u32 = 16;
+
+/// The values a rule set's hooks read besides the lead, as one thread holds them: `cfg`
+/// and the lowered constants ([`lower::Lowered::consts`]). Each thread that runs a rule
+/// set often gets its own copy, sharing no reference count with the rule set's: on two
+/// cores, two threads taking and dropping references to the same settings' strings made
+/// each decision ~35 % slower than when they ran in two processes (BENCHMARKS.md).
+struct Owned {
+    cfg: Dynamic,
+    consts: Vec<Dynamic>,
+}
+
+/// One thread's record of a rule set: its calls so far, then its copy.
+enum Own {
+    Counting(u32),
+    Copied(std::rc::Rc<Owned>),
+}
+
+/// What one hook call reads besides the lead: this thread's copy ([`Owned`]), or the
+/// rule set's own values.
+enum HookValues<'r> {
+    Owned(std::rc::Rc<Owned>),
+    Shared(Dynamic, &'r [Dynamic]),
+}
+
+impl HookValues<'_> {
+    /// `cfg`.
+    fn cfg(&self) -> &Dynamic {
+        match self {
+            HookValues::Owned(o) => &o.cfg,
+            HookValues::Shared(cfg, _) => cfg,
+        }
+    }
+
+    /// The lowered constants.
+    fn consts(&self) -> &[Dynamic] {
+        match self {
+            HookValues::Owned(o) => &o.consts,
+            HookValues::Shared(_, consts) => consts,
+        }
+    }
 }
 
 /// A tenant's compiled, ready-to-run rule set. Immutable: a reload builds a new one.
@@ -159,13 +243,49 @@ impl RuleSet {
         Dynamic::from(self.cfg.clone())
     }
 
+    /// `cfg` and the lowered constants for a hook call on this thread: the thread's own
+    /// copy once it has run this rule set [`OWN_AFTER`] times (at most [`HOT_RULE_SETS`]
+    /// rule sets per thread, as for [`HOT`]).
+    fn hook_values(&self) -> HookValues<'_> {
+        let owned = OWN.with(|own| {
+            let mut own = own.borrow_mut();
+            if own.len() >= HOT_RULE_SETS && !own.contains_key(&self.serial) {
+                own.clear();
+            }
+            let record = own.entry(self.serial).or_insert(Own::Counting(0));
+            match record {
+                Own::Copied(o) => Some(o.clone()),
+                Own::Counting(n) if *n + 1 < OWN_AFTER => {
+                    *n += 1;
+                    None
+                }
+                Own::Counting(_) => {
+                    let map = self.cfg.0.iter();
+                    let o = std::rc::Rc::new(Owned {
+                        cfg: Dynamic::from(Cfg(Arc::new(
+                            map.map(|(k, v)| (k.clone(), values::unshared(v))).collect(),
+                        ))),
+                        consts: self.lowered.own_consts(),
+                    });
+                    *record = Own::Copied(o.clone());
+                    Some(o)
+                }
+            }
+        });
+        match owned {
+            Some(o) => HookValues::Owned(o),
+            None => HookValues::Shared(self.cfg(), self.lowered.consts()),
+        }
+    }
+
     /// The `score(lead, cfg)` hook.
     pub fn score(&self, lead: &HookLead) -> Result<Scored> {
         self.admit(lead)?;
-        let cfg = self.cfg();
-        let raw = match self.lowered("score", &[&lead.value, &cfg]) {
+        let values = self.hook_values();
+        let cfg = values.cfg();
+        let raw = match self.lowered("score", &[&lead.value, cfg], values.consts()) {
             Some(raw) => raw,
-            None => self.call("score", (lead.value.clone(), cfg))?,
+            None => self.call("score", (lead.value.clone(), cfg.clone()))?,
         };
         Scored::read(self.id.as_str(), &|| self.hook_at("score"), raw)
     }
@@ -220,10 +340,11 @@ impl RuleSet {
     /// copied.
     pub fn next_question(&self, lead: HookLead, scored: &mut Scored) -> Result<Option<Question>> {
         let raw = std::mem::take(&mut scored.raw);
-        let cfg = self.cfg();
-        let q = match self.lowered("next_question", &[&lead.value, &raw, &cfg]) {
+        let values = self.hook_values();
+        let cfg = values.cfg();
+        let q = match self.lowered("next_question", &[&lead.value, &raw, cfg], values.consts()) {
             Some(q) => q,
-            None => self.call("next_question", (lead.value, raw, cfg))?,
+            None => self.call("next_question", (lead.value, raw, cfg.clone()))?,
         };
         values::read_question(self.id.as_str(), &|| self.hook_at("next_question"), q)
     }
@@ -281,22 +402,28 @@ impl RuleSet {
     /// The `followup(lead, hours, cfg)` hook: the text for a stage, or `None` for none.
     pub fn followup(&self, lead: &HookLead, hours: u32) -> Result<Option<String>> {
         self.admit(lead)?;
-        let (hours, cfg) = (Dynamic::from(hours as INT), self.cfg());
-        let out = match self.lowered("followup", &[&lead.value, &hours, &cfg]) {
+        let (hours, values) = (Dynamic::from(hours as INT), self.hook_values());
+        let cfg = values.cfg();
+        let out = match self.lowered("followup", &[&lead.value, &hours, cfg], values.consts()) {
             Some(out) => out,
-            None => self.call("followup", (lead.value.clone(), hours, cfg))?,
+            None => self.call("followup", (lead.value.clone(), hours, cfg.clone()))?,
         };
         values::read_followup(self.id.as_str(), &|| self.hook_at("followup"), out)
     }
 
     /// Runs one hook lowered ([`lower`]), when it is: `None` when it is not, or when the
     /// run stopped short (the caller then runs it on Rhai, which has the last word).
-    fn lowered(&self, hook: &'static str, args: &[&Dynamic]) -> Option<Dynamic> {
+    fn lowered(
+        &self,
+        hook: &'static str,
+        args: &[&Dynamic],
+        consts: &[Dynamic],
+    ) -> Option<Dynamic> {
         let f = self.lowered.hook(hook, args.len())?;
         sandbox::start_deadline(self.sandbox.limits.max_hook_time);
-        match self.lowered.run(f, args, &self.sandbox.limits) {
+        match self.lowered.run(f, args, &self.sandbox.limits, consts) {
             Ok(v) => {
-                metrics::counter!("qualify_rule_evaluations_total", "hook" => hook).increment(1);
+                count_evaluation(hook);
                 Some(v)
             }
             Err(lower::Bail) => {
@@ -317,7 +444,7 @@ impl RuleSet {
     /// operation count starts at zero for every call (the limit is per hook call). An
     /// error names the file, line and column.
     fn call(&self, hook: &'static str, args: impl rhai::FuncArgs) -> Result<Dynamic> {
-        metrics::counter!("qualify_rule_evaluations_total", "hook" => hook).increment(1);
+        count_evaluation(hook);
         let rhai = &self.sandbox.rhai;
         let result = HOT.with(|hot| {
             let mut hot = hot.borrow_mut();

@@ -352,13 +352,30 @@ async fn tenant_call<T: Send + 'static>(
 /// hand-off was not measurably cheaper on two cores, and a tenant whose hook spins to
 /// its limit then holds every thread of the pool, the other tenants' requests queueing
 /// behind it (beside such a tenant, `POST /v1/score` fell from ~3,700 to ~190–260
-/// requests/s); the blocking pool leaves the sharing of the cores to the kernel.
+/// requests/s); the blocking pool leaves the sharing of the cores to the kernel. A
+/// light tenant's batch ([`Pool::Shared`]) does go to rayon's pool, where it is split
+/// anyway: [`priority::decide_batch_sharing`] keeps its slow leads off it.
+/// Where [`tenant_decide`] runs a call of a tenant that is not heavy (a heavy tenant's
+/// run on the low-priority pool).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    /// One decision: on the request's async thread while the tenant's decisions are
+    /// cheap, else on the blocking pool.
+    Single,
+    /// A batch: as a job on rayon's pool, whose threads split it (on the blocking pool
+    /// when the tenant's batches wait for I/O before deciding).
+    Shared,
+    /// The leads a batch left when they turned slow: on the blocking pool.
+    Blocking,
+}
+
 async fn tenant_decide<T: Send + 'static>(
     state: &AppState,
     tenant: TenantId,
-    single: bool,
+    pool: Pool,
     f: impl Fn(&AppState, &TenantId, &priority::Weigher) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let single = pool == Pool::Single;
     let turn = tenant_turn(state, &tenant).await?;
     let gate = state.gate(&tenant);
     let heavy = gate.weight.heavy();
@@ -394,6 +411,7 @@ async fn tenant_decide<T: Send + 'static>(
             .record(budget.max(state.0.config.inline_below), false);
     }
     let s = state.clone();
+    let to_blocking_pool = pool != Pool::Shared || gate.weight.batch_waits();
     let job = move || {
         let result = f(&s, &tenant, &priority::Weigher::new(&gate.weight, heavy));
         drop(turn);
@@ -404,10 +422,14 @@ async fn tenant_decide<T: Send + 'static>(
         metrics::counter!("qualify_low_priority_decisions_total").increment(1);
         (state.0.low_priority.run(job).await)
             .ok_or_else(|| ApiError::internal("a decision panicked"))?
-    } else {
+    } else if to_blocking_pool {
         tokio::task::spawn_blocking(job)
             .await
             .map_err(ApiError::internal)?
+    } else {
+        priority::on_shared_pool(job)
+            .await
+            .ok_or_else(|| ApiError::internal("a decision panicked"))?
     }
 }
 
@@ -627,7 +649,7 @@ async fn score(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let body = tenant_decide(&s, tenant, true, move |s, t, w| {
+    let body = tenant_decide(&s, tenant, Pool::Single, move |s, t, w| {
         let d = w
             .weigh(1, || s.0.engine.score_with(t, &lead, &options))
             .map_err(|e| s.fail(e))?;
@@ -660,46 +682,92 @@ async fn score_batch(
         check_text(&m.text)?;
     }
     let options = ScoreOptions { explain: q.explain };
-    let body = tenant_decide(&s, tenant, false, move |s, t, w| {
-        let leads = &batch.leads;
-        // One rule set, one clock reading for the whole batch, however it is split.
-        let decider = s.0.engine.batch(t, &options).map_err(|e| s.fail(e))?;
-        // A heavy tenant's leads one after another on its low-priority thread; anyone
-        // else's on every core while they stay cheap (`priority::decide_batch_sharing`).
-        // Each decision is written as JSON where it was made (on the pool, in parallel),
-        // then the pieces are joined in the leads' order.
-        let write = |r: qualify_engine::Result<qualify_engine::Decision>| {
-            let mut out = Vec::with_capacity(1024);
-            let written = match r {
-                Ok(d) => serde_json::to_writer(&mut out, &d),
-                Err(e) => {
-                    let e = ApiError::from(e);
-                    let error = json!({"error": {"type": e.kind, "message": e.message}});
-                    serde_json::to_writer(&mut out, &error)
-                }
-            };
-            written.map(|()| out)
-        };
-        let pieces = if w.heavy {
-            w.weigh(leads.len(), || {
-                decider.decide_here(leads).into_iter().map(write).collect()
-            })
-        } else {
-            priority::decide_batch_sharing(&decider, leads, w, write)
-        };
-        let mut out = Vec::with_capacity(64 + pieces.iter().flatten().map(Vec::len).sum::<usize>());
-        out.extend_from_slice(b"{\"decisions\":[");
-        for (i, piece) in pieces.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+    let leads = Arc::new(batch.leads);
+    let first = {
+        let leads = leads.clone();
+        tenant_decide(&s, tenant.clone(), Pool::Shared, move |s, t, w| {
+            // One rule set, one clock reading for the whole batch, however it is split.
+            let decider = w
+                .before_batch(|| s.0.engine.batch(t, &options))
+                .map_err(|e| s.fail(e))?;
+            // A heavy tenant's leads one after another on its low-priority thread;
+            // anyone else's on every core while they stay cheap
+            // (`priority::decide_batch_sharing`). Each decision is written as JSON where
+            // it was made (on the pool, in parallel).
+            if w.heavy {
+                let pieces = w.weigh(leads.len(), || {
+                    decider
+                        .decide_here(&leads)
+                        .into_iter()
+                        .map(decision_json)
+                        .collect()
+                });
+                return Ok(Decided::All(pieces));
             }
-            out.extend_from_slice(&piece.map_err(ApiError::internal)?);
+            let pieces = priority::decide_batch_sharing(&decider, &leads, w, decision_json);
+            if pieces.iter().all(Option::is_some) {
+                return Ok(Decided::All(pieces.into_iter().flatten().collect()));
+            }
+            Ok(Decided::Part(decider, pieces))
+        })
+        .await?
+    };
+    let pieces = match first {
+        Decided::All(pieces) => pieces,
+        // Its leads turned slow: the rest, under the same rule set and clock, off the
+        // shared pool, each weighed.
+        Decided::Part(decider, pieces) => {
+            let part = std::sync::Mutex::new(Some((decider, pieces)));
+            tenant_decide(&s, tenant, Pool::Blocking, move |_, _, w| {
+                let (decider, pieces) = (part.lock().unwrap_or_else(|e| e.into_inner()))
+                    .take()
+                    .ok_or_else(|| ApiError::internal("a batch's rest was decided twice"))?;
+                Ok(pieces
+                    .into_iter()
+                    .zip(leads.iter())
+                    .map(|(piece, lead)| {
+                        piece.unwrap_or_else(|| w.weigh(1, || decision_json(decider.decide(lead))))
+                    })
+                    .collect())
+            })
+            .await?
         }
-        out.extend_from_slice(b"]}");
-        Ok(out)
-    })
-    .await?;
-    Ok(json_bytes(body))
+    };
+    let mut out = Vec::with_capacity(64 + pieces.iter().flatten().map(Vec::len).sum::<usize>());
+    out.extend_from_slice(b"{\"decisions\":[");
+    for (i, piece) in pieces.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&piece.map_err(ApiError::internal)?);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(json_bytes(out))
+}
+
+/// One decision of a batch as JSON (an error in its place as `{"error": {...}}`).
+type Piece = Result<Vec<u8>, serde_json::Error>;
+
+/// How far the first part of a batch's call got.
+enum Decided {
+    /// Every lead, in order.
+    All(Vec<Piece>),
+    /// Its leads turned slow: those left (`None`) are to be decided off the shared pool.
+    Part(qualify_engine::Batch, Vec<Option<Piece>>),
+}
+
+/// A batch's decision as JSON, written into one buffer.
+fn decision_json(r: qualify_engine::Result<qualify_engine::Decision>) -> Piece {
+    let mut out = Vec::with_capacity(1024);
+    match r {
+        Ok(d) => serde_json::to_writer(&mut out, &d)?,
+        Err(e) => {
+            let e = ApiError::from(e);
+            let error = json!({"error": {"type": e.kind, "message": e.message}});
+            serde_json::to_writer(&mut out, &error)?
+        }
+    }
+    Ok(out)
 }
 
 #[derive(serde::Deserialize)]
