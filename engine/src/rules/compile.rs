@@ -131,6 +131,7 @@ pub(crate) fn compile(
     let mut rules = match (errors.is_empty(), settings, extractor, cfg) {
         (true, Some(settings), Some(extractor), Some(cfg)) => RuleSet {
             serial: super::next_serial(),
+            values_serial: super::next_serial(),
             id: id.clone(),
             sandbox: sandbox.clone(),
             settings,
@@ -255,6 +256,7 @@ fn tunings(
             key,
             Arc::new(RuleSet {
                 serial: rules.serial,
+                values_serial: super::next_serial(),
                 id: rules.id.clone(),
                 sandbox: rules.sandbox.clone(),
                 settings: typed,

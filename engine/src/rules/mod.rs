@@ -149,8 +149,11 @@ impl HookValues<'_> {
 
 /// A tenant's compiled, ready-to-run rule set. Immutable: a reload builds a new one.
 pub(crate) struct RuleSet {
-    /// Unique per compile (see [`COMPILED`]).
+    /// Unique per compile (see [`COMPILED`]); shared by its tunings (the same scripts).
     serial: u64,
+    /// Unique per rule set, tunings included (their settings differ): the key of a
+    /// thread's copy of its values ([`Owned`]).
+    values_serial: u64,
     pub id: TenantId,
     sandbox: Arc<Sandbox>,
     pub settings: Settings,
@@ -249,10 +252,10 @@ impl RuleSet {
     fn hook_values(&self) -> HookValues<'_> {
         let owned = OWN.with(|own| {
             let mut own = own.borrow_mut();
-            if own.len() >= HOT_RULE_SETS && !own.contains_key(&self.serial) {
+            if own.len() >= HOT_RULE_SETS && !own.contains_key(&self.values_serial) {
                 own.clear();
             }
-            let record = own.entry(self.serial).or_insert(Own::Counting(0));
+            let record = own.entry(self.values_serial).or_insert(Own::Counting(0));
             match record {
                 Own::Copied(o) => Some(o.clone()),
                 Own::Counting(n) if *n + 1 < OWN_AFTER => {
