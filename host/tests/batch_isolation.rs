@@ -10,7 +10,6 @@ mod support;
 use axum::http::StatusCode;
 use host::Config;
 use serde_json::{json, Value};
-use support::common::write;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,19 +18,7 @@ async fn a_batch_slow_after_its_first_lead_moves_its_tenant_to_low_priority() {
         rate_limit: false,
         ..config()
     };
-    let (_dir, server, api) = with_rules(cfg, |dir| {
-        write(
-            &dir.join("sly/zz.rhai"),
-            "fn score(lead, cfg) {\n\
-             \x20   if lead.facts.slow == true { let n = 0; loop { n += 1; } }\n\
-             \x20   #{ score: 0, class: \"cold\" }\n\
-             }\n",
-        );
-    })
-    .await;
-    let sly = api
-        .add_tenant(json!({"tenant": "sly", "tier": "enterprise"}))
-        .await;
+    let (_dir, server, api, sly) = with_sly_tenant(cfg).await;
     let moved = || counter(&api.base, "qualify_low_priority_decisions_total");
     // Cheap single decisions first: the tenant is light, decided on the normal pools.
     for _ in 0..3 {

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use host::Config;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::common::write;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -24,19 +23,7 @@ async fn a_batchs_slow_leads_leave_the_shared_pool_to_other_tenants() {
         tenant_concurrency: pool + 1,
         ..config()
     };
-    let (_dir, server, api) = with_rules(cfg, |dir| {
-        write(
-            &dir.join("sly/zz.rhai"),
-            "fn score(lead, cfg) {\n\
-             \x20   if lead.facts.slow == true { let n = 0; loop { n += 1; } }\n\
-             \x20   #{ score: 0, class: \"cold\" }\n\
-             }\n",
-        );
-    })
-    .await;
-    let sly = api
-        .add_tenant(json!({"tenant": "sly", "tier": "enterprise"}))
-        .await;
+    let (_dir, server, api, sly) = with_sly_tenant(cfg).await;
     let other = api
         .add_tenant(json!({"tenant": "other", "tier": "enterprise"}))
         .await;

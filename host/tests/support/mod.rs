@@ -326,6 +326,25 @@ pub fn slow_score(rules: &Path, n: u64) -> String {
         )
 }
 
+/// A server whose tenant `sly` has a score hook that spins to its operation limit for a
+/// lead with the fact `slow: true` and is cheap for any other, and the tenant's API key.
+pub async fn with_sly_tenant(config: Config) -> (tempfile::TempDir, Server, Api, String) {
+    let (dir, server, api) = with_rules(config, |dir| {
+        common::write(
+            &dir.join("sly/zz.rhai"),
+            "fn score(lead, cfg) {\n\
+             \x20   if lead.facts.slow == true { let n = 0; loop { n += 1; } }\n\
+             \x20   #{ score: 0, class: \"cold\" }\n\
+             }\n",
+        );
+    })
+    .await;
+    let sly = api
+        .add_tenant(serde_json::json!({"tenant": "sly", "tier": "enterprise"}))
+        .await;
+    (dir, server, api, sly)
+}
+
 /// An unlabelled counter of the server's `/metrics` (0 when it has not counted yet).
 pub async fn counter(base: &str, name: &str) -> f64 {
     let metrics = reqwest::get(format!("{base}/metrics"))
