@@ -339,6 +339,20 @@ async fn tenant_call<T: Send + 'static>(
     blocking(state, move |e| f(e, &tenant, &release)).await
 }
 
+/// Where [`tenant_decide`] runs a call of a tenant that is not heavy (a heavy tenant's
+/// run on the low-priority pool).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    /// One decision: on the request's async thread while the tenant's decisions are
+    /// cheap, else on the blocking pool.
+    Single,
+    /// A batch: as a job on rayon's pool, whose threads split it (on the blocking pool
+    /// when the tenant's batches wait for I/O before deciding).
+    Shared,
+    /// The leads a batch left when they turned slow: on the blocking pool.
+    Blocking,
+}
+
 /// A decision within the tenant's share, on the blocking pool like [`tenant_call`], for
 /// calls that compute only (scoring): `f` also writes the answer (JSON bytes), so the
 /// async threads only move bytes; it maps engine errors with [`AppState::fail`]. `f`
@@ -355,20 +369,6 @@ async fn tenant_call<T: Send + 'static>(
 /// requests/s); the blocking pool leaves the sharing of the cores to the kernel. A
 /// light tenant's batch ([`Pool::Shared`]) does go to rayon's pool, where it is split
 /// anyway: [`priority::decide_batch_sharing`] keeps its slow leads off it.
-/// Where [`tenant_decide`] runs a call of a tenant that is not heavy (a heavy tenant's
-/// run on the low-priority pool).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pool {
-    /// One decision: on the request's async thread while the tenant's decisions are
-    /// cheap, else on the blocking pool.
-    Single,
-    /// A batch: as a job on rayon's pool, whose threads split it (on the blocking pool
-    /// when the tenant's batches wait for I/O before deciding).
-    Shared,
-    /// The leads a batch left when they turned slow: on the blocking pool.
-    Blocking,
-}
-
 async fn tenant_decide<T: Send + 'static>(
     state: &AppState,
     tenant: TenantId,
@@ -695,25 +695,25 @@ async fn score_batch(
             // (`priority::decide_batch_sharing`). Each decision is written as JSON where
             // it was made (on the pool, in parallel).
             if w.heavy {
-                let pieces = w.weigh(leads.len(), || {
+                let pieces: Vec<Piece> = w.weigh(leads.len(), || {
                     decider
                         .decide_here(&leads)
                         .into_iter()
                         .map(decision_json)
                         .collect()
                 });
-                return Ok(Decided::All(pieces));
+                return join_decisions(pieces).map(Decided::All);
             }
             let pieces = priority::decide_batch_sharing(&decider, &leads, w, decision_json);
             if pieces.iter().all(Option::is_some) {
-                return Ok(Decided::All(pieces.into_iter().flatten().collect()));
+                return join_decisions(pieces.into_iter().flatten()).map(Decided::All);
             }
             Ok(Decided::Part(decider, pieces))
         })
         .await?
     };
-    let pieces = match first {
-        Decided::All(pieces) => pieces,
+    let body = match first {
+        Decided::All(body) => body,
         // Its leads turned slow: the rest, under the same rule set and clock, off the
         // shared pool, each weighed.
         Decided::Part(decider, pieces) => {
@@ -722,27 +722,30 @@ async fn score_batch(
                 let (decider, pieces) = (part.lock().unwrap_or_else(|e| e.into_inner()))
                     .take()
                     .ok_or_else(|| ApiError::internal("a batch's rest was decided twice"))?;
-                Ok(pieces
-                    .into_iter()
-                    .zip(leads.iter())
-                    .map(|(piece, lead)| {
-                        piece.unwrap_or_else(|| w.weigh(1, || decision_json(decider.decide(lead))))
-                    })
-                    .collect())
+                join_decisions(pieces.into_iter().zip(leads.iter()).map(|(piece, lead)| {
+                    piece.unwrap_or_else(|| w.weigh(1, || decision_json(decider.decide(lead))))
+                }))
             })
             .await?
         }
     };
-    let mut out = Vec::with_capacity(64 + pieces.iter().flatten().map(Vec::len).sum::<usize>());
+    Ok(json_bytes(body))
+}
+
+/// A batch's answer, `{"decisions": [...]}`, from its decisions in order.
+fn join_decisions(pieces: impl IntoIterator<Item = Piece>) -> Result<Vec<u8>, ApiError> {
+    let pieces = pieces.into_iter().collect::<Result<Vec<_>, _>>();
+    let pieces = pieces.map_err(ApiError::internal)?;
+    let mut out = Vec::with_capacity(64 + pieces.iter().map(Vec::len).sum::<usize>());
     out.extend_from_slice(b"{\"decisions\":[");
-    for (i, piece) in pieces.into_iter().enumerate() {
+    for (i, piece) in pieces.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(&piece.map_err(ApiError::internal)?);
+        out.extend_from_slice(piece);
     }
     out.extend_from_slice(b"]}");
-    Ok(json_bytes(out))
+    Ok(out)
 }
 
 /// One decision of a batch as JSON (an error in its place as `{"error": {...}}`).
@@ -750,8 +753,8 @@ type Piece = Result<Vec<u8>, serde_json::Error>;
 
 /// How far the first part of a batch's call got.
 enum Decided {
-    /// Every lead, in order.
-    All(Vec<Piece>),
+    /// Every lead: the answer's body.
+    All(Vec<u8>),
     /// Its leads turned slow: those left (`None`) are to be decided off the shared pool.
     Part(qualify_engine::Batch, Vec<Option<Piece>>),
 }
